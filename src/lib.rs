@@ -1,1 +1,61 @@
-//! uvio
+//! uvio: a safe, fast binding to [libuv](https://libuv.org), the event loop under Node.js.
+//!
+//! One loop, driven from Rust, gives you timers, TCP, files and the rest of libuv, each usable
+//! two ways: with callbacks (the way libuv and Node work) and as futures (`async`/`await`) run
+//! by an executor that *is* the libuv loop.
+//!
+//! ```
+//! use std::time::Duration;
+//! use uvio::{Loop, RunMode, Timer};
+//!
+//! let lp = Loop::new()?;
+//!
+//! // Callbacks: a timer that fires once.
+//! let t = Timer::new(&lp)?;
+//! t.start(Duration::from_millis(5), Duration::ZERO, |_t| println!("timer fired"))?;
+//! lp.run(RunMode::Default)?;
+//!
+//! // Futures: the same loop runs async code.
+//! let answer = lp.block_on(async {
+//!     let task = uvio::spawn_local(async {
+//!         uvio::time::sleep(Duration::from_millis(5)).await;
+//!         42
+//!     });
+//!     task.await.unwrap()
+//! })?;
+//! assert_eq!(answer, 42);
+//! # Ok::<(), uvio::Error>(())
+//! ```
+//!
+//! See `ARCHITECTURE.md` for the ownership model (handles, requests, panics, the executor).
+
+pub use libuv_sys as ffi;
+
+mod compat;
+mod error;
+mod event_loop;
+pub mod handle;
+mod panic;
+mod runtime;
+pub mod time;
+mod timer;
+
+pub use error::{Error, Result};
+pub use event_loop::{Loop, LoopHandle, Metrics, RunMode};
+pub use runtime::{JoinError, JoinHandle, spawn_local};
+pub use timer::Timer;
+
+/// The version of the libuv in this process, as `(major, minor, patch)` (`uv_version`).
+///
+/// # Examples
+///
+/// ```
+/// let (major, minor, _) = uvio::version();
+/// assert_eq!(major, 1);
+/// assert!(minor >= 44);
+/// ```
+pub fn version() -> (u32, u32, u32) {
+    // SAFETY: uv_version has no preconditions.
+    let v = unsafe { ffi::uv_version() };
+    (v >> 16, (v >> 8) & 0xff, v & 0xff)
+}

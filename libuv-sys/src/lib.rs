@@ -158,3 +158,6 @@ pub mod late {
         }
     }
 }
+
+#[macro_use]
+mod errno;

@@ -1,0 +1,727 @@
+//! The event loop: [`Loop`] owns a `uv_loop_t` (or borrows a host's), [`LoopHandle`] is a cheap
+//! reference that handles, requests and tasks keep.
+//!
+//! Ownership: `Loop` is the single owner and is not `Clone`. Dropping it shuts the loop down:
+//! every task is dropped, every handle uvio opened is closed, the loop runs until the close
+//! callbacks and in-flight requests are done, then `uv_loop_close` runs. A `LoopHandle` keeps
+//! the *memory* alive, never the loop open: a handle that outlives its loop reports `EBADF`.
+//! That split is what lets a task hold a handle to its own loop without an `Rc` cycle.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell, UnsafeCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::mem::MaybeUninit;
+use std::ops::Deref;
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::error::{Error, Result, check};
+use crate::ffi;
+use crate::handle::Header;
+use crate::runtime::Executor;
+
+/// How [`Loop::run`] runs the loop (libuv's `uv_run_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum RunMode {
+    /// Run until there are no more active and referenced handles or requests.
+    #[default]
+    Default,
+    /// Poll for I/O once; block if there are no pending callbacks.
+    Once,
+    /// Poll for I/O once, never block.
+    NoWait,
+}
+
+impl RunMode {
+    fn raw(self) -> ffi::uv_run_mode {
+        match self {
+            RunMode::Default => ffi::UV_RUN_DEFAULT,
+            RunMode::Once => ffi::UV_RUN_ONCE,
+            RunMode::NoWait => ffi::UV_RUN_NOWAIT,
+        }
+    }
+}
+
+/// Loop-wide counters from libuv's metrics API.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Metrics {
+    /// Loop iterations so far.
+    pub loop_count: u64,
+    /// Events processed by the event provider.
+    pub events: u64,
+    /// Events waiting to be processed when the provider was called.
+    pub events_waiting: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    Open,
+    ShuttingDown,
+    Closed,
+}
+
+/// The shared state of one loop. Reached through `Rc` from `Loop`, `LoopHandle` and every
+/// handle and request box; all access is on the loop's thread.
+pub(crate) struct LoopInner {
+    raw: *mut ffi::uv_loop_t,
+    /// The loop's memory when uvio owns it; `None` for a borrowed (host) loop.
+    storage: Option<Box<UnsafeCell<MaybeUninit<ffi::uv_loop_t>>>>,
+    phase: Cell<Phase>,
+    leak_storage: Cell<bool>,
+    running: Cell<bool>,
+    pub(crate) in_callback: Cell<bool>,
+    panic: Cell<Option<Box<dyn Any + Send>>>,
+    /// Intrusive list of every open uvio handle on this loop (through their headers).
+    handles_head: Cell<*mut ffi::uv_handle_t>,
+    handle_count: Cell<usize>,
+    /// Requests in flight (allocated and not yet completed).
+    live_reqs: Cell<usize>,
+    /// Called when `close_all` has finished (no handle and no request left).
+    on_all_closed: Cell<Option<Box<dyn FnOnce()>>>,
+    next_ticks: RefCell<VecDeque<Box<dyn FnOnce()>>>,
+    pub(crate) executor: Executor,
+}
+
+impl LoopInner {
+    pub(crate) fn raw(&self) -> *mut ffi::uv_loop_t {
+        self.raw
+    }
+
+    pub(crate) fn is_owned(&self) -> bool {
+        self.storage.is_some()
+    }
+
+    /// Errors with `EBADF` once the loop is shutting down or closed.
+    pub(crate) fn ensure_open(&self) -> Result<()> {
+        if self.phase.get() == Phase::Open {
+            Ok(())
+        } else {
+            Err(Error::EBADF.with_operation("loop is closed"))
+        }
+    }
+
+    pub(crate) fn store_panic(&self, payload: Box<dyn Any + Send>) {
+        match self.panic.take() {
+            None => self.panic.set(Some(payload)),
+            Some(first) => {
+                // Keep the first panic; drop the later one safely.
+                self.panic.set(Some(first));
+                crate::panic::drop_payload(payload);
+            }
+        }
+        if self.is_owned() && self.phase.get() == Phase::Open {
+            // SAFETY: the loop is initialised and open; uv_stop only sets a flag.
+            unsafe { ffi::uv_stop(self.raw) };
+        }
+    }
+
+    pub(crate) fn take_panic(&self) -> Option<Box<dyn Any + Send>> {
+        self.panic.take()
+    }
+
+    pub(crate) fn resume_panic(&self) {
+        if let Some(p) = self.panic.take() {
+            std::panic::resume_unwind(p);
+        }
+    }
+
+    pub(crate) fn push_next_tick(&self, f: Box<dyn FnOnce()>) {
+        self.next_ticks.borrow_mut().push_back(f);
+    }
+
+    /// Runs queued `next_tick` callbacks, including those they queue, each under a panic
+    /// guard of its own.
+    pub(crate) fn run_next_ticks(&self) {
+        loop {
+            let next = self.next_ticks.borrow_mut().pop_front();
+            let Some(f) = next else { break };
+            if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+                self.store_panic(p);
+            }
+        }
+    }
+
+    // ----- the handle list (used by close_all and shutdown) -----
+
+    /// Links `h` (whose `data` points at its header) into the loop's list.
+    ///
+    /// # Safety
+    ///
+    /// `h` is an initialised uvio handle on this loop with `data` pointing at its `Header`,
+    /// not yet linked.
+    pub(crate) unsafe fn link(&self, h: *mut ffi::uv_handle_t) {
+        let head = self.handles_head.get();
+        // SAFETY: the caller guarantees `h`'s header; the head (if any) is a linked uvio
+        // handle, alive until unlinked in its close callback.
+        unsafe {
+            let hdr = Header::of(h);
+            hdr.next.set(head);
+            hdr.prev.set(std::ptr::null_mut());
+            if !head.is_null() {
+                Header::of(head).prev.set(h);
+            }
+        }
+        self.handles_head.set(h);
+        self.handle_count.set(self.handle_count.get() + 1);
+    }
+
+    /// Unlinks `h` from the loop's list.
+    ///
+    /// # Safety
+    ///
+    /// `h` is a uvio handle currently linked into this loop's list.
+    pub(crate) unsafe fn unlink(&self, h: *mut ffi::uv_handle_t) {
+        // SAFETY: `h` and its neighbours are linked, live uvio handles.
+        unsafe {
+            let hdr = Header::of(h);
+            let (prev, next) = (hdr.prev.get(), hdr.next.get());
+            if prev.is_null() {
+                self.handles_head.set(next);
+            } else {
+                Header::of(prev).next.set(next);
+            }
+            if !next.is_null() {
+                Header::of(next).prev.set(prev);
+            }
+        }
+        self.handle_count.set(self.handle_count.get() - 1);
+    }
+
+    pub(crate) fn req_started(&self) {
+        self.live_reqs.set(self.live_reqs.get() + 1);
+    }
+
+    pub(crate) fn req_finished(&self) {
+        self.live_reqs.set(self.live_reqs.get() - 1);
+        self.maybe_all_closed();
+    }
+
+    pub(crate) fn maybe_all_closed(&self) {
+        if self.handle_count.get() == 0 && self.live_reqs.get() == 0 {
+            if let Some(f) = self.on_all_closed.take() {
+                f();
+            }
+        }
+    }
+
+    /// Starts closing every uvio handle on this loop that is not closing already.
+    fn close_every_handle(&self) {
+        let mut h = self.handles_head.get();
+        while !h.is_null() {
+            // SAFETY: `h` is a linked, live uvio handle; its successor is read before
+            // `begin_close`, which never unlinks synchronously (that happens in the close
+            // callback, on a later loop iteration).
+            unsafe {
+                let next = Header::of(h).next.get();
+                Header::begin_close(h);
+                h = next;
+            }
+        }
+    }
+
+    /// Owned-loop shutdown: drop tasks, close handles, drain, `uv_loop_close`.
+    fn shutdown(&self) {
+        if self.phase.get() != Phase::Open {
+            return;
+        }
+        self.phase.set(Phase::ShuttingDown);
+        let _enter = crate::panic::enter(self);
+        self.executor.shutdown();
+        self.run_next_ticks();
+        self.next_ticks.borrow_mut().clear();
+        for _ in 0..64 {
+            self.close_every_handle();
+            // SAFETY: the loop is initialised and not running (shutdown is only reached from
+            // Loop::drop, which cannot happen inside `run`).
+            unsafe { ffi::uv_run(self.raw, ffi::UV_RUN_DEFAULT) };
+            // SAFETY: as above.
+            if unsafe { ffi::uv_loop_close(self.raw) } == 0 {
+                self.phase.set(Phase::Closed);
+                break;
+            }
+            // Something outside uvio's list is still open (a handle created through `ffi`):
+            // close it too, without touching its memory afterwards.
+            // SAFETY: walking an initialised loop; `close_foreign` only calls uv_close.
+            unsafe { ffi::uv_walk(self.raw, Some(close_foreign), std::ptr::null_mut()) };
+        }
+        if let Some(p) = self.panic.take() {
+            crate::panic::drop_payload(p);
+        }
+        if self.phase.get() != Phase::Closed {
+            // The loop could not be closed: LoopInner::drop will leak its memory rather than
+            // free memory libuv may still use.
+            self.leak_storage.set(true);
+            self.phase.set(Phase::Closed);
+        }
+    }
+}
+
+unsafe extern "C" fn close_foreign(h: *mut ffi::uv_handle_t, _arg: *mut ffi::c_void) {
+    // SAFETY: libuv passes a live handle of the loop being walked.
+    unsafe {
+        if ffi::uv_is_closing(h) == 0 {
+            ffi::uv_close(h, None);
+        }
+    }
+}
+
+impl Drop for LoopInner {
+    fn drop(&mut self) {
+        if let Some(storage) = self.storage.take() {
+            if self.leak_storage.get() || self.phase.get() != Phase::Closed {
+                // Never free memory libuv may still reference.
+                std::mem::forget(storage);
+            }
+        }
+    }
+}
+
+/// A cheap, clonable reference to a loop, kept by handles, requests and tasks.
+///
+/// It keeps the loop's memory alive but not the loop open: after the owning [`Loop`] is
+/// dropped, operations through a `LoopHandle` fail with `EBADF`. Not `Send`: a loop and its
+/// handles live on one thread (see [`crate::AsyncHandle`] and [`crate::spawn_blocking`] for
+/// crossing threads).
+///
+/// # Examples
+///
+/// ```
+/// let lp = uvio::Loop::new()?;
+/// let handle: uvio::LoopHandle = lp.handle();
+/// let t = uvio::Timer::new(&handle)?;
+/// # Ok::<(), uvio::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct LoopHandle {
+    pub(crate) inner: Rc<LoopInner>,
+}
+
+/// An event loop: owns (or, from [`Loop::from_raw`], borrows) a `uv_loop_t`.
+///
+/// `Loop` dereferences to [`LoopHandle`], so every handle constructor accepts `&lp`.
+/// Dropping an owned `Loop` closes everything still open on it, runs until the close
+/// callbacks have run, and closes the loop: no leak, no `EBUSY`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use uvio::{Loop, RunMode, Timer};
+///
+/// let lp = Loop::new()?;
+/// let t = Timer::new(&lp)?;
+/// t.start(Duration::from_millis(5), Duration::ZERO, |_t| println!("fired"))?;
+/// lp.run(RunMode::Default)?;
+/// # Ok::<(), uvio::Error>(())
+/// ```
+///
+/// A `Loop` cannot move to another thread:
+///
+/// ```compile_fail
+/// let lp = uvio::Loop::new().unwrap();
+/// std::thread::spawn(move || drop(lp));
+/// ```
+pub struct Loop {
+    handle: LoopHandle,
+}
+
+impl Loop {
+    /// Creates and initialises a new loop (`uv_loop_init`).
+    ///
+    /// # Errors
+    ///
+    /// Whatever `uv_loop_init` reports (`EMFILE` when out of descriptors, `ENOMEM`).
+    pub fn new() -> Result<Loop> {
+        let storage: Box<UnsafeCell<MaybeUninit<ffi::uv_loop_t>>> =
+            Box::new(UnsafeCell::new(MaybeUninit::zeroed()));
+        let raw = storage.get().cast::<ffi::uv_loop_t>();
+        // SAFETY: `raw` points at zeroed, writable memory the size of uv_loop_t, which stays
+        // put (boxed) for as long as the LoopInner lives.
+        check(unsafe { ffi::uv_loop_init(raw) })?;
+        Ok(Loop {
+            handle: LoopHandle {
+                inner: Rc::new(LoopInner::new(raw, Some(storage))),
+            },
+        })
+    }
+
+    /// Borrows a loop that someone else owns and runs (a Node.js addon's, a C host's).
+    ///
+    /// uvio never runs, stops, closes or configures a borrowed loop and never touches its
+    /// `data` field. Handles created on it work as usual; [`Loop::close_all`] closes what
+    /// uvio opened so the owner can close its loop afterwards. Dropping the `Loop` closes
+    /// uvio's handles (their close callbacks run when the host next runs its loop).
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` for a null pointer; [`Error::UNSUPPORTED`] when the libuv in the process is
+    /// older than 1.44 or its struct sizes differ from uvio's bindings.
+    ///
+    /// # Safety
+    ///
+    /// `raw` must point to an initialised `uv_loop_t` that stays valid, and is only run on this
+    /// thread, until every uvio handle and request on it has finished closing (see
+    /// [`Loop::close_all`]).
+    pub unsafe fn from_raw(raw: *mut ffi::uv_loop_t) -> Result<Loop> {
+        if raw.is_null() {
+            return Err(Error::EINVAL.with_operation("Loop::from_raw(null)"));
+        }
+        crate::compat::check_host_libuv()?;
+        Ok(Loop {
+            handle: LoopHandle {
+                inner: Rc::new(LoopInner::new(raw, None)),
+            },
+        })
+    }
+
+    /// A [`LoopHandle`] to this loop.
+    pub fn handle(&self) -> LoopHandle {
+        self.handle.clone()
+    }
+
+    /// Runs the loop (`uv_run`). Returns `true` when there is still work (some handle or
+    /// request active and referenced).
+    ///
+    /// A panic in any callback stops the loop and is resumed here, after `uv_run` returns.
+    ///
+    /// # Errors
+    ///
+    /// `EBUSY` when called from inside a callback of this loop (a nested run), `EPERM` on a
+    /// borrowed loop (its owner runs it).
+    pub fn run(&self, mode: RunMode) -> Result<bool> {
+        let inner = &self.handle.inner;
+        inner.ensure_open()?;
+        if !inner.is_owned() {
+            return Err(Error::EPERM.with_operation("run a borrowed loop"));
+        }
+        if inner.running.get() {
+            return Err(Error::EBUSY.with_operation("nested Loop::run"));
+        }
+        inner.running.set(true);
+        let r = {
+            let _enter = crate::panic::enter(inner);
+            // SAFETY: the loop is initialised, open, owned, and not already running.
+            unsafe { ffi::uv_run(inner.raw, mode.raw()) }
+        };
+        inner.running.set(false);
+        inner.resume_panic();
+        Ok(r != 0)
+    }
+
+    /// Runs `fut` to completion on this loop, driving every other task and handle meanwhile.
+    ///
+    /// # Errors
+    ///
+    /// `EBUSY` when nested inside `run`/`block_on` of this loop; `EPERM` on a borrowed loop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let v = lp.block_on(async {
+    ///     let task = uvio::spawn_local(async { 6 * 7 });
+    ///     task.await.unwrap()
+    /// })?;
+    /// assert_eq!(v, 42);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
+    pub fn block_on<F: std::future::Future>(&self, fut: F) -> Result<F::Output> {
+        let inner = &self.handle.inner;
+        inner.ensure_open()?;
+        if !inner.is_owned() {
+            return Err(Error::EPERM.with_operation("block_on a borrowed loop"));
+        }
+        if inner.running.get() {
+            return Err(Error::EBUSY.with_operation("nested Loop::block_on"));
+        }
+        inner.running.set(true);
+        struct Reset<'a>(&'a LoopInner);
+        impl Drop for Reset<'_> {
+            fn drop(&mut self) {
+                self.0.running.set(false);
+            }
+        }
+        let _reset = Reset(inner);
+        let out = inner.executor.block_on(inner, fut);
+        Ok(out)
+    }
+
+    /// Closes every handle uvio opened on this loop and calls `done` once their close
+    /// callbacks, and every request still in flight, have finished. For a borrowed loop,
+    /// the host then runs its loop to completion and can `uv_loop_close` it.
+    ///
+    /// Handles stay valid Rust values; their operations return `EBADF` afterwards.
+    pub fn close_all(&self, done: impl FnOnce() + 'static) {
+        let inner = &self.handle.inner;
+        inner.executor.shutdown();
+        inner.on_all_closed.set(Some(Box::new(done)));
+        inner.close_every_handle();
+        inner.maybe_all_closed();
+    }
+
+    /// Takes the payload of a panic caught in a callback on a borrowed loop, which has no
+    /// `run` to resume it.
+    pub fn take_panic(&self) -> Option<Box<dyn Any + Send>> {
+        self.handle.inner.take_panic()
+    }
+
+    /// `uv_loop_configure(UV_LOOP_BLOCK_SIGNAL, signum)`: block a signal while polling.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` for an unsupported signal; `EPERM` on a borrowed loop.
+    pub fn block_signal(&self, signum: i32) -> Result<()> {
+        self.configure_check()?;
+        // SAFETY: the loop is initialised and owned; the variadic argument is an int.
+        check(unsafe {
+            ffi::uv_loop_configure(
+                self.handle.inner.raw,
+                ffi::UV_LOOP_BLOCK_SIGNAL,
+                signum as ffi::c_int,
+            )
+        })?;
+        Ok(())
+    }
+
+    /// `uv_loop_configure(UV_METRICS_IDLE_TIME)`: start measuring time spent idle in the
+    /// kernel's poll, read with [`LoopHandle::idle_time`].
+    ///
+    /// # Errors
+    ///
+    /// `EPERM` on a borrowed loop.
+    pub fn measure_idle_time(&self) -> Result<()> {
+        self.configure_check()?;
+        // SAFETY: the loop is initialised and owned.
+        check(unsafe {
+            ffi::uv_loop_configure(self.handle.inner.raw, ffi::UV_METRICS_IDLE_TIME)
+        })?;
+        Ok(())
+    }
+
+    fn configure_check(&self) -> Result<()> {
+        self.handle.inner.ensure_open()?;
+        if self.handle.inner.is_owned() {
+            Ok(())
+        } else {
+            Err(Error::EPERM.with_operation("configure a borrowed loop"))
+        }
+    }
+}
+
+impl Deref for Loop {
+    type Target = LoopHandle;
+    fn deref(&self) -> &LoopHandle {
+        &self.handle
+    }
+}
+
+impl AsRef<LoopHandle> for Loop {
+    fn as_ref(&self) -> &LoopHandle {
+        &self.handle
+    }
+}
+
+impl AsRef<LoopHandle> for LoopHandle {
+    fn as_ref(&self) -> &LoopHandle {
+        self
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let inner = &self.handle.inner;
+        if inner.is_owned() {
+            inner.shutdown();
+        } else {
+            // A borrowed loop: close what uvio opened; the host's next run finishes it.
+            inner.executor.shutdown();
+            inner.close_every_handle();
+            inner.phase.set(Phase::Closed);
+        }
+    }
+}
+
+impl LoopInner {
+    fn new(
+        raw: *mut ffi::uv_loop_t,
+        storage: Option<Box<UnsafeCell<MaybeUninit<ffi::uv_loop_t>>>>,
+    ) -> LoopInner {
+        LoopInner {
+            raw,
+            storage,
+            phase: Cell::new(Phase::Open),
+            leak_storage: Cell::new(false),
+            running: Cell::new(false),
+            in_callback: Cell::new(false),
+            panic: Cell::new(None),
+            handles_head: Cell::new(std::ptr::null_mut()),
+            handle_count: Cell::new(0),
+            live_reqs: Cell::new(0),
+            on_all_closed: Cell::new(None),
+            next_ticks: RefCell::new(VecDeque::new()),
+            executor: Executor::new(),
+        }
+    }
+}
+
+impl LoopHandle {
+    /// The loop whose callback (or `run`/`block_on`) is executing on this thread, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(uvio::LoopHandle::current().is_none());
+    /// let lp = uvio::Loop::new()?;
+    /// lp.block_on(async { assert!(uvio::LoopHandle::current().is_some()) })?;
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
+    pub fn current() -> Option<LoopHandle> {
+        let p = crate::panic::current();
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: `current` is only set (by `panic::enter`) to a LoopInner reached through a
+        // live `Rc` (the running Loop, or the box of the handle whose callback runs), so the
+        // allocation is alive; the pointer came from `Rc::as_ptr`-equivalent references.
+        unsafe {
+            Rc::increment_strong_count(p);
+            Some(LoopHandle {
+                inner: Rc::from_raw(p),
+            })
+        }
+    }
+
+    /// The raw `uv_loop_t`, for calls into [`crate::ffi`].
+    pub fn as_raw(&self) -> *mut ffi::uv_loop_t {
+        self.inner.raw
+    }
+
+    /// True once the owning [`Loop`] has been dropped.
+    pub fn is_closed(&self) -> bool {
+        self.inner.phase.get() != Phase::Open
+    }
+
+    /// Whether there are active, referenced handles or requests (`uv_loop_alive`).
+    pub fn alive(&self) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        // SAFETY: the loop is initialised and open.
+        unsafe { ffi::uv_loop_alive(self.inner.raw) != 0 }
+    }
+
+    /// Asks a running loop to stop after the current iteration (`uv_stop`). Does nothing on
+    /// a borrowed loop (its owner decides when it stops).
+    pub fn stop(&self) {
+        if self.inner.is_owned() && !self.is_closed() {
+            // SAFETY: the loop is initialised and open; uv_stop only sets a flag.
+            unsafe { ffi::uv_stop(self.inner.raw) };
+        }
+    }
+
+    /// The loop's cached time in milliseconds (`uv_now`), updated at the start of each
+    /// iteration.
+    pub fn now(&self) -> u64 {
+        // SAFETY: the loop memory lives as long as `inner`; uv_now reads one field.
+        unsafe { ffi::uv_now(self.inner.raw) }
+    }
+
+    /// Refreshes the cached time (`uv_update_time`).
+    pub fn update_time(&self) {
+        if !self.is_closed() {
+            // SAFETY: the loop is initialised and open.
+            unsafe { ffi::uv_update_time(self.inner.raw) };
+        }
+    }
+
+    /// The backend file descriptor (epoll on Linux), or `None` once closed.
+    pub fn backend_fd(&self) -> Option<i32> {
+        if self.is_closed() {
+            return None;
+        }
+        // SAFETY: the loop is initialised and open.
+        let fd = unsafe { ffi::uv_backend_fd(self.inner.raw) };
+        (fd >= 0).then_some(fd)
+    }
+
+    /// How long the next poll would block: `None` for "forever", `Some(ZERO)` for not at all.
+    pub fn backend_timeout(&self) -> Option<Duration> {
+        if self.is_closed() {
+            return Some(Duration::ZERO);
+        }
+        // SAFETY: the loop is initialised and open.
+        let ms = unsafe { ffi::uv_backend_timeout(self.inner.raw) };
+        (ms >= 0).then(|| Duration::from_millis(ms as u64))
+    }
+
+    /// Time spent idle in the kernel's poll since [`Loop::measure_idle_time`] was turned on.
+    pub fn idle_time(&self) -> Duration {
+        // SAFETY: the loop memory is alive; the call reads loop fields.
+        Duration::from_nanos(unsafe { ffi::uv_metrics_idle_time(self.inner.raw) })
+    }
+
+    /// Loop iteration and event counters (`uv_metrics_info`, libuv 1.45+).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UNSUPPORTED`] where the host's libuv is older than 1.45.
+    pub fn metrics(&self) -> Result<Metrics> {
+        self.inner.ensure_open()?;
+        let mut m = MaybeUninit::<ffi::uv_metrics_t>::zeroed();
+        // SAFETY: the loop is open; `m` is writable memory of the right size.
+        let ret = unsafe { ffi::late::uv_metrics_info(self.inner.raw, m.as_mut_ptr()) }
+            .ok_or_else(|| Error::unsupported("uv_metrics_info"))?;
+        check(ret)?;
+        // SAFETY: zeroed is a valid uv_metrics_t, and libuv filled it in.
+        let m = unsafe { m.assume_init() };
+        Ok(Metrics {
+            loop_count: m.loop_count,
+            events: m.events,
+            events_waiting: m.events_waiting,
+        })
+    }
+
+    /// How many uvio handles are open (not yet fully closed) on this loop.
+    pub fn handle_count(&self) -> usize {
+        self.inner.handle_count.get()
+    }
+
+    /// Spawns a task on this loop; see [`crate::spawn_local`].
+    pub fn spawn_local<F>(&self, fut: F) -> crate::JoinHandle<F::Output>
+    where
+        F: std::future::Future + 'static,
+        F::Output: 'static,
+    {
+        self.inner.executor.spawn(&self.inner, fut)
+    }
+
+    /// Queues `f` to run after the current callback returns, before the loop moves on
+    /// (Node's `process.nextTick`). Outside a callback it runs at the next callback's end.
+    pub fn next_tick(&self, f: impl FnOnce() + 'static) {
+        self.inner.push_next_tick(Box::new(f));
+    }
+}
+
+impl fmt::Debug for LoopHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoopHandle")
+            .field("owned", &self.inner.is_owned())
+            .field("closed", &self.is_closed())
+            .field("handles", &self.handle_count())
+            .finish()
+    }
+}
+
+impl fmt::Debug for Loop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.handle.inner;
+        f.debug_struct("Loop")
+            .field("owned", &inner.is_owned())
+            .field("closed", &self.is_closed())
+            .field("running", &inner.running.get())
+            .field("handles", &self.handle_count())
+            .field("requests", &inner.live_reqs.get())
+            .finish()
+    }
+}

@@ -1,0 +1,500 @@
+//! One allocation, one owner, closed exactly once: the machinery every handle type uses.
+//!
+//! ```text
+//! Timer (Rust value) ──► HandleBox<uv_timer_t, TimerState>  (heap, never moves)
+//!                          ├─ raw: uv_timer_t      (raw.data ──► hdr)
+//!                          ├─ hdr: Header          (loop, flags, list links, close callback)
+//!                          └─ state: TimerState    (callback or waker)
+//! ```
+//!
+//! Two parties hold the box: the Rust owner (flag `OWNED`) and libuv (from `uv_*_init` until
+//! the close callback, flag `CLOSED` once that has run). Whichever lets go last frees it, so
+//! the memory is never freed before libuv's close callback. The handle's state (callbacks,
+//! wakers) is dropped in the close callback, which breaks any cycle through a callback.
+
+use std::cell::{Cell, UnsafeCell};
+use std::marker::PhantomData;
+use std::mem::{ManuallyDrop, MaybeUninit};
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use crate::error::{Error, Result, check};
+use crate::event_loop::{LoopHandle, LoopInner};
+use crate::ffi;
+
+const OWNED: u8 = 1;
+const CLOSING: u8 = 2;
+const CLOSED: u8 = 4;
+
+/// The part of every handle box that does not depend on the handle's type.
+pub(crate) struct Header {
+    pub(crate) lp: Rc<LoopInner>,
+    flags: Cell<u8>,
+    pub(crate) prev: Cell<*mut ffi::uv_handle_t>,
+    pub(crate) next: Cell<*mut ffi::uv_handle_t>,
+    close_cb: unsafe extern "C" fn(*mut ffi::uv_handle_t),
+    /// Called once the close callback has run (awaitable close, `close_with`).
+    on_closed: Cell<Option<Box<dyn FnOnce()>>>,
+}
+
+impl Header {
+    /// The header of a uvio handle.
+    ///
+    /// # Safety
+    ///
+    /// `h` is a live handle created by [`HandleRef::new`] (its `data` points at its header).
+    #[inline]
+    pub(crate) unsafe fn of<'a>(h: *mut ffi::uv_handle_t) -> &'a Header {
+        // SAFETY: per the contract, `data` points at the Header inside the same live box.
+        unsafe { &*((*h).data as *const Header) }
+    }
+
+    /// Starts closing `h` unless it is closing already. Returns whether it started.
+    ///
+    /// # Safety
+    ///
+    /// `h` is a live uvio handle.
+    pub(crate) unsafe fn begin_close(h: *mut ffi::uv_handle_t) -> bool {
+        // SAFETY: the caller guarantees a live uvio handle.
+        let hdr = unsafe { Header::of(h) };
+        let f = hdr.flags.get();
+        if f & CLOSING != 0 {
+            return false;
+        }
+        hdr.flags.set(f | CLOSING);
+        // SAFETY: `h` is initialised and not closing; the close callback is the box's own,
+        // which frees it (or leaves that to the owner) once libuv is done.
+        unsafe { ffi::uv_close(h, Some(hdr.close_cb)) };
+        true
+    }
+}
+
+/// A handle allocation: the libuv struct first (so a `*mut H` is a `*mut HandleBox`), then
+/// the header, then the type's state.
+#[repr(C)]
+pub(crate) struct HandleBox<H, S> {
+    raw: UnsafeCell<H>,
+    hdr: Header,
+    state: ManuallyDrop<S>,
+}
+
+/// The owner of a handle box (exactly one per box), or, wrapped in `ManuallyDrop`, a borrowed
+/// view handed to a callback.
+pub(crate) struct HandleRef<H, S> {
+    ptr: NonNull<HandleBox<H, S>>,
+    _not_send: PhantomData<*mut ()>,
+}
+
+/// The close callback of every handle box of type `HandleBox<H, S>`.
+unsafe extern "C" fn close_cb<H, S>(h: *mut ffi::uv_handle_t) {
+    let b = h.cast::<HandleBox<H, S>>();
+    // SAFETY: `h` is the first field of a live `HandleBox<H, S>` (this callback is only ever
+    // registered for such boxes); libuv is done with it from now on.
+    unsafe {
+        let hdr = &(*b).hdr;
+        let lp = Rc::clone(&hdr.lp);
+        hdr.flags.set(hdr.flags.get() | CLOSED);
+        lp.unlink(h);
+        crate::panic::guard(&lp, || {
+            // Drop the state (callbacks, wakers) now: nothing can call them any more.
+            ManuallyDrop::drop(&mut (*b).state);
+            if let Some(f) = hdr.on_closed.take() {
+                f();
+            }
+            lp.maybe_all_closed();
+        });
+        if hdr.flags.get() & OWNED == 0 {
+            drop(Box::from_raw(b));
+        }
+    }
+}
+
+impl<H, S> HandleRef<H, S> {
+    /// Allocates a box on `lp` and initialises the handle with `init(loop, raw)`.
+    ///
+    /// # Safety
+    ///
+    /// `init` must be the `uv_*_init` call for handle type `H` (a struct that starts with
+    /// `uv_handle_t`'s fields): on success the handle is initialised on `loop`; on failure it
+    /// is not (libuv's rule), and it is then freed without `uv_close`.
+    pub(crate) unsafe fn new(
+        lp: &LoopHandle,
+        state: S,
+        init: impl FnOnce(*mut ffi::uv_loop_t, *mut H) -> i32,
+    ) -> Result<Self> {
+        lp.inner.ensure_open()?;
+        let b = Box::new(HandleBox {
+            // SAFETY: libuv handle structs are plain C data; all-zero is a valid value.
+            raw: UnsafeCell::new(unsafe { MaybeUninit::<H>::zeroed().assume_init() }),
+            hdr: Header {
+                lp: Rc::clone(&lp.inner),
+                flags: Cell::new(OWNED),
+                prev: Cell::new(std::ptr::null_mut()),
+                next: Cell::new(std::ptr::null_mut()),
+                close_cb: close_cb::<H, S>,
+                on_closed: Cell::new(None),
+            },
+            state: ManuallyDrop::new(state),
+        });
+        let ptr = Box::into_raw(b);
+        // SAFETY: `ptr` is a fresh, live box; `raw` is its first field.
+        let raw = unsafe { (*ptr).raw.get() };
+        let ret = init(lp.inner.raw(), raw);
+        if ret < 0 {
+            // SAFETY: init failed, so libuv never saw the handle: free it directly.
+            unsafe {
+                let mut b = Box::from_raw(ptr);
+                ManuallyDrop::drop(&mut b.state);
+            }
+            return Err(Error::from_code(ret));
+        }
+        // SAFETY: the handle is initialised; point `data` at the header and link it.
+        unsafe {
+            let h = raw.cast::<ffi::uv_handle_t>();
+            (*h).data = (&raw const (*ptr).hdr) as *mut ffi::c_void;
+            lp.inner.link(h);
+        }
+        Ok(HandleRef {
+            // SAFETY: Box::into_raw never returns null.
+            ptr: unsafe { NonNull::new_unchecked(ptr) },
+            _not_send: PhantomData,
+        })
+    }
+
+    /// A borrowed view of the handle whose raw pointer libuv passed to a callback.
+    ///
+    /// # Safety
+    ///
+    /// `raw` is a live handle created by [`HandleRef::new`] with the same `H` and `S`.
+    #[inline]
+    pub(crate) unsafe fn borrowed(raw: *mut H) -> ManuallyDrop<Self> {
+        ManuallyDrop::new(HandleRef {
+            // SAFETY: non-null per the contract.
+            ptr: unsafe { NonNull::new_unchecked(raw.cast()) },
+            _not_send: PhantomData,
+        })
+    }
+
+    #[inline]
+    fn hdr(&self) -> &Header {
+        // SAFETY: the box lives at least as long as any HandleRef to it (the owner frees it
+        // only when dropped; a borrowed view only exists during a callback of a live handle).
+        unsafe { &(*self.ptr.as_ptr()).hdr }
+    }
+
+    /// The raw libuv handle.
+    #[inline]
+    pub(crate) fn raw(&self) -> *mut H {
+        // SAFETY: see `hdr`.
+        unsafe { (*self.ptr.as_ptr()).raw.get() }
+    }
+
+    /// The raw handle as a `uv_handle_t`.
+    #[inline]
+    pub(crate) fn raw_handle(&self) -> *mut ffi::uv_handle_t {
+        self.raw().cast()
+    }
+
+    /// The loop this handle is on.
+    pub(crate) fn loop_inner(&self) -> &Rc<LoopInner> {
+        &self.hdr().lp
+    }
+
+    /// True once closing has started (by `close`, by drop, or by the loop shutting down).
+    #[inline]
+    pub(crate) fn is_closing(&self) -> bool {
+        self.hdr().flags.get() & (CLOSING | CLOSED) != 0
+    }
+
+    /// The handle's state while it is open; `EBADF` once closing has started.
+    #[inline]
+    pub(crate) fn state(&self) -> Result<&S> {
+        if self.is_closing() {
+            return Err(closed_error());
+        }
+        // SAFETY: the state is dropped only in the close callback, which runs after CLOSING
+        // is set; until then it is alive and only reached through shared references.
+        Ok(unsafe { &(*self.ptr.as_ptr()).state })
+    }
+
+    /// The state, for trampolines: libuv only calls a handle's callbacks before its close
+    /// callback, so the state is alive.
+    ///
+    /// # Safety
+    ///
+    /// The close callback has not run yet.
+    #[inline]
+    pub(crate) unsafe fn state_unchecked(&self) -> &S {
+        // SAFETY: per the contract.
+        unsafe { &(*self.ptr.as_ptr()).state }
+    }
+
+    /// Runs `f` with the raw handle if the handle is still open.
+    #[inline]
+    pub(crate) fn with_raw<R>(&self, f: impl FnOnce(*mut H) -> R) -> Result<R> {
+        if self.is_closing() {
+            return Err(closed_error());
+        }
+        Ok(f(self.raw()))
+    }
+
+    /// `f(raw)` through [`check`], for libuv calls returning an error code.
+    #[inline]
+    pub(crate) fn call(&self, f: impl FnOnce(*mut H) -> i32) -> Result<i32> {
+        check(self.with_raw(f)?)
+    }
+
+    /// Starts closing; `EBADF` if closing had already started.
+    pub(crate) fn close(&self) -> Result<()> {
+        // SAFETY: the box is alive (see `hdr`) and the handle initialised.
+        if unsafe { Header::begin_close(self.raw_handle()) } {
+            Ok(())
+        } else {
+            Err(closed_error())
+        }
+    }
+
+    /// Starts closing (if not already) and calls `f` once the close callback has run (at
+    /// once if it already has).
+    pub(crate) fn close_then(&self, f: Box<dyn FnOnce()>) {
+        let hdr = self.hdr();
+        if hdr.flags.get() & CLOSED != 0 {
+            f();
+            return;
+        }
+        let prev = hdr.on_closed.take();
+        hdr.on_closed.set(Some(match prev {
+            None => f,
+            Some(p) => Box::new(move || {
+                p();
+                f();
+            }),
+        }));
+        // SAFETY: the box is alive and the handle initialised.
+        unsafe { Header::begin_close(self.raw_handle()) };
+    }
+
+    /// A future that starts closing and resolves once the close callback has run.
+    pub(crate) fn closed(&self) -> Closed {
+        let shared = Rc::new(ClosedShared {
+            done: Cell::new(false),
+            waker: Cell::new(None),
+        });
+        let s2 = Rc::clone(&shared);
+        self.close_then(Box::new(move || {
+            s2.done.set(true);
+            if let Some(w) = s2.waker.take() {
+                w.wake();
+            }
+        }));
+        Closed { shared }
+    }
+}
+
+impl<H, S> Drop for HandleRef<H, S> {
+    fn drop(&mut self) {
+        let raw = self.raw_handle();
+        let hdr = self.hdr();
+        // SAFETY: the owner is being dropped: start closing (once), give up ownership, and
+        // free the box if libuv is already done with it.
+        unsafe {
+            Header::begin_close(raw);
+            let f = hdr.flags.get() & !OWNED;
+            hdr.flags.set(f);
+            if f & CLOSED != 0 {
+                drop(Box::from_raw(self.ptr.as_ptr()));
+            }
+        }
+    }
+}
+
+pub(crate) fn closed_error() -> Error {
+    Error::EBADF.with_operation("handle is closed")
+}
+
+struct ClosedShared {
+    done: Cell<bool>,
+    waker: Cell<Option<Waker>>,
+}
+
+/// Resolves once a handle's close callback has run. Returned by each handle's `closed()`.
+#[must_use = "futures do nothing unless polled"]
+pub struct Closed {
+    shared: Rc<ClosedShared>,
+}
+
+impl std::future::Future for Closed {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.shared.done.get() {
+            Poll::Ready(())
+        } else {
+            self.shared.waker.set(Some(cx.waker().clone()));
+            Poll::Pending
+        }
+    }
+}
+
+impl std::fmt::Debug for Closed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Closed")
+            .field("done", &self.shared.done.get())
+            .finish()
+    }
+}
+
+/// The methods every handle has (`uv_handle_t`'s API), generated once for each public handle
+/// type `$ty` whose field `$field` is a `HandleRef`.
+macro_rules! handle_methods {
+    ($ty:ident, $field:ident) => {
+        impl $ty {
+            /// Starts closing the handle (`uv_close`). Callbacks stop; the memory is freed
+            /// after libuv's close callback. Dropping the value closes it too.
+            ///
+            /// # Errors
+            ///
+            /// `EBADF` when the handle is already closing or closed (a double close).
+            pub fn close(&self) -> $crate::Result<()> {
+                self.$field.close()
+            }
+
+            /// Starts closing (if not already) and calls `f` on the loop thread once the close
+            /// callback has run.
+            pub fn close_with(&self, f: impl FnOnce() + 'static) {
+                self.$field.close_then(Box::new(f))
+            }
+
+            /// Starts closing (if not already); the future resolves once the close callback
+            /// has run.
+            pub fn closed(&self) -> $crate::handle::Closed {
+                self.$field.closed()
+            }
+
+            /// True once the handle is closing or closed.
+            pub fn is_closing(&self) -> bool {
+                self.$field.is_closing()
+            }
+
+            /// True when the handle is active (`uv_is_active`): a started timer, a reading
+            /// stream, and so on.
+            pub fn is_active(&self) -> bool {
+                self.$field
+                    // SAFETY: the handle is initialised and open.
+                    .with_raw(|h| unsafe { $crate::ffi::uv_is_active(h.cast()) } != 0)
+                    .unwrap_or(false)
+            }
+
+            /// Lets the loop exit while this handle is active (`uv_unref`).
+            pub fn unref(&self) {
+                // SAFETY: the handle is initialised and open.
+                let _ = self.$field.with_raw(|h| unsafe { $crate::ffi::uv_unref(h.cast()) });
+            }
+
+            /// Keeps the loop alive while this handle is active (`uv_ref`, the default).
+            pub fn ref_(&self) {
+                // SAFETY: the handle is initialised and open.
+                let _ = self.$field.with_raw(|h| unsafe { $crate::ffi::uv_ref(h.cast()) });
+            }
+
+            /// Whether the handle is referenced (`uv_has_ref`).
+            pub fn has_ref(&self) -> bool {
+                self.$field
+                    // SAFETY: the handle is initialised and open.
+                    .with_raw(|h| unsafe { $crate::ffi::uv_has_ref(h.cast()) } != 0)
+                    .unwrap_or(false)
+            }
+
+            /// The loop this handle is on.
+            pub fn loop_handle(&self) -> $crate::LoopHandle {
+                $crate::LoopHandle {
+                    inner: ::std::rc::Rc::clone(self.$field.loop_inner()),
+                }
+            }
+
+            /// The raw libuv handle, for calls into [`crate::ffi`]. Do not close it or change
+            /// its `data` field.
+            pub fn as_raw_handle(&self) -> *mut $crate::ffi::uv_handle_t {
+                self.$field.raw_handle()
+            }
+        }
+    };
+}
+pub(crate) use handle_methods;
+
+/// Socket-buffer and descriptor methods of handles that have an OS descriptor.
+#[allow(unused_macros)]
+macro_rules! fd_methods {
+    ($ty:ident, $field:ident) => {
+        impl $ty {
+            /// The size of the kernel's send buffer (`uv_send_buffer_size`).
+            ///
+            /// # Errors
+            ///
+            /// `EBADF` when closed, `EINVAL` for handles without a socket.
+            pub fn send_buffer_size(&self) -> $crate::Result<usize> {
+                let mut v: i32 = 0;
+                // SAFETY: the handle is open; `v == 0` asks libuv to read the size into `v`.
+                self.$field.call(|h| unsafe { $crate::ffi::uv_send_buffer_size(h.cast(), &mut v) })?;
+                Ok(v as usize)
+            }
+
+            /// Sets the size of the kernel's send buffer.
+            ///
+            /// # Errors
+            ///
+            /// `EBADF` when closed, `EINVAL` for 0.
+            pub fn set_send_buffer_size(&self, size: usize) -> $crate::Result<()> {
+                let mut v = i32::try_from(size).map_err(|_| $crate::Error::EINVAL)?;
+                if v == 0 {
+                    return Err($crate::Error::EINVAL);
+                }
+                // SAFETY: the handle is open; a non-zero `v` sets the size.
+                self.$field.call(|h| unsafe { $crate::ffi::uv_send_buffer_size(h.cast(), &mut v) })?;
+                Ok(())
+            }
+
+            /// The size of the kernel's receive buffer (`uv_recv_buffer_size`).
+            ///
+            /// # Errors
+            ///
+            /// `EBADF` when closed, `EINVAL` for handles without a socket.
+            pub fn recv_buffer_size(&self) -> $crate::Result<usize> {
+                let mut v: i32 = 0;
+                // SAFETY: the handle is open; `v == 0` asks libuv to read the size into `v`.
+                self.$field.call(|h| unsafe { $crate::ffi::uv_recv_buffer_size(h.cast(), &mut v) })?;
+                Ok(v as usize)
+            }
+
+            /// Sets the size of the kernel's receive buffer.
+            ///
+            /// # Errors
+            ///
+            /// `EBADF` when closed, `EINVAL` for 0.
+            pub fn set_recv_buffer_size(&self, size: usize) -> $crate::Result<()> {
+                let mut v = i32::try_from(size).map_err(|_| $crate::Error::EINVAL)?;
+                if v == 0 {
+                    return Err($crate::Error::EINVAL);
+                }
+                // SAFETY: the handle is open; a non-zero `v` sets the size.
+                self.$field.call(|h| unsafe { $crate::ffi::uv_recv_buffer_size(h.cast(), &mut v) })?;
+                Ok(())
+            }
+
+            /// The OS descriptor (`uv_fileno`).
+            ///
+            /// # Errors
+            ///
+            /// `EBADF` when closed or not yet bound to a descriptor.
+            pub fn fileno(&self) -> $crate::Result<i32> {
+                let mut fd: $crate::ffi::uv_os_fd_t = -1;
+                // SAFETY: the handle is open; libuv writes the descriptor into `fd`.
+                self.$field.call(|h| unsafe { $crate::ffi::uv_fileno(h.cast(), &mut fd) })?;
+                Ok(fd)
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use fd_methods;

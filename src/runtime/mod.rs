@@ -1,0 +1,360 @@
+//! The executor: futures run on the libuv loop itself.
+//!
+//! Ready tasks sit in a run queue drained by one `uv_idle_t`, which is active only while the
+//! queue is non-empty (so the loop never sleeps with work pending and never spins when idle).
+//! Wakers are `Send + Sync`: a wake on the loop thread pushes to the queue; a wake from
+//! another thread pushes to a locked queue and calls `uv_async_send`, the one thread-safe
+//! libuv call. A waker that outlives its loop does nothing.
+//!
+//! A task is an `Arc<Task>` (so wakers can cross threads) whose future is touched only on the
+//! loop's thread: polled by the queue, dropped when it completes, is aborted, or the loop
+//! shuts down.
+
+mod join;
+mod task;
+
+pub use join::{JoinError, JoinHandle};
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::event_loop::LoopInner;
+use crate::ffi;
+use crate::handle::{Header, HandleRef};
+use crate::LoopHandle;
+use task::{Shared, Task};
+
+/// How many tasks one idle callback polls before letting the loop poll for I/O again.
+const BUDGET: usize = 1024;
+
+pub(crate) struct Executor {
+    queue: RefCell<VecDeque<Arc<Task>>>,
+    /// Every live task, so shutdown can drop their futures on this thread.
+    tasks: RefCell<Slab>,
+    idle: RefCell<Option<HandleRef<ffi::uv_idle_t, ()>>>,
+    idle_active: Cell<bool>,
+    wake: RefCell<Option<HandleRef<ffi::uv_async_t, ()>>>,
+    shared: RefCell<Option<Arc<Shared>>>,
+    shut: Cell<bool>,
+}
+
+#[derive(Default)]
+struct Slab {
+    slots: Vec<Option<Arc<Task>>>,
+    free: Vec<usize>,
+}
+
+impl Slab {
+    fn insert(&mut self, t: Arc<Task>) -> usize {
+        match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(t);
+                i
+            }
+            None => {
+                self.slots.push(Some(t));
+                self.slots.len() - 1
+            }
+        }
+    }
+    fn remove(&mut self, i: usize) -> Option<Arc<Task>> {
+        let t = self.slots.get_mut(i)?.take();
+        if t.is_some() {
+            self.free.push(i);
+        }
+        t
+    }
+}
+
+impl Executor {
+    pub(crate) fn new() -> Executor {
+        Executor {
+            queue: RefCell::new(VecDeque::new()),
+            tasks: RefCell::new(Slab::default()),
+            idle: RefCell::new(None),
+            idle_active: Cell::new(false),
+            wake: RefCell::new(None),
+            shared: RefCell::new(None),
+            shut: Cell::new(false),
+        }
+    }
+
+    /// The cross-thread part, created with the executor's handles on first use.
+    fn shared(&self, lp: &Rc<LoopInner>) -> crate::Result<Arc<Shared>> {
+        if let Some(s) = &*self.shared.borrow() {
+            return Ok(Arc::clone(s));
+        }
+        lp.ensure_open()?;
+        let handle = LoopHandle {
+            inner: Rc::clone(lp),
+        };
+        // SAFETY: uv_idle_init initialises an idle handle on the loop.
+        let idle = unsafe {
+            HandleRef::<ffi::uv_idle_t, ()>::new(&handle, (), |l, h| ffi::uv_idle_init(l, h))?
+        };
+        // SAFETY: uv_async_init initialises an async handle with our callback.
+        let wake = unsafe {
+            HandleRef::<ffi::uv_async_t, ()>::new(&handle, (), |l, h| {
+                ffi::uv_async_init(l, h, Some(on_remote_wake))
+            })?
+        };
+        // Housekeeping handles never keep the loop alive by themselves.
+        // SAFETY: both handles are initialised and open.
+        unsafe { ffi::uv_unref(wake.raw_handle()) };
+        let shared = Arc::new(Shared::new(Rc::as_ptr(lp), wake.raw()));
+        *self.idle.borrow_mut() = Some(idle);
+        *self.wake.borrow_mut() = Some(wake);
+        *self.shared.borrow_mut() = Some(Arc::clone(&shared));
+        Ok(shared)
+    }
+
+    pub(crate) fn spawn<F>(&self, lp: &Rc<LoopInner>, fut: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let (spawned, join) = join::wrap(fut);
+        let shared = match self.shut.get() {
+            true => None,
+            false => self.shared(lp).ok(),
+        };
+        let Some(shared) = shared else {
+            // The loop is closed: the future is dropped unpolled, the handle says cancelled.
+            drop(spawned);
+            return join;
+        };
+        let task = Arc::new(Task::new(shared, Box::pin(spawned)));
+        let idx = self.tasks.borrow_mut().insert(Arc::clone(&task));
+        task.set_index(idx);
+        join.set_task(Arc::clone(&task));
+        task.mark_notified();
+        self.push_local(task);
+        join
+    }
+
+    /// Queues a task on the loop thread and makes sure the idle handle will drain it.
+    pub(crate) fn push_local(&self, task: Arc<Task>) {
+        if self.shut.get() {
+            return;
+        }
+        self.queue.borrow_mut().push_back(task);
+        self.ensure_idle();
+    }
+
+    fn ensure_idle(&self) {
+        if self.idle_active.get() {
+            return;
+        }
+        if let Some(idle) = &*self.idle.borrow() {
+            // SAFETY: the idle handle is initialised and open (the executor is not shut).
+            unsafe { ffi::uv_idle_start(idle.raw(), Some(on_idle)) };
+            self.idle_active.set(true);
+        }
+    }
+
+    fn stop_idle(&self) {
+        if !self.idle_active.get() {
+            return;
+        }
+        if let Some(idle) = &*self.idle.borrow() {
+            // SAFETY: the idle handle is initialised and open.
+            unsafe { ffi::uv_idle_stop(idle.raw()) };
+        }
+        self.idle_active.set(false);
+    }
+
+    /// Polls ready tasks, at most [`BUDGET`] of them.
+    fn tick(&self, lp: &LoopInner) {
+        for _ in 0..BUDGET {
+            let next = self.queue.borrow_mut().pop_front();
+            let Some(task) = next else { break };
+            self.run_task(lp, task);
+        }
+        let main_woken = self
+            .shared
+            .borrow()
+            .as_ref()
+            .is_some_and(|s| s.main_woken());
+        if self.queue.borrow().is_empty() && !main_woken {
+            self.stop_idle();
+        }
+    }
+
+    fn run_task(&self, lp: &LoopInner, task: Arc<Task>) {
+        // SAFETY: we are on the loop thread, the only place task futures are touched.
+        let r = unsafe { task.poll(lp) };
+        if r.is_ready() {
+            self.finish(lp, &task);
+        }
+    }
+
+    /// Drops a task's future (if still there) and forgets the task.
+    pub(crate) fn finish(&self, lp: &LoopInner, task: &Arc<Task>) {
+        // SAFETY: on the loop thread; the future is not being polled (callers check).
+        let fut = unsafe { task.take_future() };
+        if let Some(i) = task.index() {
+            task.set_index(usize::MAX);
+            self.tasks.borrow_mut().remove(i);
+        }
+        if let Some(fut) = fut {
+            if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(fut)))
+            {
+                lp.store_panic(p);
+            }
+        }
+    }
+
+    /// The `block_on` future was woken on the loop thread: keep the loop from blocking.
+    pub(crate) fn drain_main_wake(&self) {
+        self.ensure_idle();
+    }
+
+    /// Moves tasks woken from other threads into the local queue.
+    fn drain_remote(&self) {
+        let Some(shared) = self.shared.borrow().clone() else {
+            return;
+        };
+        for t in shared.take_remote() {
+            self.push_local(t);
+        }
+        if shared.main_woken() {
+            self.ensure_idle();
+        }
+    }
+
+    /// Runs `fut` to completion, running the loop meanwhile.
+    pub(crate) fn block_on<F: Future>(&self, lp: &Rc<LoopInner>, fut: F) -> F::Output {
+        let _enter = crate::panic::enter(lp);
+        let shared = match self.shared(lp) {
+            Ok(s) => s,
+            Err(_) => unreachable_closed(),
+        };
+        let main = Arc::new(Task::main(Arc::clone(&shared)));
+        let waker = task::waker(Arc::clone(&main));
+        let mut cx = Context::from_waker(&waker);
+        let mut fut = pin!(fut);
+        // While block_on waits, a wake from another thread must be able to end the poll.
+        let wake_raw = self.wake.borrow().as_ref().map(|w| w.raw_handle());
+        if let Some(w) = wake_raw {
+            // SAFETY: the async handle is initialised and open.
+            unsafe { ffi::uv_ref(w) };
+        }
+        struct Unref(Option<*mut ffi::uv_handle_t>, Arc<Shared>);
+        impl Drop for Unref {
+            fn drop(&mut self) {
+                if let (Some(w), true) = (self.0, self.1.is_alive()) {
+                    // SAFETY: the executor is alive, so its async handle is open.
+                    unsafe { ffi::uv_unref(w) };
+                }
+            }
+        }
+        let _unref = Unref(wake_raw, Arc::clone(&shared));
+        shared.set_main_woken(true);
+        loop {
+            if shared.take_main_woken() {
+                if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+                    return v;
+                }
+            }
+            lp.resume_panic();
+            let mode = if shared.main_woken() {
+                ffi::UV_RUN_NOWAIT
+            } else {
+                ffi::UV_RUN_ONCE
+            };
+            // SAFETY: the loop is owned, open and not running (checked by Loop::block_on).
+            unsafe { ffi::uv_run(lp.raw(), mode) };
+            lp.resume_panic();
+        }
+    }
+
+    /// Drops every task and closes the executor's handles. Later spawns are cancelled.
+    pub(crate) fn shutdown(&self) {
+        if self.shut.replace(true) {
+            return;
+        }
+        self.stop_idle();
+        let slots = std::mem::take(&mut self.tasks.borrow_mut().slots);
+        for t in slots.into_iter().flatten() {
+            // SAFETY: on the loop thread.
+            let fut = unsafe { t.take_future() };
+            t.mark_done();
+            if let Some(fut) = fut {
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(fut)));
+                if let Err(p) = r {
+                    crate::panic::drop_payload(p);
+                }
+            }
+        }
+        self.queue.borrow_mut().clear();
+        if let Some(s) = self.shared.borrow_mut().take() {
+            s.kill();
+        }
+        self.idle.borrow_mut().take();
+        self.wake.borrow_mut().take();
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        if let Some(s) = self.shared.get_mut().take() {
+            s.kill();
+        }
+    }
+}
+
+fn unreachable_closed() -> ! {
+    panic!("uvio: block_on on a closed loop")
+}
+
+use std::rc::Rc;
+
+unsafe extern "C" fn on_idle(h: *mut ffi::uv_idle_t) {
+    // SAFETY: `h` is the executor's idle handle, a live uvio handle.
+    let lp = unsafe { Rc::clone(&Header::of(h.cast()).lp) };
+    crate::panic::guard(&lp, || lp.executor.tick(&lp));
+}
+
+unsafe extern "C" fn on_remote_wake(h: *mut ffi::uv_async_t) {
+    // SAFETY: `h` is the executor's async handle, a live uvio handle.
+    let lp = unsafe { Rc::clone(&Header::of(h.cast()).lp) };
+    crate::panic::guard(&lp, || lp.executor.drain_remote());
+}
+
+/// Spawns a task on the loop that is running on this thread.
+///
+/// The returned [`JoinHandle`] resolves to the task's output. Dropping the handle *detaches*
+/// the task (it keeps running); [`JoinHandle::abort`] cancels it. A panic inside the task is
+/// returned through the handle as a [`JoinError`]; if the handle was dropped, the panic is
+/// resumed from `Loop::run`/`block_on` instead of being lost.
+///
+/// # Panics
+///
+/// When no loop is running a callback on this thread (use [`crate::LoopHandle::spawn_local`]
+/// then).
+///
+/// # Examples
+///
+/// ```
+/// let lp = uvio::Loop::new()?;
+/// let out = lp.block_on(async {
+///     let a = uvio::spawn_local(async { 1 });
+///     let b = uvio::spawn_local(async { 2 });
+///     a.await.unwrap() + b.await.unwrap()
+/// })?;
+/// assert_eq!(out, 3);
+/// # Ok::<(), uvio::Error>(())
+/// ```
+pub fn spawn_local<F>(fut: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let lp = LoopHandle::current()
+        .expect("uvio::spawn_local called outside a uvio loop; use LoopHandle::spawn_local");
+    lp.spawn_local(fut)
+}

@@ -1,0 +1,280 @@
+//! Timers (`uv_timer_t`): call back after a timeout, optionally repeating.
+
+use std::cell::Cell;
+use std::fmt;
+use std::task::Waker;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::event_loop::LoopHandle;
+use crate::ffi;
+use crate::handle::{HandleRef, handle_methods};
+
+/// What happens when a handle fires: a user callback, or a future's waker plus a count of
+/// firings not yet observed. Shared by the handle types that have one kind of event.
+pub(crate) enum Listener<F: ?Sized> {
+    None,
+    Callback(Box<F>),
+    Waiter { pending: u64, waker: Option<Waker> },
+}
+
+impl<F: ?Sized> Default for Listener<F> {
+    fn default() -> Self {
+        Listener::None
+    }
+}
+
+impl<F: ?Sized> Listener<F> {
+    /// Runs one firing: calls the callback (taking it out of `slot` so it may replace or drop
+    /// itself re-entrantly, and putting it back unless it was replaced), or records the
+    /// firing and wakes the waiter.
+    #[inline]
+    pub(crate) fn fire(slot: &Cell<Listener<F>>, call: impl FnOnce(&mut F)) {
+        match slot.take() {
+            Listener::None => {}
+            Listener::Callback(mut cb) => {
+                call(&mut cb);
+                let now = slot.take();
+                match now {
+                    Listener::None => slot.set(Listener::Callback(cb)),
+                    replaced => {
+                        slot.set(replaced);
+                        drop(cb);
+                    }
+                }
+            }
+            Listener::Waiter { pending, waker } => {
+                slot.set(Listener::Waiter {
+                    pending: pending + 1,
+                    waker: None,
+                });
+                if let Some(w) = waker {
+                    w.wake();
+                }
+            }
+        }
+    }
+
+    /// For futures: consumes one pending firing, or stores the waker.
+    pub(crate) fn poll_fired(slot: &Cell<Listener<F>>, waker: &Waker) -> bool {
+        match slot.take() {
+            Listener::Waiter { pending, .. } if pending > 0 => {
+                slot.set(Listener::Waiter {
+                    pending: pending - 1,
+                    waker: None,
+                });
+                true
+            }
+            _ => {
+                slot.set(Listener::Waiter {
+                    pending: 0,
+                    waker: Some(waker.clone()),
+                });
+                false
+            }
+        }
+    }
+}
+
+pub(crate) struct TimerState {
+    pub(crate) listener: Cell<Listener<dyn FnMut(&Timer)>>,
+}
+
+/// A libuv timer: runs a callback once after a timeout, then every `repeat` if non-zero.
+///
+/// Timers have millisecond resolution; a `Duration` with a sub-millisecond part is rounded
+/// up. The callback gets a borrow of the timer, so it can stop, restart, or close it.
+///
+/// # Examples
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc, time::Duration};
+/// use uvio::{Loop, RunMode, Timer};
+///
+/// let lp = Loop::new()?;
+/// let ticks = Rc::new(Cell::new(0));
+/// let t = Timer::new(&lp)?;
+/// let seen = ticks.clone();
+/// t.start(Duration::from_millis(1), Duration::from_millis(1), move |t| {
+///     seen.set(seen.get() + 1);
+///     if seen.get() == 3 {
+///         t.stop().unwrap();
+///     }
+/// })?;
+/// lp.run(RunMode::Default)?;
+/// assert_eq!(ticks.get(), 3);
+/// # Ok::<(), uvio::Error>(())
+/// ```
+///
+/// A `Timer` stays on its loop's thread:
+///
+/// ```compile_fail
+/// let lp = uvio::Loop::new().unwrap();
+/// let t = uvio::Timer::new(&lp).unwrap();
+/// std::thread::spawn(move || drop(t));
+/// ```
+pub struct Timer {
+    pub(crate) h: HandleRef<ffi::uv_timer_t, TimerState>,
+}
+
+handle_methods!(Timer, h);
+
+/// Milliseconds for libuv, rounding a sub-millisecond remainder up.
+pub(crate) fn millis(d: Duration) -> u64 {
+    let ms = d.as_millis();
+    let ms = if d.subsec_nanos() % 1_000_000 != 0 {
+        ms + 1
+    } else {
+        ms
+    };
+    u64::try_from(ms).unwrap_or(u64::MAX)
+}
+
+unsafe extern "C" fn on_timer(raw: *mut ffi::uv_timer_t) {
+    // SAFETY: libuv calls this only for live timers created by `Timer::new`; the view is
+    // never dropped (ManuallyDrop), so it does not close or free anything.
+    let timer = std::mem::ManuallyDrop::new(Timer {
+        h: std::mem::ManuallyDrop::into_inner(unsafe { HandleRef::borrowed(raw) }),
+    });
+    crate::panic::guard(timer.h.loop_inner(), || {
+        // SAFETY: libuv calls timer callbacks only before the close callback.
+        let st = unsafe { timer.h.state_unchecked() };
+        Listener::fire(&st.listener, |cb| cb(&timer));
+    });
+}
+
+impl Timer {
+    /// Creates a timer on `lp` (`uv_timer_init`). It does nothing until started.
+    ///
+    /// # Errors
+    ///
+    /// `EBADF` when the loop is closed.
+    pub fn new(lp: &LoopHandle) -> Result<Timer> {
+        let state = TimerState {
+            listener: Cell::new(Listener::None),
+        };
+        // SAFETY: uv_timer_init initialises a uv_timer_t on the loop.
+        let h = unsafe { HandleRef::new(lp, state, |l, h| ffi::uv_timer_init(l, h))? };
+        Ok(Timer { h })
+    }
+
+    /// Starts the timer: `callback` runs after `timeout`, then every `repeat` if non-zero.
+    /// Starting an active timer replaces its schedule and callback.
+    ///
+    /// # Errors
+    ///
+    /// `EBADF` when the timer is closed.
+    pub fn start(
+        &self,
+        timeout: Duration,
+        repeat: Duration,
+        callback: impl FnMut(&Timer) + 'static,
+    ) -> Result<()> {
+        let st = self.h.state()?;
+        st.listener.set(Listener::Callback(Box::new(callback)));
+        self.start_raw(timeout, repeat)
+    }
+
+    /// Starts (or restarts) with whatever listener is installed.
+    pub(crate) fn start_raw(&self, timeout: Duration, repeat: Duration) -> Result<()> {
+        // SAFETY: the timer is initialised and open; on_timer matches this handle's type.
+        self.h.call(|h| unsafe {
+            ffi::uv_timer_start(h, Some(on_timer), millis(timeout), millis(repeat))
+        })?;
+        Ok(())
+    }
+
+    /// Stops the timer; its callback stays installed for [`Timer::again`].
+    ///
+    /// # Errors
+    ///
+    /// `EBADF` when the timer is closed.
+    pub fn stop(&self) -> Result<()> {
+        // SAFETY: the timer is initialised and open.
+        self.h.call(|h| unsafe { ffi::uv_timer_stop(h) })?;
+        Ok(())
+    }
+
+    /// Restarts a repeating timer with its repeat as the timeout (`uv_timer_again`).
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` when the timer was never started; `EBADF` when closed.
+    pub fn again(&self) -> Result<()> {
+        // SAFETY: the timer is initialised and open.
+        self.h
+            .call(|h| unsafe { ffi::uv_timer_again(h) })
+            .map_err(|e| e.with_operation("Timer::again"))?;
+        Ok(())
+    }
+
+    /// Sets the repeat interval; takes effect at the next firing (or `again`).
+    ///
+    /// # Errors
+    ///
+    /// `EBADF` when the timer is closed.
+    pub fn set_repeat(&self, repeat: Duration) -> Result<()> {
+        // SAFETY: the timer is initialised and open.
+        self.h
+            .with_raw(|h| unsafe { ffi::uv_timer_set_repeat(h, millis(repeat)) })
+    }
+
+    /// The repeat interval (zero for a one-shot timer, or a closed one).
+    pub fn repeat(&self) -> Duration {
+        // SAFETY: the timer is initialised and open.
+        let ms = self
+            .h
+            .with_raw(|h| unsafe { ffi::uv_timer_get_repeat(h) })
+            .unwrap_or(0);
+        Duration::from_millis(ms)
+    }
+
+    /// Time until the timer fires; zero when it is overdue, stopped, or closed.
+    pub fn due_in(&self) -> Duration {
+        // SAFETY: the timer is initialised and open.
+        let ms = self
+            .h
+            .with_raw(|h| unsafe { ffi::uv_timer_get_due_in(h) })
+            .unwrap_or(0);
+        Duration::from_millis(ms)
+    }
+
+    /// Installs a waiter listener (for futures) unless one is there.
+    pub(crate) fn listen_for_waker(&self) -> Result<()> {
+        let st = self.h.state()?;
+        match st.listener.take() {
+            w @ Listener::Waiter { .. } => st.listener.set(w),
+            _ => st.listener.set(Listener::Waiter {
+                pending: 0,
+                waker: None,
+            }),
+        }
+        Ok(())
+    }
+
+    /// For futures: true if the timer fired since the last call; stores the waker otherwise.
+    pub(crate) fn poll_fired(&self, waker: &Waker) -> Result<bool> {
+        let st = self.h.state()?;
+        Ok(Listener::poll_fired(&st.listener, waker))
+    }
+}
+
+impl fmt::Debug for Timer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_closing() {
+            return f.debug_struct("Timer").field("closed", &true).finish();
+        }
+        f.debug_struct("Timer")
+            .field("active", &self.is_active())
+            .field("repeat", &self.repeat())
+            .field("due_in", &self.due_in())
+            .finish()
+    }
+}
+
+impl Error {
+    /// `ETIMEDOUT`, as returned by [`crate::time::timeout`].
+    pub(crate) fn timed_out() -> Error {
+        Error::ETIMEDOUT.with_operation("timeout")
+    }
+}
