@@ -36,9 +36,15 @@ fn main() {
     let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     if found < MIN {
-        fail(format!("found libuv {version}, need at least {}.{}", MIN.0, MIN.1));
+        fail(format!(
+            "found libuv {version}, need at least {}.{}",
+            MIN.0, MIN.1
+        ));
     }
-    for flag in pkg(&["--libs"]).unwrap_or_else(|e| fail(e)).split_whitespace() {
+    for flag in pkg(&["--libs"])
+        .unwrap_or_else(|e| fail(e))
+        .split_whitespace()
+    {
         if let Some(dir) = flag.strip_prefix("-L") {
             println!("cargo:rustc-link-search=native={dir}");
         } else if let Some(lib) = flag.strip_prefix("-l") {

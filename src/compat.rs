@@ -12,7 +12,9 @@ pub(crate) fn check_host_libuv() -> Result<()> {
     }
     // SAFETY: uv_loop_size has no preconditions.
     if unsafe { ffi::uv_loop_size() } != std::mem::size_of::<ffi::uv_loop_t>() {
-        return Err(Error::unsupported("uv_loop_t size differs from uvio's bindings"));
+        return Err(Error::unsupported(
+            "uv_loop_t size differs from uvio's bindings",
+        ));
     }
     Ok(())
 }

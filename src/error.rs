@@ -208,6 +208,7 @@ pub(crate) fn check(ret: i32) -> Result<i32> {
 
 /// [`check`] for calls that return a `ssize_t`-like count.
 #[inline]
+#[allow(dead_code)]
 pub(crate) fn check_size(ret: isize) -> Result<usize> {
     if ret < 0 {
         Err(Error::from_code(ret as i32))

@@ -493,9 +493,7 @@ impl Loop {
     pub fn measure_idle_time(&self) -> Result<()> {
         self.configure_check()?;
         // SAFETY: the loop is initialised and owned.
-        check(unsafe {
-            ffi::uv_loop_configure(self.handle.inner.raw, ffi::UV_METRICS_IDLE_TIME)
-        })?;
+        check(unsafe { ffi::uv_loop_configure(self.handle.inner.raw, ffi::UV_METRICS_IDLE_TIME) })?;
         Ok(())
     }
 

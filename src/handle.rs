@@ -389,13 +389,17 @@ macro_rules! handle_methods {
             /// Lets the loop exit while this handle is active (`uv_unref`).
             pub fn unref(&self) {
                 // SAFETY: the handle is initialised and open.
-                let _ = self.$field.with_raw(|h| unsafe { $crate::ffi::uv_unref(h.cast()) });
+                let _ = self
+                    .$field
+                    .with_raw(|h| unsafe { $crate::ffi::uv_unref(h.cast()) });
             }
 
             /// Keeps the loop alive while this handle is active (`uv_ref`, the default).
             pub fn ref_(&self) {
                 // SAFETY: the handle is initialised and open.
-                let _ = self.$field.with_raw(|h| unsafe { $crate::ffi::uv_ref(h.cast()) });
+                let _ = self
+                    .$field
+                    .with_raw(|h| unsafe { $crate::ffi::uv_ref(h.cast()) });
             }
 
             /// Whether the handle is referenced (`uv_has_ref`).
@@ -436,7 +440,8 @@ macro_rules! fd_methods {
             pub fn send_buffer_size(&self) -> $crate::Result<usize> {
                 let mut v: i32 = 0;
                 // SAFETY: the handle is open; `v == 0` asks libuv to read the size into `v`.
-                self.$field.call(|h| unsafe { $crate::ffi::uv_send_buffer_size(h.cast(), &mut v) })?;
+                self.$field
+                    .call(|h| unsafe { $crate::ffi::uv_send_buffer_size(h.cast(), &mut v) })?;
                 Ok(v as usize)
             }
 
@@ -451,7 +456,8 @@ macro_rules! fd_methods {
                     return Err($crate::Error::EINVAL);
                 }
                 // SAFETY: the handle is open; a non-zero `v` sets the size.
-                self.$field.call(|h| unsafe { $crate::ffi::uv_send_buffer_size(h.cast(), &mut v) })?;
+                self.$field
+                    .call(|h| unsafe { $crate::ffi::uv_send_buffer_size(h.cast(), &mut v) })?;
                 Ok(())
             }
 
@@ -463,7 +469,8 @@ macro_rules! fd_methods {
             pub fn recv_buffer_size(&self) -> $crate::Result<usize> {
                 let mut v: i32 = 0;
                 // SAFETY: the handle is open; `v == 0` asks libuv to read the size into `v`.
-                self.$field.call(|h| unsafe { $crate::ffi::uv_recv_buffer_size(h.cast(), &mut v) })?;
+                self.$field
+                    .call(|h| unsafe { $crate::ffi::uv_recv_buffer_size(h.cast(), &mut v) })?;
                 Ok(v as usize)
             }
 
@@ -478,7 +485,8 @@ macro_rules! fd_methods {
                     return Err($crate::Error::EINVAL);
                 }
                 // SAFETY: the handle is open; a non-zero `v` sets the size.
-                self.$field.call(|h| unsafe { $crate::ffi::uv_recv_buffer_size(h.cast(), &mut v) })?;
+                self.$field
+                    .call(|h| unsafe { $crate::ffi::uv_recv_buffer_size(h.cast(), &mut v) })?;
                 Ok(())
             }
 
@@ -490,7 +498,8 @@ macro_rules! fd_methods {
             pub fn fileno(&self) -> $crate::Result<i32> {
                 let mut fd: $crate::ffi::uv_os_fd_t = -1;
                 // SAFETY: the handle is open; libuv writes the descriptor into `fd`.
-                self.$field.call(|h| unsafe { $crate::ffi::uv_fileno(h.cast(), &mut fd) })?;
+                self.$field
+                    .call(|h| unsafe { $crate::ffi::uv_fileno(h.cast(), &mut fd) })?;
                 Ok(fd)
             }
         }

@@ -36,14 +36,17 @@ mod error;
 mod event_loop;
 pub mod handle;
 mod panic;
+mod req;
 mod runtime;
 pub mod time;
 mod timer;
+mod work;
 
 pub use error::{Error, Result};
 pub use event_loop::{Loop, LoopHandle, Metrics, RunMode};
 pub use runtime::{JoinError, JoinHandle, spawn_local};
 pub use timer::Timer;
+pub use work::{SpawnBlocking, WorkRequest, queue_work, spawn_blocking};
 
 /// The version of the libuv in this process, as `(major, minor, patch)` (`uv_version`).
 ///

@@ -77,7 +77,10 @@ impl Future for Sleep {
                 // The loop is closed: nothing will ever fire; treat as elapsed.
                 Err(_) => return Poll::Ready(()),
             };
-            if t.listen_for_waker().and_then(|_| t.start_raw(wait, Duration::ZERO)).is_err() {
+            if t.listen_for_waker()
+                .and_then(|_| t.start_raw(wait, Duration::ZERO))
+                .is_err()
+            {
                 return Poll::Ready(());
             }
             self.timer = Some(t);
@@ -144,7 +147,10 @@ impl Stream for Interval {
                 Err(_) => return Poll::Ready(None),
             };
             let period = self.period;
-            if t.listen_for_waker().and_then(|_| t.start_raw(period, period)).is_err() {
+            if t.listen_for_waker()
+                .and_then(|_| t.start_raw(period, period))
+                .is_err()
+            {
                 return Poll::Ready(None);
             }
             self.timer = Some(t);

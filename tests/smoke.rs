@@ -9,12 +9,16 @@ fn timer_and_tasks() {
     let n = Rc::new(Cell::new(0));
     let t = Timer::new(&lp).unwrap();
     let n2 = n.clone();
-    t.start(Duration::from_millis(1), Duration::from_millis(1), move |t| {
-        n2.set(n2.get() + 1);
-        if n2.get() == 3 {
-            t.close().unwrap();
-        }
-    })
+    t.start(
+        Duration::from_millis(1),
+        Duration::from_millis(1),
+        move |t| {
+            n2.set(n2.get() + 1);
+            if n2.get() == 3 {
+                t.close().unwrap();
+            }
+        },
+    )
     .unwrap();
     lp.run(RunMode::Default).unwrap();
     assert_eq!(n.get(), 3);
@@ -53,9 +57,31 @@ fn cross_thread_wakes() {
 fn panic_in_callback_is_resumed() {
     let lp = Loop::new().unwrap();
     let t = Timer::new(&lp).unwrap();
-    t.start(Duration::ZERO, Duration::ZERO, |_| panic!("boom")).unwrap();
+    t.start(Duration::ZERO, Duration::ZERO, |_| panic!("boom"))
+        .unwrap();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lp.run(RunMode::Default)));
     assert!(r.is_err());
     drop(t);
     drop(lp);
+}
+
+#[test]
+fn work_both_styles() {
+    let lp = Loop::new().unwrap();
+    let got = Rc::new(Cell::new(0));
+    let g = got.clone();
+    let _w = uvio::queue_work(&lp, || 40 + 2, move |r| g.set(r.unwrap())).unwrap();
+    lp.run(RunMode::Default).unwrap();
+    assert_eq!(got.get(), 42);
+    let v = lp
+        .block_on(async { uvio::spawn_blocking(|| 7).await.unwrap() })
+        .unwrap();
+    assert_eq!(v, 7);
+    // dropped while queued or running: nothing leaks
+    lp.block_on(async {
+        let f = uvio::spawn_blocking(|| std::thread::sleep(Duration::from_millis(20)));
+        drop(f);
+        uvio::time::sleep(Duration::from_millis(30)).await;
+    })
+    .unwrap();
 }

@@ -1594,7 +1594,7 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     pub fn uv_prepare_start(prepare: *mut uv_prepare_t, cb: uv_prepare_cb)
-        -> ::std::os::raw::c_int;
+    -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn uv_prepare_stop(prepare: *mut uv_prepare_t) -> ::std::os::raw::c_int;
@@ -2713,7 +2713,7 @@ pub struct uv_signal_s__bindgen_ty_2 {
 }
 unsafe extern "C" {
     pub fn uv_signal_init(loop_: *mut uv_loop_t, handle: *mut uv_signal_t)
-        -> ::std::os::raw::c_int;
+    -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
     pub fn uv_signal_start(
@@ -3050,7 +3050,7 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     pub fn uv_thread_equal(t1: *const uv_thread_t, t2: *const uv_thread_t)
-        -> ::std::os::raw::c_int;
+    -> ::std::os::raw::c_int;
 }
 #[repr(C)]
 #[derive(Copy, Clone)]

@@ -53,7 +53,11 @@ impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.panic {
             None => f.write_str("task was cancelled"),
-            Some(p) => match p.downcast_ref::<&str>().copied().or(p.downcast_ref::<String>().map(String::as_str)) {
+            Some(p) => match p
+                .downcast_ref::<&str>()
+                .copied()
+                .or(p.downcast_ref::<String>().map(String::as_str))
+            {
                 Some(msg) => write!(f, "task panicked: {msg}"),
                 None => f.write_str("task panicked"),
             },

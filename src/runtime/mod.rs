@@ -22,10 +22,10 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::LoopHandle;
 use crate::event_loop::LoopInner;
 use crate::ffi;
-use crate::handle::{Header, HandleRef};
-use crate::LoopHandle;
+use crate::handle::{HandleRef, Header};
 use task::{Shared, Task};
 
 /// How many tasks one idle callback polls before letting the loop poll for I/O again.
@@ -201,8 +201,7 @@ impl Executor {
             self.tasks.borrow_mut().remove(i);
         }
         if let Some(fut) = fut {
-            if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(fut)))
-            {
+            if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(fut))) {
                 lp.store_panic(p);
             }
         }

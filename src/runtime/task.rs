@@ -165,10 +165,6 @@ impl Task {
         self.state.fetch_or(DONE, Ordering::AcqRel);
     }
 
-    pub(crate) fn is_done(&self) -> bool {
-        self.state.load(Ordering::Acquire) & DONE != 0
-    }
-
     /// Takes the future out (to drop it), marking the task done.
     ///
     /// # Safety
@@ -198,7 +194,8 @@ impl Task {
         self.state.fetch_or(RUNNING, Ordering::AcqRel);
         let waker = waker_ref(self);
         let mut cx = Context::from_waker(&waker);
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
+        let r =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
         let prev = self.state.fetch_and(!RUNNING, Ordering::AcqRel);
         match r {
             Ok(Poll::Ready(())) => Poll::Ready(()),
