@@ -1,3 +1,5 @@
+mod common;
+
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;

@@ -1,0 +1,17 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+/// Scales a workload by `UVIO_TEST_SCALE` (default 1.0; the valgrind pass in CI sets it
+/// lower), never below 1.
+pub fn scale(n: usize) -> usize {
+    let f: f64 = std::env::var("UVIO_TEST_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
+    ((n as f64 * f) as usize).max(1)
+}
+
+/// True when running under valgrind (the CI sets `UVIO_UNDER_VALGRIND=1`).
+pub fn under_valgrind() -> bool {
+    std::env::var_os("UVIO_UNDER_VALGRIND").is_some()
+}
