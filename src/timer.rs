@@ -12,16 +12,15 @@ use crate::handle::{HandleRef, handle_methods};
 
 /// What happens when a handle fires: a user callback, or a future's waker plus a count of
 /// firings not yet observed. Shared by the handle types that have one kind of event.
+#[derive(Default)]
 pub(crate) enum Listener<F: ?Sized> {
+    #[default]
     None,
     Callback(Box<F>),
-    Waiter { pending: u64, waker: Option<Waker> },
-}
-
-impl<F: ?Sized> Default for Listener<F> {
-    fn default() -> Self {
-        Listener::None
-    }
+    Waiter {
+        pending: u64,
+        waker: Option<Waker>,
+    },
 }
 
 impl<F: ?Sized> Listener<F> {
@@ -76,8 +75,11 @@ impl<F: ?Sized> Listener<F> {
     }
 }
 
+/// A timer's callback type.
+type TimerCallback = dyn FnMut(&Timer);
+
 pub(crate) struct TimerState {
-    pub(crate) listener: Cell<Listener<dyn FnMut(&Timer)>>,
+    pub(crate) listener: Cell<Listener<TimerCallback>>,
 }
 
 /// A libuv timer: runs a callback once after a timeout, then every `repeat` if non-zero.
@@ -122,7 +124,7 @@ handle_methods!(Timer, h);
 /// Milliseconds for libuv, rounding a sub-millisecond remainder up.
 pub(crate) fn millis(d: Duration) -> u64 {
     let ms = d.as_millis();
-    let ms = if d.subsec_nanos() % 1_000_000 != 0 {
+    let ms = if !d.subsec_nanos().is_multiple_of(1_000_000) {
         ms + 1
     } else {
         ms
@@ -131,9 +133,9 @@ pub(crate) fn millis(d: Duration) -> u64 {
 }
 
 unsafe extern "C" fn on_timer(raw: *mut ffi::uv_timer_t) {
-    // SAFETY: libuv calls this only for live timers created by `Timer::new`; the view is
-    // never dropped (ManuallyDrop), so it does not close or free anything.
     let timer = std::mem::ManuallyDrop::new(Timer {
+        // SAFETY: libuv calls this only for live timers created by `Timer::new`; the view is
+        // never dropped (ManuallyDrop), so it does not close or free anything.
         h: std::mem::ManuallyDrop::into_inner(unsafe { HandleRef::borrowed(raw) }),
     });
     crate::panic::guard(timer.h.loop_inner(), || {
@@ -201,8 +203,8 @@ impl Timer {
     ///
     /// `EINVAL` when the timer was never started; `EBADF` when closed.
     pub fn again(&self) -> Result<()> {
-        // SAFETY: the timer is initialised and open.
         self.h
+            // SAFETY: the timer is initialised and open.
             .call(|h| unsafe { ffi::uv_timer_again(h) })
             .map_err(|e| e.with_operation("Timer::again"))?;
         Ok(())

@@ -1,3 +1,5 @@
+//! Quick end-to-end checks of the foundation.
+
 mod common;
 
 use std::cell::Cell;
