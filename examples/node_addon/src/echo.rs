@@ -113,6 +113,28 @@ impl Echo {
     }
 }
 
+/// Closes everything uvio opened on `lp` (`Loop::close_all`) and every echo handle; `done`
+/// runs once both are finished: every close callback has run and no request is in flight,
+/// so the host may close its loop (or unload this library).
+pub fn close_everything(lp: &uvio::Loop, echo: &Echo, done: impl FnOnce() + 'static) {
+    let pending = Rc::new(Cell::new(2u8));
+    let done = Rc::new(Cell::new(Some(Box::new(done) as Box<dyn FnOnce()>)));
+    let part = move || {
+        let pending = Rc::clone(&pending);
+        let done = Rc::clone(&done);
+        move || {
+            pending.set(pending.get() - 1);
+            if pending.get() == 0 {
+                if let Some(f) = done.take() {
+                    f();
+                }
+            }
+        }
+    };
+    echo.close_all(Some(Box::new(part())));
+    lp.close_all(part());
+}
+
 fn sockaddr(a: SocketAddrV4) -> ffi::sockaddr_in {
     // SAFETY: sockaddr_in is plain C data; all-zero is valid.
     let mut s: ffi::sockaddr_in = unsafe { MaybeUninit::zeroed().assume_init() };

@@ -162,28 +162,16 @@ unsafe extern "C" fn cleanup(handle: napi::napi_async_cleanup_hook_handle, arg: 
     }
 }
 
-/// Closes both parts and removes the hook when the last one reports done.
+/// Closes uvio's and the echo server's handles; removes the hook when all have closed.
 fn finish_cleanup(addon: &Rc<Addon>, handle: napi::napi_async_cleanup_hook_handle) {
-    let pending = Rc::new(Cell::new(2u8));
-    let part_done = {
-        let keep = Rc::clone(addon);
-        let pending = Rc::clone(&pending);
-        let keep = RefCell::new(Some(keep));
-        Rc::new(move || {
-            pending.set(pending.get() - 1);
-            if pending.get() == 0 {
-                // SAFETY: the handle node gave this hook; removed exactly once.
-                unsafe { napi::napi_remove_async_cleanup_hook(handle) };
-                // The last reference may go here: the Loop is borrowed and everything on it
-                // is closed, so dropping it does nothing more.
-                drop(keep.borrow_mut().take());
-            }
-        })
-    };
-    let p1 = Rc::clone(&part_done);
-    addon.echo.close_all(Some(Box::new(move || p1())));
-    let p2 = Rc::clone(&part_done);
-    addon.lp.close_all(move || p2());
+    let keep = Cell::new(Some(Rc::clone(addon)));
+    echo::close_everything(&addon.lp, &addon.echo, move || {
+        // SAFETY: the handle node gave this hook; removed exactly once.
+        unsafe { napi::napi_remove_async_cleanup_hook(handle) };
+        // The last reference may go here: the Loop is borrowed and everything on it is
+        // closed, so dropping it does nothing more.
+        drop(keep.take());
+    });
 }
 
 fn throw(env: napi_env, e: &JsError) -> napi_value {
