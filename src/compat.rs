@@ -25,7 +25,11 @@ const HANDLES: &[(ffi::uv_handle_type, &str, usize)] = &[
         "UV_FS_EVENT",
         size_of::<ffi::uv_fs_event_t>(),
     ),
-    (ffi::UV_FS_POLL, "UV_FS_POLL", size_of::<ffi::uv_fs_poll_t>()),
+    (
+        ffi::UV_FS_POLL,
+        "UV_FS_POLL",
+        size_of::<ffi::uv_fs_poll_t>(),
+    ),
     (ffi::UV_HANDLE, "UV_HANDLE", size_of::<ffi::uv_handle_t>()),
     (ffi::UV_IDLE, "UV_IDLE", size_of::<ffi::uv_idle_t>()),
     (
@@ -34,8 +38,16 @@ const HANDLES: &[(ffi::uv_handle_type, &str, usize)] = &[
         size_of::<ffi::uv_pipe_t>(),
     ),
     (ffi::UV_POLL, "UV_POLL", size_of::<ffi::uv_poll_t>()),
-    (ffi::UV_PREPARE, "UV_PREPARE", size_of::<ffi::uv_prepare_t>()),
-    (ffi::UV_PROCESS, "UV_PROCESS", size_of::<ffi::uv_process_t>()),
+    (
+        ffi::UV_PREPARE,
+        "UV_PREPARE",
+        size_of::<ffi::uv_prepare_t>(),
+    ),
+    (
+        ffi::UV_PROCESS,
+        "UV_PROCESS",
+        size_of::<ffi::uv_process_t>(),
+    ),
     (ffi::UV_STREAM, "UV_STREAM", size_of::<ffi::uv_stream_t>()),
     (ffi::UV_TCP, "UV_TCP", size_of::<ffi::uv_tcp_t>()),
     (ffi::UV_TIMER, "UV_TIMER", size_of::<ffi::uv_timer_t>()),
@@ -47,7 +59,11 @@ const HANDLES: &[(ffi::uv_handle_type, &str, usize)] = &[
 /// Every request type with the size our bindings give it.
 const REQS: &[(ffi::uv_req_type, &str, usize)] = &[
     (ffi::UV_REQ, "UV_REQ", size_of::<ffi::uv_req_t>()),
-    (ffi::UV_CONNECT, "UV_CONNECT", size_of::<ffi::uv_connect_t>()),
+    (
+        ffi::UV_CONNECT,
+        "UV_CONNECT",
+        size_of::<ffi::uv_connect_t>(),
+    ),
     (ffi::UV_WRITE, "UV_WRITE", size_of::<ffi::uv_write_t>()),
     (
         ffi::UV_SHUTDOWN,
@@ -159,7 +175,10 @@ mod tests {
     use super::*;
 
     fn ours_handle(t: ffi::uv_handle_type) -> usize {
-        HANDLES.iter().find(|h| h.0 == t).map_or(usize::MAX, |h| h.2)
+        HANDLES
+            .iter()
+            .find(|h| h.0 == t)
+            .map_or(usize::MAX, |h| h.2)
     }
     fn ours_req(t: ffi::uv_req_type) -> usize {
         REQS.iter().find(|r| r.0 == t).map_or(usize::MAX, |r| r.2)

@@ -57,7 +57,15 @@ fn compile(out: &Path, extra: &[&str], libuv: &str) {
         .args(extra)
         .args(libuv.split_whitespace())
         // What Rust's std needs from the system when linked statically into C.
-        .args(["-lgcc_s", "-lutil", "-lrt", "-lpthread", "-lm", "-ldl", "-lc"])
+        .args([
+            "-lgcc_s",
+            "-lutil",
+            "-lrt",
+            "-lpthread",
+            "-lm",
+            "-ldl",
+            "-lc",
+        ])
         .arg("-o")
         .arg(out);
     let st = cmd.status().expect("run cc");

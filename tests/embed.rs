@@ -85,8 +85,10 @@ fn unref_timer_does_not_keep_the_host_loop_alive() {
     let fired = Rc::new(Cell::new(0));
     let t = Timer::new(&lp).unwrap();
     let f = fired.clone();
-    t.start(Duration::from_secs(600), Duration::ZERO, move |_| f.set(f.get() + 1))
-        .unwrap();
+    t.start(Duration::from_secs(600), Duration::ZERO, move |_| {
+        f.set(f.get() + 1)
+    })
+    .unwrap();
     t.unref();
     host.run();
     assert_eq!(fired.get(), 0);
@@ -94,8 +96,10 @@ fn unref_timer_does_not_keep_the_host_loop_alive() {
     // A referenced one does keep it alive, until it fires.
     let t2 = Timer::new(&lp).unwrap();
     let f = fired.clone();
-    t2.start(Duration::from_millis(1), Duration::ZERO, move |_| f.set(f.get() + 10))
-        .unwrap();
+    t2.start(Duration::from_millis(1), Duration::ZERO, move |_| {
+        f.set(f.get() + 10)
+    })
+    .unwrap();
     host.run();
     assert_eq!(fired.get(), 10);
     drop((t, t2, lp));
@@ -109,12 +113,16 @@ fn panic_in_a_callback_is_kept_for_take_panic() {
     let lp = host.borrow();
     let after = Rc::new(Cell::new(false));
     let t = Timer::new(&lp).unwrap();
-    t.start(Duration::from_millis(1), Duration::ZERO, |_| panic!("boom on a host loop"))
-        .unwrap();
+    t.start(Duration::from_millis(1), Duration::ZERO, |_| {
+        panic!("boom on a host loop")
+    })
+    .unwrap();
     let t2 = Timer::new(&lp).unwrap();
     let a = after.clone();
-    t2.start(Duration::from_millis(3), Duration::ZERO, move |_| a.set(true))
-        .unwrap();
+    t2.start(Duration::from_millis(3), Duration::ZERO, move |_| {
+        a.set(true)
+    })
+    .unwrap();
     // The panic does not stop the host's loop (uvio never stops a borrowed loop).
     host.run();
     assert!(after.get(), "callbacks after the panic still ran");
@@ -178,7 +186,8 @@ fn metrics_and_version_on_a_borrowed_loop() {
     let lp = host.borrow();
     // Vendored libuv is 1.53: uv_metrics_info is there.
     let t = Timer::new(&lp).unwrap();
-    t.start(Duration::from_millis(1), Duration::ZERO, |_| {}).unwrap();
+    t.start(Duration::from_millis(1), Duration::ZERO, |_| {})
+        .unwrap();
     host.run();
     assert!(lp.metrics().unwrap().loop_count >= 1);
     assert_eq!(uvio::version().0, 1);

@@ -149,12 +149,27 @@ fn addon_links_no_libuv_of_its_own() {
     let undefined = symbols(&["-D", "--undefined-only"], so);
     let uv = |s: &String| s.starts_with("uv_");
     // The addon's libuv and N-API calls are imports, bound to node's at load time...
-    for needed in ["uv_timer_start", "uv_queue_work", "uv_tcp_bind", "napi_create_promise"] {
-        assert!(undefined.iter().any(|s| s == needed), "{needed} not imported");
+    for needed in [
+        "uv_timer_start",
+        "uv_queue_work",
+        "uv_tcp_bind",
+        "napi_create_promise",
+    ] {
+        assert!(
+            undefined.iter().any(|s| s == needed),
+            "{needed} not imported"
+        );
     }
     // ...except functions newer than libuv 1.44, which are looked up at run time.
-    for late in ["uv_metrics_info", "uv_getrusage_thread", "uv_tcp_keepalive_ex"] {
-        assert!(!undefined.iter().any(|s| s == late), "{late} imported statically");
+    for late in [
+        "uv_metrics_info",
+        "uv_getrusage_thread",
+        "uv_tcp_keepalive_ex",
+    ] {
+        assert!(
+            !undefined.iter().any(|s| s == late),
+            "{late} imported statically"
+        );
     }
     // No uv_* is defined, in the dynamic table or the full one: no libuv copy inside.
     let dyn_defined = symbols(&["-D", "--defined-only"], so);

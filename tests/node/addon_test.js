@@ -71,6 +71,18 @@ async function exercise() {
     addon.unrefTimer(1, () => process.nextTick(() => { clearInterval(keep); resolve(); }));
   });
 
+  // An exception thrown by a JS callback called from a libuv callback is an uncaught
+  // exception, as with node's own callbacks.
+  await new Promise((resolve) => {
+    const keep = setInterval(() => {}, 1000);
+    process.once('uncaughtException', (e) => {
+      clearInterval(keep);
+      assert.strictEqual(e.message, 'thrown from a uvio callback');
+      resolve();
+    });
+    addon.unrefTimer(1, () => { throw new Error('thrown from a uvio callback'); });
+  });
+
   // libuv functions: one node 20 has (1.45), one it lacks (1.50: a typed error, no crash).
   assert.ok(addon.metrics().loopCount > 0);
   assert.throws(() => addon.threadRusage(),

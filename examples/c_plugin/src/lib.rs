@@ -66,7 +66,11 @@ fn attach(raw: *mut ffi::uv_loop_t) -> uvio::Result<u16> {
         // libuv 1.44 (Debian 12's) lacks uv_metrics_info: a typed error, not a load failure.
         let m = lp.metrics();
         s.metrics_supported
-            .set(if m.as_ref().is_err_and(|e| e.is_unsupported()) { 0 } else { 1 });
+            .set(if m.as_ref().is_err_and(|e| e.is_unsupported()) {
+                0
+            } else {
+                1
+            });
     });
 
     let timer = uvio::Timer::new(&lp)?;

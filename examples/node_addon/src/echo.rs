@@ -85,9 +85,7 @@ impl Echo {
             let mut name = MaybeUninit::<ffi::sockaddr_in>::zeroed();
             let mut len = std::mem::size_of::<ffi::sockaddr_in>() as i32;
             // SAFETY: `name` has room for `len` bytes.
-            check(unsafe {
-                ffi::uv_tcp_getsockname(server, name.as_mut_ptr().cast(), &mut len)
-            })?;
+            check(unsafe { ffi::uv_tcp_getsockname(server, name.as_mut_ptr().cast(), &mut len) })?;
             // SAFETY: zeroed, then filled by libuv.
             Ok(u16::from_be(unsafe { name.assume_init() }.sin_port))
         })();
@@ -124,10 +122,13 @@ pub fn close_everything(lp: &uvio::Loop, echo: &Echo, done: impl FnOnce() + 'sta
         let done = Rc::clone(&done);
         move || {
             pending.set(pending.get() - 1);
-            if pending.get() == 0 {
-                if let Some(f) = done.take() {
-                    f();
-                }
+            let last = if pending.get() == 0 {
+                done.take()
+            } else {
+                None
+            };
+            if let Some(f) = last {
+                f();
             }
         }
     };
@@ -168,10 +169,9 @@ unsafe extern "C" fn on_close(h: *mut ffi::uv_handle_t) {
     guard(|| {
         let echo = &b.echo;
         echo.open.borrow_mut().remove(&h);
-        if echo.open.borrow().is_empty() {
-            if let Some(done) = echo.on_empty.take() {
-                done();
-            }
+        let empty = echo.open.borrow().is_empty();
+        if let Some(done) = empty.then(|| echo.on_empty.take()).flatten() {
+            done();
         }
     });
     drop(b);
@@ -191,8 +191,13 @@ unsafe extern "C" fn on_connection(server: *mut ffi::uv_stream_t, status: i32) {
         };
         // SAFETY: both are initialised TCP handles on the same loop; the callbacks match.
         let ok = unsafe {
-            check(ffi::uv_accept(server, client.cast()))
-                .and_then(|_| check(ffi::uv_read_start(client.cast(), Some(alloc), Some(on_read))))
+            check(ffi::uv_accept(server, client.cast())).and_then(|_| {
+                check(ffi::uv_read_start(
+                    client.cast(),
+                    Some(alloc),
+                    Some(on_read),
+                ))
+            })
         };
         if ok.is_err() {
             close(client.cast());
@@ -229,7 +234,11 @@ unsafe fn take_buf(buf: *const ffi::uv_buf_t) -> Option<Box<[u8]>> {
     }
 }
 
-unsafe extern "C" fn on_read(stream: *mut ffi::uv_stream_t, nread: isize, buf: *const ffi::uv_buf_t) {
+unsafe extern "C" fn on_read(
+    stream: *mut ffi::uv_stream_t,
+    nread: isize,
+    buf: *const ffi::uv_buf_t,
+) {
     // SAFETY: `buf` is what `alloc` handed out for this read (or null-based).
     let data = unsafe { take_buf(buf) };
     guard(|| {

@@ -168,10 +168,15 @@ impl Js {
                 let res = out(|r| napi::napi_get_reference_value(env, self.resource, r))?;
                 let cs = out(|r| napi::napi_open_callback_scope(env, res, self.ctx, r))?;
                 let r = f(env);
-                if r.is_err() {
-                    if let Ok(exc) = out(|e| napi::napi_get_and_clear_last_exception(env, e)) {
-                        napi::napi_fatal_exception(env, exc);
-                    }
+                // A JS exception thrown inside becomes an uncaught exception, as in node.
+                let pending =
+                    r.is_err() && out(|p| napi::napi_is_exception_pending(env, p)).unwrap_or(false);
+                let exc = match pending {
+                    true => out(|e| napi::napi_get_and_clear_last_exception(env, e)).ok(),
+                    false => None,
+                };
+                if let Some(exc) = exc {
+                    napi::napi_fatal_exception(env, exc);
                 }
                 napi::napi_close_callback_scope(env, cs);
                 Ok(())

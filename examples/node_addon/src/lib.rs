@@ -53,7 +53,9 @@ impl Addon {
         let mut on_fire = Some(on_fire);
         t.start(Duration::from_millis(ms), Duration::ZERO, move |_t| {
             // Dropping our own owner inside the callback only starts closing the timer.
-            let owner = me.upgrade().and_then(|a| a.timers.borrow_mut().remove(&key));
+            let owner = me
+                .upgrade()
+                .and_then(|a| a.timers.borrow_mut().remove(&key));
             drop(owner);
             if let Some(f) = on_fire.take() {
                 f();
@@ -125,7 +127,14 @@ unsafe fn register(env: napi_env, exports: napi_value) -> Result<(), JsError> {
         // SAFETY: `name` is valid for its length; `f` is a napi_callback.
         unsafe {
             let v = out(|r| {
-                napi::napi_create_function(env, name.as_ptr().cast(), name.len() - 1, *f, null_mut(), r)
+                napi::napi_create_function(
+                    env,
+                    name.as_ptr().cast(),
+                    name.len() - 1,
+                    *f,
+                    null_mut(),
+                    r,
+                )
             })?;
             napi::set(env, exports, name, v)?;
         }

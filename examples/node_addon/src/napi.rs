@@ -16,7 +16,14 @@ macro_rules! opaque {
     )*};
 }
 opaque!(
-    Env, Value, CallbackInfo, Deferred, Ref, AsyncContext, HandleScope, CallbackScope,
+    Env,
+    Value,
+    CallbackInfo,
+    Deferred,
+    Ref,
+    AsyncContext,
+    HandleScope,
+    CallbackScope,
     CleanupHook
 );
 
@@ -124,8 +131,11 @@ unsafe extern "C" {
         count: u32,
         result: *mut napi_ref,
     ) -> napi_status;
-    pub fn napi_get_reference_value(env: napi_env, r: napi_ref, result: *mut napi_value)
-    -> napi_status;
+    pub fn napi_get_reference_value(
+        env: napi_env,
+        r: napi_ref,
+        result: *mut napi_value,
+    ) -> napi_status;
     pub fn napi_delete_reference(env: napi_env, r: napi_ref) -> napi_status;
 
     pub fn napi_open_handle_scope(env: napi_env, result: *mut napi_handle_scope) -> napi_status;
@@ -154,6 +164,7 @@ unsafe extern "C" {
     ) -> napi_status;
     pub fn napi_close_callback_scope(env: napi_env, scope: napi_callback_scope) -> napi_status;
     pub fn napi_fatal_exception(env: napi_env, err: napi_value) -> napi_status;
+    pub fn napi_is_exception_pending(env: napi_env, result: *mut bool) -> napi_status;
     pub fn napi_get_and_clear_last_exception(env: napi_env, result: *mut napi_value)
     -> napi_status;
 }
