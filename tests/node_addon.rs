@@ -31,24 +31,28 @@ fn node_missing() -> bool {
     true
 }
 
-/// Builds the addon once per test run and returns the path of `uvio_addon.node`.
+/// Builds the addon into `target/DIR` with extra cargo arguments; returns `uvio_addon.node`.
+fn build_addon(dir: &str, args: &[&str]) -> PathBuf {
+    let target = root().join("target").join(dir);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let st = Command::new(cargo)
+        .args(["build", "--manifest-path", "examples/node_addon/Cargo.toml"])
+        .args(args)
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(root())
+        .status()
+        .expect("run cargo");
+    assert!(st.success(), "building the addon failed");
+    let built = target.join("debug").join("libuvio_addon.so");
+    let node = target.join("uvio_addon.node");
+    std::fs::copy(&built, &node).expect("copy the addon");
+    node
+}
+
+/// The addon as it should be built (`host` link mode), once per test run.
 fn addon() -> &'static Path {
     static ADDON: OnceLock<PathBuf> = OnceLock::new();
-    ADDON.get_or_init(|| {
-        let target = root().join("target").join("node_addon");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let st = Command::new(cargo)
-            .args(["build", "--manifest-path", "examples/node_addon/Cargo.toml"])
-            .env("CARGO_TARGET_DIR", &target)
-            .current_dir(root())
-            .status()
-            .expect("run cargo");
-        assert!(st.success(), "building the addon failed");
-        let built = target.join("debug").join("libuvio_addon.so");
-        let node = target.join("uvio_addon.node");
-        std::fs::copy(&built, &node).expect("copy the addon");
-        node
-    })
+    ADDON.get_or_init(|| build_addon("node_addon", &[]))
 }
 
 /// Runs `node addon_test.js ADDON MODE`, killing it if it hangs (a hang guard, not a timing
@@ -178,4 +182,32 @@ fn addon_links_no_libuv_of_its_own() {
     let own: Vec<_> = defined.iter().filter(|s| uv(s)).collect();
     assert!(own.is_empty(), "defines {own:?}");
     assert!(undefined.iter().filter(|s| uv(s)).count() > 20);
+}
+
+/// The mistake `host` mode exists to prevent: an addon with its own libuv (`vendored`). It
+/// loads, but its `uv_*` calls would go to a private libuv that knows nothing of node's loop;
+/// `Loop::from_raw` notices and refuses, and `require` throws instead of corrupting node.
+#[test]
+fn addon_with_a_private_libuv_is_refused() {
+    if node_missing() {
+        return;
+    }
+    let so = build_addon(
+        "node_addon_vendored",
+        &["--no-default-features", "--features", "vendored"],
+    );
+    let script = format!(
+        "try {{ require({:?}); console.log('LOADED'); }} \
+         catch (e) {{ console.log('code=' + e.code); console.log(e.message); }}",
+        so.to_str().unwrap()
+    );
+    let out = Command::new("node")
+        .args(["-e", &script])
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("code=UNSUPPORTED"), "{stdout}");
+    assert!(stdout.contains("a second libuv"), "{stdout}");
+    assert!(!stdout.contains("LOADED"), "{stdout}");
 }
