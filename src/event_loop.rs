@@ -370,6 +370,7 @@ impl Loop {
     /// # Examples
     ///
     /// ```
+    /// // SAFETY: a null pointer is refused before anything is dereferenced.
     /// let e = unsafe { uvio::Loop::from_raw(std::ptr::null_mut()) }.unwrap_err();
     /// assert_eq!(e.name(), "EINVAL");
     /// ```

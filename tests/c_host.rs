@@ -72,9 +72,22 @@ fn compile(out: &Path, extra: &[&str], libuv: &str) {
     assert!(st.success(), "compiling host.c failed: {cmd:?}");
 }
 
-/// Runs the host and returns its `key=value` lines.
+/// Runs the host and returns its `key=value` lines. In the valgrind pass
+/// (`UVIO_UNDER_VALGRIND`) the host itself, and so the plugin's code, runs under valgrind.
 fn run_host(exe: &Path, plugin: Option<&Path>) -> Vec<(String, String)> {
-    let mut cmd = Command::new(exe);
+    let mut cmd = if common::under_valgrind() {
+        let mut c = Command::new("valgrind");
+        c.args([
+            "--quiet",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite",
+            "--error-exitcode=99",
+        ])
+        .arg(exe);
+        c
+    } else {
+        Command::new(exe)
+    };
     if let Some(p) = plugin {
         cmd.arg(p);
     }
