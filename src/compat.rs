@@ -16,79 +16,29 @@ fn refuse(why: String) -> Error {
     Error::UNSUPPORTED.with_context(OP, why)
 }
 
+/// `(type constant, its name, size_of our binding's struct)` for each `TYPE => struct`.
+macro_rules! sizes {
+    ($($ty:ident => $st:ident),* $(,)?) => {
+        &[$((ffi::$ty, stringify!($ty), size_of::<ffi::$st>())),*]
+    };
+}
+
 /// Every handle type with its own struct, with the size our bindings give it.
-const HANDLES: &[(ffi::uv_handle_type, &str, usize)] = &[
-    (ffi::UV_ASYNC, "UV_ASYNC", size_of::<ffi::uv_async_t>()),
-    (ffi::UV_CHECK, "UV_CHECK", size_of::<ffi::uv_check_t>()),
-    (
-        ffi::UV_FS_EVENT,
-        "UV_FS_EVENT",
-        size_of::<ffi::uv_fs_event_t>(),
-    ),
-    (
-        ffi::UV_FS_POLL,
-        "UV_FS_POLL",
-        size_of::<ffi::uv_fs_poll_t>(),
-    ),
-    (ffi::UV_HANDLE, "UV_HANDLE", size_of::<ffi::uv_handle_t>()),
-    (ffi::UV_IDLE, "UV_IDLE", size_of::<ffi::uv_idle_t>()),
-    (
-        ffi::UV_NAMED_PIPE,
-        "UV_NAMED_PIPE",
-        size_of::<ffi::uv_pipe_t>(),
-    ),
-    (ffi::UV_POLL, "UV_POLL", size_of::<ffi::uv_poll_t>()),
-    (
-        ffi::UV_PREPARE,
-        "UV_PREPARE",
-        size_of::<ffi::uv_prepare_t>(),
-    ),
-    (
-        ffi::UV_PROCESS,
-        "UV_PROCESS",
-        size_of::<ffi::uv_process_t>(),
-    ),
-    (ffi::UV_STREAM, "UV_STREAM", size_of::<ffi::uv_stream_t>()),
-    (ffi::UV_TCP, "UV_TCP", size_of::<ffi::uv_tcp_t>()),
-    (ffi::UV_TIMER, "UV_TIMER", size_of::<ffi::uv_timer_t>()),
-    (ffi::UV_TTY, "UV_TTY", size_of::<ffi::uv_tty_t>()),
-    (ffi::UV_UDP, "UV_UDP", size_of::<ffi::uv_udp_t>()),
-    (ffi::UV_SIGNAL, "UV_SIGNAL", size_of::<ffi::uv_signal_t>()),
-];
+const HANDLES: &[(ffi::uv_handle_type, &str, usize)] = sizes!(
+    UV_ASYNC => uv_async_t, UV_CHECK => uv_check_t, UV_FS_EVENT => uv_fs_event_t,
+    UV_FS_POLL => uv_fs_poll_t, UV_HANDLE => uv_handle_t, UV_IDLE => uv_idle_t,
+    UV_NAMED_PIPE => uv_pipe_t, UV_POLL => uv_poll_t, UV_PREPARE => uv_prepare_t,
+    UV_PROCESS => uv_process_t, UV_STREAM => uv_stream_t, UV_TCP => uv_tcp_t,
+    UV_TIMER => uv_timer_t, UV_TTY => uv_tty_t, UV_UDP => uv_udp_t, UV_SIGNAL => uv_signal_t,
+);
 
 /// Every request type with the size our bindings give it.
-const REQS: &[(ffi::uv_req_type, &str, usize)] = &[
-    (ffi::UV_REQ, "UV_REQ", size_of::<ffi::uv_req_t>()),
-    (
-        ffi::UV_CONNECT,
-        "UV_CONNECT",
-        size_of::<ffi::uv_connect_t>(),
-    ),
-    (ffi::UV_WRITE, "UV_WRITE", size_of::<ffi::uv_write_t>()),
-    (
-        ffi::UV_SHUTDOWN,
-        "UV_SHUTDOWN",
-        size_of::<ffi::uv_shutdown_t>(),
-    ),
-    (
-        ffi::UV_UDP_SEND,
-        "UV_UDP_SEND",
-        size_of::<ffi::uv_udp_send_t>(),
-    ),
-    (ffi::UV_FS, "UV_FS", size_of::<ffi::uv_fs_t>()),
-    (ffi::UV_WORK, "UV_WORK", size_of::<ffi::uv_work_t>()),
-    (
-        ffi::UV_GETADDRINFO,
-        "UV_GETADDRINFO",
-        size_of::<ffi::uv_getaddrinfo_t>(),
-    ),
-    (
-        ffi::UV_GETNAMEINFO,
-        "UV_GETNAMEINFO",
-        size_of::<ffi::uv_getnameinfo_t>(),
-    ),
-    (ffi::UV_RANDOM, "UV_RANDOM", size_of::<ffi::uv_random_t>()),
-];
+const REQS: &[(ffi::uv_req_type, &str, usize)] = sizes!(
+    UV_REQ => uv_req_t, UV_CONNECT => uv_connect_t, UV_WRITE => uv_write_t,
+    UV_SHUTDOWN => uv_shutdown_t, UV_UDP_SEND => uv_udp_send_t, UV_FS => uv_fs_t,
+    UV_WORK => uv_work_t, UV_GETADDRINFO => uv_getaddrinfo_t,
+    UV_GETNAMEINFO => uv_getnameinfo_t, UV_RANDOM => uv_random_t,
+);
 
 /// What a libuv reports about itself: its version and struct sizes.
 pub(crate) struct Reported<'a> {
@@ -116,19 +66,22 @@ pub(crate) fn check_reported(r: &Reported<'_>) -> Result<()> {
             r.loop_size
         )));
     }
-    for &(ty, name, ours) in HANDLES {
-        let theirs = (r.handle_size)(ty);
-        if theirs != ours {
+    compare("uv_handle_size", HANDLES, r.handle_size)?;
+    compare("uv_req_size", REQS, r.req_size)?;
+    Ok(())
+}
+
+/// Refuses the first type whose size `theirs` reports differently from `table`.
+fn compare<T: Copy>(
+    func: &str,
+    table: &[(T, &str, usize)],
+    theirs: &dyn Fn(T) -> usize,
+) -> Result<()> {
+    for &(ty, name, ours) in table {
+        let size = theirs(ty);
+        if size != ours {
             return Err(refuse(format!(
-                "uv_handle_size({name}) is {theirs}, uvio's bindings have {ours}"
-            )));
-        }
-    }
-    for &(ty, name, ours) in REQS {
-        let theirs = (r.req_size)(ty);
-        if theirs != ours {
-            return Err(refuse(format!(
-                "uv_req_size({name}) is {theirs}, uvio's bindings have {ours}"
+                "{func}({name}) is {size}, uvio's bindings have {ours}"
             )));
         }
     }
