@@ -10,7 +10,6 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::mem::MaybeUninit;
-use std::net::{Ipv4Addr, SocketAddrV4};
 use std::rc::Rc;
 
 use uvio::ffi;
@@ -77,7 +76,11 @@ impl Echo {
     pub fn listen(self: &Rc<Self>, lp: *mut ffi::uv_loop_t, port: u16) -> uvio::Result<u16> {
         let server = self.new_sock(lp)?;
         let r = (|| {
-            let addr = sockaddr(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port));
+            let mut addr = MaybeUninit::<ffi::sockaddr_in>::zeroed();
+            // SAFETY: a NUL-terminated address and writable sockaddr_in memory.
+            check(unsafe {
+                ffi::uv_ip4_addr(c"127.0.0.1".as_ptr(), i32::from(port), addr.as_mut_ptr())
+            })?;
             // SAFETY: `server` is an initialised TCP handle; `addr` is a valid sockaddr_in.
             check(unsafe { ffi::uv_tcp_bind(server, (&raw const addr).cast(), 0) })?;
             // SAFETY: as above; on_connection matches uv_connection_cb.
@@ -134,19 +137,6 @@ pub fn close_everything(lp: &uvio::Loop, echo: &Echo, done: impl FnOnce() + 'sta
     };
     echo.close_all(Some(Box::new(part())));
     lp.close_all(part());
-}
-
-fn sockaddr(a: SocketAddrV4) -> ffi::sockaddr_in {
-    // SAFETY: sockaddr_in is plain C data; all-zero is valid.
-    let mut s: ffi::sockaddr_in = unsafe { MaybeUninit::zeroed().assume_init() };
-    s.sin_family = libc_af_inet();
-    s.sin_port = a.port().to_be();
-    s.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
-    s
-}
-
-fn libc_af_inet() -> ffi::sa_family_t {
-    2 // AF_INET on Linux and macOS
 }
 
 /// Starts closing an echo handle unless it is closing already; true if it started.
