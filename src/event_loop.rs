@@ -355,8 +355,25 @@ impl Loop {
     ///
     /// # Errors
     ///
-    /// `EINVAL` for a null pointer; [`Error::UNSUPPORTED`] when the libuv in the process is
-    /// older than 1.44 or its struct sizes differ from uvio's bindings.
+    /// `EINVAL` for a null pointer. [`Error::UNSUPPORTED`], with the reason in the message,
+    /// when the libuv in the process is older than 1.44, when `uv_loop_size` or the
+    /// `uv_handle_size`/`uv_req_size` of any type differs from uvio's bindings, or when uvio's
+    /// `uv_*` calls go to a second libuv (one linked into this library, for example a
+    /// `vendored` build inside a Node.js addon) rather than the one the process exports.
+    ///
+    /// The executor works on a borrowed loop: tasks are polled from libuv callbacks while
+    /// the host runs its loop ([`Loop::run`] and [`Loop::block_on`] return `EPERM`). Its
+    /// housekeeping handles never keep the host's loop alive by themselves: the idle handle
+    /// is active only while tasks are ready to poll, the cross-thread wake-up handle is
+    /// unreferenced. uvio's other handles keep the usual `ref`/`unref` semantics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // SAFETY: a null pointer is refused before anything is dereferenced.
+    /// let e = unsafe { uvio::Loop::from_raw(std::ptr::null_mut()) }.unwrap_err();
+    /// assert_eq!(e.name(), "EINVAL");
+    /// ```
     ///
     /// # Safety
     ///

@@ -1,0 +1,180 @@
+// Drives the uvio Node.js addon (examples/node_addon) in a real node process.
+//
+//   node tests/node/addon_test.js ADDON.node          every function, main thread and Workers
+//   node tests/node/addon_test.js ADDON.node unref    an unref'd timer must not keep node alive
+//
+// Run by tests/node_addon.rs, which checks the exit status and the lines printed here.
+'use strict';
+
+const assert = require('assert');
+const fs = require('fs');
+const net = require('net');
+const { Worker, isMainThread, workerData, parentPort } = require('worker_threads');
+
+const addonPath = isMainThread ? process.argv[2] : workerData.addonPath;
+const mode = isMainThread ? process.argv[3] || 'main' : workerData.mode;
+const addon = require(addonPath);
+
+function log(msg) {
+  console.log(`${isMainThread ? 'main' : 'worker'}: ${msg}`);
+}
+
+// One echo round trip through the addon's server, over a real socket.
+function echo(port, text) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let got = '';
+    sock.on('connect', () => sock.end(text));
+    sock.on('data', (d) => { got += d; });
+    sock.on('end', () => resolve(got));
+    sock.on('error', reject);
+  });
+}
+
+async function exercise() {
+  // The libuv uvio sees is node's own.
+  assert.strictEqual(addon.version(), process.versions.uv);
+  assert.strictEqual(addon.linkMode, 'host');
+
+  // A uvio Timer resolves a promise; the continuation (a promise job) and a nextTick
+  // queued by it both run, so the callback scope works.
+  let ticked = false;
+  await addon.sleep(2).then(() => new Promise((r) => process.nextTick(() => { ticked = true; r(); })));
+  assert.ok(ticked);
+
+  // Threadpool file read.
+  const buf = await addon.readFile(__filename);
+  assert.ok(buf.equals(fs.readFileSync(__filename)));
+  await assert.rejects(addon.readFile('/nonexistent/uvio-test'),
+    (e) => e.code === 'ENOENT' && e.message.includes('/nonexistent/uvio-test'));
+
+  // An async uvio task: a timer future, then a read.
+  const t = await addon.spawnTask(__filename);
+  assert.strictEqual(t.bytes, buf.length);
+  assert.strictEqual(typeof t.sleptMs, 'number');
+  await assert.rejects(addon.spawnTask('/nonexistent/uvio-task'), { code: 'ENOENT' });
+
+  // A std thread wakes a uvio task through its Send waker.
+  const c = await addon.countFromThread(1000);
+  assert.strictEqual(c.count, 1000);
+  assert.ok(c.polls >= 1 && c.polls <= 1001, `polls ${c.polls}`);
+  assert.deepStrictEqual((await addon.countFromThread(0)).count, 0);
+
+  // A panic in a libuv callback: caught, a rejected promise, node alive.
+  await assert.rejects(addon.panicInCallback(),
+    (e) => e.code === 'PANIC' && e.message.includes('deliberate panic'));
+  await addon.sleep(1);
+
+  // Calls into JS from a libuv callback (make_callback): the callback runs, its nextTick too.
+  await new Promise((resolve) => {
+    const keep = setInterval(() => {}, 1000); // the unref'd timer alone would not keep us up
+    addon.unrefTimer(1, () => process.nextTick(() => { clearInterval(keep); resolve(); }));
+  });
+
+  // An exception thrown by a JS callback called from a libuv callback is an uncaught
+  // exception, as with node's own callbacks.
+  await new Promise((resolve) => {
+    const keep = setInterval(() => {}, 1000);
+    process.once('uncaughtException', (e) => {
+      clearInterval(keep);
+      assert.strictEqual(e.message, 'thrown from a uvio callback');
+      resolve();
+    });
+    addon.unrefTimer(1, () => { throw new Error('thrown from a uvio callback'); });
+  });
+
+  // libuv functions: one node 20 has (1.45), one it lacks (1.50: a typed error, no crash).
+  assert.ok(addon.metrics().loopCount > 0);
+  assert.throws(() => addon.threadRusage(),
+    (e) => e.code === 'UNSUPPORTED' && e.message.includes('uv_getrusage_thread'));
+
+  // Bad input is a thrown error, never a crash.
+  assert.throws(() => addon.sleep(-1), { code: 'EINVAL' });
+  assert.throws(() => addon.sleep('soon'), { code: 'EINVAL' });
+  assert.throws(() => addon.readFile(42), { code: 'EINVAL' });
+  assert.throws(() => addon.unrefTimer(1, 'not a function'), { code: 'EINVAL' });
+  assert.throws(() => addon.startEchoServer(70000), { code: 'EINVAL' });
+
+  // The echo server (raw ffi TCP on node's loop), several clients at once.
+  const port = addon.startEchoServer(0);
+  assert.ok(port > 0);
+  const texts = ['one', 'two', 'x'.repeat(200000)];
+  const replies = await Promise.all(texts.map((s) => echo(port, s)));
+  assert.deepStrictEqual(replies, texts);
+  assert.throws(() => addon.startEchoServer(port), { code: 'EADDRINUSE' });
+  assert.strictEqual(addon.stopEchoServer(), 1);
+  await addon.sleep(1);
+  await assert.rejects(echo(port, 'closed'), { code: 'ECONNREFUSED' });
+}
+
+function runWorker(extra) {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(__filename, { workerData: { addonPath, ...extra } });
+    const messages = [];
+    w.on('message', (m) => {
+      messages.push(m);
+      if (m === 'ready' && extra.mode === 'terminate') w.terminate();
+    });
+    w.on('error', reject);
+    w.on('exit', (code) => resolve({ code, messages }));
+  });
+}
+
+// Inside a Worker that will be terminated: leave every kind of handle open.
+async function busyUntilTerminated() {
+  const port = addon.startEchoServer(0);
+  const sock = net.connect(port, '127.0.0.1');
+  await new Promise((r) => sock.on('connect', r));
+  addon.sleep(600000);
+  addon.unrefTimer(600000, () => {});
+  addon.countFromThread(2000000); // still counting at terminate()
+  addon.spawnTask(__filename);
+  addon.readFile(__filename);
+  await addon.sleep(1);
+  parentPort.postMessage('ready');
+  await addon.sleep(600000);
+}
+
+async function main() {
+  if (mode === 'unref') {
+    // Tasks leave the executor's housekeeping handles behind: they must not keep node alive,
+    // nor may an unref'd timer.
+    const t = await addon.spawnTask(__filename);
+    log(`task read ${t.bytes} bytes`);
+    addon.unrefTimer(600000, () => log('UNREF TIMER FIRED'));
+    process.on('exit', () => log(`exiting with ${addon.handleCount()} uvio handles open`));
+    log('unref: main done');
+    return;
+  }
+  await exercise();
+  log('exercise ok');
+
+  // The same in a Worker (its own env and loop), which then exits by itself.
+  const r = await runWorker({ mode: 'exercise' });
+  assert.deepStrictEqual(r.messages, ['worker ok']);
+  assert.strictEqual(r.code, 0);
+  log('worker exercise ok');
+
+  // Workers terminated with handles, requests, a thread and tasks in flight; two at once.
+  for (let i = 0; i < 3; i++) {
+    const rs = await Promise.all([runWorker({ mode: 'terminate' }), runWorker({ mode: 'terminate' })]);
+    for (const x of rs) {
+      assert.deepStrictEqual(x.messages, ['ready']);
+      assert.strictEqual(x.code, 1);
+    }
+  }
+  log('worker terminate ok');
+
+  // The main thread's own addon instance still works after workers came and went.
+  await addon.sleep(1);
+  assert.strictEqual((await addon.countFromThread(10)).count, 10);
+  log('ALL OK');
+}
+
+if (isMainThread) {
+  main().catch((e) => { console.error(e); process.exitCode = 1; });
+} else if (mode === 'exercise') {
+  exercise().then(() => parentPort.postMessage('worker ok'));
+} else {
+  busyUntilTerminated();
+}
