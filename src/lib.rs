@@ -34,6 +34,7 @@ pub use libuv_sys as ffi;
 mod compat;
 mod error;
 mod event_loop;
+pub mod fs;
 pub mod handle;
 mod panic;
 mod req;
