@@ -143,8 +143,8 @@ impl File {
     /// # Errors
     ///
     /// `ENOENT`, `EACCES`, `EISDIR`... with the path in the message.
-    pub async fn open(path: impl AsRef<Path>) -> Result<File> {
-        OpenOptions::new().read(true).open(path).await
+    pub fn open(path: impl AsRef<Path>) -> FsFuture<ops::Open> {
+        OpenOptions::new().read(true).open(path)
     }
 
     /// Creates (or truncates) a file for writing (like `std::fs::File::create`).
@@ -152,13 +152,12 @@ impl File {
     /// # Errors
     ///
     /// `EACCES`, `ENOENT` for a missing parent, ...
-    pub async fn create(path: impl AsRef<Path>) -> Result<File> {
+    pub fn create(path: impl AsRef<Path>) -> FsFuture<ops::Open> {
         OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .open(path)
-            .await
     }
 
     /// A new [`OpenOptions`].
