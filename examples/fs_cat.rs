@@ -5,7 +5,9 @@
 use std::io::Write;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args().nth(1).unwrap_or_else(|| "Cargo.toml".into());
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "Cargo.toml".into());
     let lp = uvio::Loop::new()?;
     lp.block_on(async move {
         let file = uvio::fs::File::open(&path).await?;

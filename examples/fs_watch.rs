@@ -39,12 +39,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let writer = Timer::new(&lp)?;
     let f2 = file.clone();
     let mut n = 0;
-    writer.start(Duration::from_millis(200), Duration::from_millis(200), move |_| {
-        n += 1;
-        let mut s = std::fs::read_to_string(&f2).unwrap_or_default();
-        s.push_str(&format!("line {n}\n"));
-        let _ = std::fs::write(&f2, s);
-    })?;
+    writer.start(
+        Duration::from_millis(200),
+        Duration::from_millis(200),
+        move |_| {
+            n += 1;
+            let mut s = std::fs::read_to_string(&f2).unwrap_or_default();
+            s.push_str(&format!("line {n}\n"));
+            let _ = std::fs::write(&f2, s);
+        },
+    )?;
 
     // Futures: poll the file's stat as a stream for two seconds.
     let f3 = file.clone();

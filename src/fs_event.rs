@@ -3,12 +3,8 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
-
-use futures_core::Stream;
 
 use crate::error::{Error, Result};
 use crate::event_loop::LoopHandle;
@@ -16,7 +12,7 @@ use crate::ffi;
 use crate::fs::CPath;
 use crate::handle::{HandleRef, handle_methods};
 
-type WatchCb<H, T> = Box<dyn FnMut(&H, T)>;
+pub(crate) type WatchCb<H, T> = Box<dyn FnMut(&H, T)>;
 
 /// Where a watcher's events go: the user's callback, or a queue a `Stream` drains.
 pub(crate) struct Watch<H, T> {
@@ -90,6 +86,104 @@ impl<H, T> Watch<H, T> {
     }
 }
 
+/// The methods FsEvent and FsPoll share, generated once for each: the borrowed view for
+/// trampolines, (re)starting with a callback or as a stream, stop, path, `Stream`, `Debug`.
+macro_rules! watcher_methods {
+    ($ty:ident, $raw:ty, $item:ty, $op:literal, $stop:ident, $getpath:ident) => {
+        impl $ty {
+            /// A view of the watcher whose raw pointer libuv passed to a callback.
+            ///
+            /// # Safety
+            ///
+            /// `raw` is a live watcher created by this type's `new`.
+            unsafe fn view(raw: *mut $raw) -> std::mem::ManuallyDrop<$ty> {
+                // SAFETY: per the contract; the view is never dropped, so it neither closes
+                // nor frees.
+                let h = unsafe { HandleRef::borrowed(raw) };
+                std::mem::ManuallyDrop::new($ty {
+                    h: std::mem::ManuallyDrop::into_inner(h),
+                })
+            }
+
+            /// Stops, installs the callback (or stream mode), and starts with `start`.
+            fn restart(
+                &self,
+                path: &Path,
+                cb: Option<$crate::fs_event::WatchCb<$ty, $item>>,
+                start: impl FnOnce(*mut $raw, *const std::ffi::c_char) -> i32,
+            ) -> Result<()> {
+                let st = self.h.state()?;
+                let c = CPath::new(path);
+                let ctx = |e: Error| e.with_context($op, c.display());
+                let p = c.ptr().map_err(ctx)?;
+                // Restarting: stop first, as libuv refuses to start an active watcher.
+                self.h.call(|h| {
+                    // SAFETY: the watcher is initialised and open.
+                    unsafe { ffi::$stop(h) }
+                })?;
+                st.set(cb, path);
+                self.h.call(|h| start(h, p)).map_err(ctx)?;
+                Ok(())
+            }
+
+            /// Stops watching; a stream ends once drained.
+            ///
+            /// # Errors
+            ///
+            /// `EBADF` once closed.
+            pub fn stop(&self) -> Result<()> {
+                self.h.call(|h| {
+                    // SAFETY: the watcher is initialised and open.
+                    unsafe { ffi::$stop(h) }
+                })?;
+                self.h.state()?.stopped();
+                Ok(())
+            }
+
+            /// The watched path.
+            ///
+            /// # Errors
+            ///
+            /// `EINVAL` when not started, `EBADF` once closed.
+            pub fn path(&self) -> Result<PathBuf> {
+                $crate::fs_event::getpath(|buf, len| {
+                    self.h.call(|h| {
+                        // SAFETY: the watcher is open; libuv writes at most `*len` bytes.
+                        unsafe { ffi::$getpath(h, buf, len) }
+                    })
+                })
+            }
+        }
+
+        impl futures_core::Stream for $ty {
+            type Item = $item;
+            fn poll_next(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Option<$item>> {
+                match self.h.state() {
+                    Ok(st) => st.poll_next(cx),
+                    Err(_) => std::task::Poll::Ready(None),
+                }
+            }
+        }
+
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let mut d = f.debug_struct(stringify!($ty));
+                match self.h.state() {
+                    Ok(st) => d
+                        .field("path", &*st.path.borrow())
+                        .field("active", &self.is_active()),
+                    Err(_) => d.field("closed", &true),
+                };
+                d.finish()
+            }
+        }
+    };
+}
+pub(crate) use watcher_methods;
+
 /// What changed, as `uv_fs_event_cb` reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FsEventInfo {
@@ -131,6 +225,14 @@ pub struct FsEvent {
 }
 
 handle_methods!(FsEvent, h);
+watcher_methods!(
+    FsEvent,
+    ffi::uv_fs_event_t,
+    Result<FsEventInfo>,
+    "fs_event",
+    uv_fs_event_stop,
+    uv_fs_event_getpath
+);
 
 unsafe extern "C" fn on_event(
     raw: *mut ffi::uv_fs_event_t,
@@ -138,11 +240,8 @@ unsafe extern "C" fn on_event(
     events: i32,
     status: i32,
 ) {
-    // SAFETY: libuv calls this only for live watchers created by `FsEvent::new`; the view
-    // is never dropped, so it neither closes nor frees.
-    let h = std::mem::ManuallyDrop::new(FsEvent {
-        h: std::mem::ManuallyDrop::into_inner(unsafe { HandleRef::borrowed(raw) }),
-    });
+    // SAFETY: libuv calls this only for live watchers created by `FsEvent::new`.
+    let h = unsafe { FsEvent::view(raw) };
     crate::panic::guard(h.h.loop_inner(), || {
         // SAFETY: watcher callbacks run only before the close callback.
         let st = unsafe { h.h.state_unchecked() };
@@ -151,7 +250,8 @@ unsafe extern "C" fn on_event(
         } else {
             Ok(FsEventInfo {
                 // SAFETY: libuv passes null or a valid NUL-terminated name.
-                filename: (!filename.is_null()).then(|| unsafe { crate::fs::path_from_c(filename) }),
+                filename: (!filename.is_null())
+                    .then(|| unsafe { crate::fs::path_from_c(filename) }),
                 rename: events & ffi::UV_RENAME as i32 != 0,
                 change: events & ffi::UV_CHANGE as i32 != 0,
             })
@@ -204,45 +304,14 @@ impl FsEvent {
         recursive: bool,
         cb: Option<WatchCb<FsEvent, Result<FsEventInfo>>>,
     ) -> Result<()> {
-        let st = self.h.state()?;
-        let c = CPath::new(path);
-        let ctx = |e: Error| e.with_context("fs_event", c.display());
-        let p = c.ptr().map_err(ctx)?;
-        // Restarting: stop first, as libuv refuses to start an active watcher.
-        self.h.call(|h| {
-            // SAFETY: the watcher is initialised and open.
-            unsafe { ffi::uv_fs_event_stop(h) }
-        })?;
-        st.set(cb, path);
-        let flags = if recursive { ffi::UV_FS_EVENT_RECURSIVE } else { 0 };
-        // SAFETY: the watcher is open; libuv copies the path; on_event matches its type.
-        self.h
-            .call(|h| unsafe { ffi::uv_fs_event_start(h, Some(on_event), p, flags) })
-            .map_err(ctx)?;
-        Ok(())
-    }
-
-    /// Stops watching; the stream (if any) ends once drained.
-    ///
-    /// # Errors
-    ///
-    /// `EBADF` once closed.
-    pub fn stop(&self) -> Result<()> {
-        // SAFETY: the watcher is initialised and open.
-        self.h.call(|h| unsafe { ffi::uv_fs_event_stop(h) })?;
-        self.h.state()?.stopped();
-        Ok(())
-    }
-
-    /// The watched path (`uv_fs_event_getpath`).
-    ///
-    /// # Errors
-    ///
-    /// `EINVAL` when not started, `EBADF` once closed.
-    pub fn path(&self) -> Result<PathBuf> {
-        getpath(|buf, len| {
-            // SAFETY: the watcher is open; libuv writes at most `*len` bytes into `buf`.
-            self.h.call(|h| unsafe { ffi::uv_fs_event_getpath(h, buf, len) })
+        let flags = if recursive {
+            ffi::UV_FS_EVENT_RECURSIVE
+        } else {
+            0
+        };
+        self.restart(path, cb, |h, p| {
+            // SAFETY: the watcher is open; libuv copies the path; on_event matches its type.
+            unsafe { ffi::uv_fs_event_start(h, Some(on_event), p, flags) }
         })
     }
 }
@@ -265,28 +334,5 @@ pub(crate) fn getpath(
             Err(e) if e.name() == "ENOBUFS" && len > cap => cap = len + 1,
             Err(e) => return Err(e),
         }
-    }
-}
-
-impl Stream for FsEvent {
-    type Item = Result<FsEventInfo>;
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        match self.h.state() {
-            Ok(st) => st.poll_next(cx),
-            Err(_) => Poll::Ready(None),
-        }
-    }
-}
-
-impl fmt::Debug for FsEvent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("FsEvent");
-        match self.h.state() {
-            Ok(st) => d
-                .field("path", &*st.path.borrow())
-                .field("active", &self.is_active()),
-            Err(_) => d.field("closed", &true),
-        };
-        d.finish()
     }
 }

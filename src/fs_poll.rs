@@ -1,19 +1,15 @@
 //! Stat polling (`uv_fs_poll_t`): `stat` a path at an interval and report changes, with a
 //! callback or as a `Stream`. Works where [`crate::FsEvent`] cannot (network file systems).
 
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use std::time::Duration;
 
-use futures_core::Stream;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::event_loop::LoopHandle;
 use crate::ffi;
 use crate::fs::{CPath, Metadata};
-use crate::fs_event::{Watch, getpath};
+use crate::fs_event::{Watch, WatchCb, watcher_methods};
 use crate::handle::{HandleRef, handle_methods};
 
 /// One change seen by [`FsPoll`]: the metadata before and after.
@@ -57,6 +53,14 @@ pub struct FsPoll {
 }
 
 handle_methods!(FsPoll, h);
+watcher_methods!(
+    FsPoll,
+    ffi::uv_fs_poll_t,
+    Result<FsPollEvent>,
+    "fs_poll",
+    uv_fs_poll_stop,
+    uv_fs_poll_getpath
+);
 
 unsafe extern "C" fn on_poll(
     raw: *mut ffi::uv_fs_poll_t,
@@ -64,11 +68,8 @@ unsafe extern "C" fn on_poll(
     prev: *const ffi::uv_stat_t,
     curr: *const ffi::uv_stat_t,
 ) {
-    // SAFETY: libuv calls this only for live pollers created by `FsPoll::new`; the view is
-    // never dropped.
-    let h = std::mem::ManuallyDrop::new(FsPoll {
-        h: std::mem::ManuallyDrop::into_inner(unsafe { HandleRef::borrowed(raw) }),
-    });
+    // SAFETY: libuv calls this only for live pollers created by `FsPoll::new`.
+    let h = unsafe { FsPoll::view(raw) };
     crate::panic::guard(h.h.loop_inner(), || {
         // SAFETY: poll callbacks run only before the close callback.
         let st = unsafe { h.h.state_unchecked() };
@@ -128,67 +129,12 @@ impl FsPoll {
         &self,
         path: &Path,
         interval: Duration,
-        cb: Option<Box<dyn FnMut(&FsPoll, Result<FsPollEvent>)>>,
+        cb: Option<WatchCb<FsPoll, Result<FsPollEvent>>>,
     ) -> Result<()> {
-        let st = self.h.state()?;
-        let c = CPath::new(path);
-        let ctx = |e: Error| e.with_context("fs_poll", c.display());
-        let p = c.ptr().map_err(ctx)?;
-        // SAFETY: the poller is initialised and open.
-        self.h.call(|h| unsafe { ffi::uv_fs_poll_stop(h) })?;
-        st.set(cb, path);
         let ms = u32::try_from(crate::timer::millis(interval)).unwrap_or(u32::MAX);
-        // SAFETY: the poller is open; libuv copies the path; on_poll matches its type.
-        self.h
-            .call(|h| unsafe { ffi::uv_fs_poll_start(h, Some(on_poll), p, ms) })
-            .map_err(ctx)?;
-        Ok(())
-    }
-
-    /// Stops polling; the stream (if any) ends once drained.
-    ///
-    /// # Errors
-    ///
-    /// `EBADF` once closed.
-    pub fn stop(&self) -> Result<()> {
-        // SAFETY: the poller is initialised and open.
-        self.h.call(|h| unsafe { ffi::uv_fs_poll_stop(h) })?;
-        self.h.state()?.stopped();
-        Ok(())
-    }
-
-    /// The polled path (`uv_fs_poll_getpath`).
-    ///
-    /// # Errors
-    ///
-    /// `EINVAL` when not started, `EBADF` once closed.
-    pub fn path(&self) -> Result<PathBuf> {
-        getpath(|buf, len| {
-            // SAFETY: the poller is open; libuv writes at most `*len` bytes into `buf`.
-            self.h.call(|h| unsafe { ffi::uv_fs_poll_getpath(h, buf, len) })
+        self.restart(path, cb, |h, p| {
+            // SAFETY: the poller is open; libuv copies the path; on_poll matches its type.
+            unsafe { ffi::uv_fs_poll_start(h, Some(on_poll), p, ms) }
         })
-    }
-}
-
-impl Stream for FsPoll {
-    type Item = Result<FsPollEvent>;
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        match self.h.state() {
-            Ok(st) => st.poll_next(cx),
-            Err(_) => Poll::Ready(None),
-        }
-    }
-}
-
-impl fmt::Debug for FsPoll {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("FsPoll");
-        match self.h.state() {
-            Ok(st) => d
-                .field("path", &*st.path.borrow())
-                .field("active", &self.is_active()),
-            Err(_) => d.field("closed", &true),
-        };
-        d.finish()
     }
 }

@@ -47,9 +47,9 @@ mod work;
 
 pub use error::{Error, Result};
 pub use event_loop::{Loop, LoopHandle, Metrics, RunMode};
-pub use runtime::{JoinError, JoinHandle, spawn_local};
 pub use fs_event::{FsEvent, FsEventInfo};
 pub use fs_poll::{FsPoll, FsPollEvent};
+pub use runtime::{JoinError, JoinHandle, spawn_local};
 pub use timer::Timer;
 pub use work::{SpawnBlocking, WorkRequest, queue_work, spawn_blocking};
 

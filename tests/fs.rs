@@ -33,7 +33,12 @@ fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
-fn counted() -> (std::sync::MutexGuard<'static, ()>, tempfile::TempDir, Loop, usize) {
+fn counted() -> (
+    std::sync::MutexGuard<'static, ()>,
+    tempfile::TempDir,
+    Loop,
+    usize,
+) {
     let g = serial();
     warm_up();
     let d = tmp();
@@ -60,7 +65,10 @@ fn three_forms_agree() {
     assert_eq!(cb, sync);
     assert_eq!(sync.len(), 5);
     assert!(sync.is_file() && !sync.is_dir() && !sync.is_symlink());
-    assert_eq!(sync.ino(), std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&p).unwrap()));
+    assert_eq!(
+        sync.ino(),
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&p).unwrap())
+    );
     assert!(sync.nlink() >= 1 && sync.blksize() > 0);
 }
 
@@ -87,7 +95,12 @@ fn std_layer_round_trip() {
         fs::write(deep.join("f"), vec![7u8; 100_000]).await.unwrap();
         assert_eq!(fs::read(deep.join("f")).await.unwrap().len(), 100_000);
         fs::symlink(&a, base.join("link")).await.unwrap();
-        assert!(fs::symlink_metadata(base.join("link")).await.unwrap().is_symlink());
+        assert!(
+            fs::symlink_metadata(base.join("link"))
+                .await
+                .unwrap()
+                .is_symlink()
+        );
         assert_eq!(fs::read_link(base.join("link")).await.unwrap(), a);
         assert_eq!(
             fs::canonicalize(base.join("link")).await.unwrap(),
@@ -185,7 +198,12 @@ fn file_positioned_and_cursor_io() {
         assert_eq!(f.metadata().await.unwrap().len(), 5);
         f.close().await.unwrap();
 
-        let mut f = OpenOptions::new().read(true).write(true).open(&p).await.unwrap();
+        let mut f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&p)
+            .await
+            .unwrap();
         let mut s = String::new();
         f.read_to_string(&mut s).await.unwrap();
         assert_eq!(s, "hello");
@@ -258,7 +276,10 @@ fn every_op_in_sync_form() {
     fs::sync::rename(b.join("c"), b.join("c2")).unwrap();
     fs::sync::hard_link(b.join("c2"), b.join("c3")).unwrap();
     fs::sync::remove_file(b.join("c3")).unwrap();
-    assert_eq!(fs::sync::canonicalize(b.join("l")).unwrap(), std::fs::canonicalize(b.join("s")).unwrap());
+    assert_eq!(
+        fs::sync::canonicalize(b.join("l")).unwrap(),
+        std::fs::canonicalize(b.join("s")).unwrap()
+    );
 }
 
 #[test]
@@ -298,7 +319,10 @@ fn bad_input_gives_typed_errors() {
         assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
         assert_eq!(
             e.to_string(),
-            format!("ENOENT: no such file or directory, open '{}'", missing.display())
+            format!(
+                "ENOENT: no such file or directory, open '{}'",
+                missing.display()
+            )
         );
         // Reading a directory.
         let dir = File::open(&b).await.unwrap();
@@ -310,7 +334,11 @@ fn bad_input_gives_typed_errors() {
         let e = expect_err(fs::scandir(b.join("file")).await, "ENOTDIR");
         assert!(e.to_string().contains("scandir"));
         // create_new on an existing file.
-        let r = OpenOptions::new().write(true).create_new(true).open(b.join("file")).await;
+        let r = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(b.join("file"))
+            .await;
         expect_err(r, "EEXIST");
         // 5,000-byte path.
         let long = b.join("a".repeat(5000));

@@ -35,7 +35,8 @@ where
 
 fn named<'a>(evs: &'a [FsEventInfo], name: &str) -> impl Iterator<Item = &'a FsEventInfo> {
     let name = PathBuf::from(name);
-    evs.iter().filter(move |e| e.filename.as_deref() == Some(name.as_path()))
+    evs.iter()
+        .filter(move |e| e.filename.as_deref() == Some(name.as_path()))
 }
 
 #[test]
@@ -55,7 +56,9 @@ fn fs_event_sees_create_modify_rename_delete() {
         let evs = collect_until(&mut w, |e: &[FsEventInfo]| named(e, "a").any(|e| e.change)).await;
         assert!(named(&evs, "a").any(|e| e.change), "modify: {evs:?}");
 
-        uvio::fs::rename(base.join("a"), base.join("b")).await.unwrap();
+        uvio::fs::rename(base.join("a"), base.join("b"))
+            .await
+            .unwrap();
         let evs = collect_until(&mut w, |e: &[FsEventInfo]| named(e, "b").any(|e| e.rename)).await;
         assert!(named(&evs, "b").any(|e| e.rename), "rename: {evs:?}");
 
@@ -93,7 +96,9 @@ fn fs_event_callback_form_and_single_file() {
     .unwrap();
     // A guard timer so a missing event fails instead of hanging.
     let guard = Timer::new(&lp).unwrap();
-    guard.start(ms(5000), Duration::ZERO, |t| t.loop_handle().stop()).unwrap();
+    guard
+        .start(ms(5000), Duration::ZERO, |t| t.loop_handle().stop())
+        .unwrap();
     guard.unref();
     lp.run(RunMode::Default).unwrap();
     assert_eq!(seen.get(), 1);
@@ -105,7 +110,9 @@ fn fs_event_callback_form_and_single_file() {
 fn fs_event_bad_input() {
     let lp = Loop::new().unwrap();
     let w = FsEvent::new(&lp).unwrap();
-    let e = w.start("/definitely/not/here", false, |_, _| ()).unwrap_err();
+    let e = w
+        .start("/definitely/not/here", false, |_, _| ())
+        .unwrap_err();
     assert_eq!(e.name(), "ENOENT");
     assert!(e.to_string().contains("/definitely/not/here"), "{e}");
     let e = w.start("a\0b", true, |_, _| ()).unwrap_err();
@@ -124,20 +131,34 @@ fn fs_poll_sees_changes_and_missing_files() {
         let mut p = FsPoll::watch(&lp, &f2, ms(10)).unwrap();
         assert_eq!(p.path().unwrap(), f2);
         // Missing at first: an ENOENT error.
-        let first = uvio::time::timeout(ms(5000), p.next()).await.unwrap().unwrap();
+        let first = uvio::time::timeout(ms(5000), p.next())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(first.unwrap_err().name(), "ENOENT");
         // Created.
         uvio::fs::write(&f2, "abc").await.unwrap();
-        let ev = uvio::time::timeout(ms(5000), p.next()).await.unwrap().unwrap().unwrap();
+        let ev = uvio::time::timeout(ms(5000), p.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         assert_eq!(ev.curr.len(), 3);
         // Modified (size changes so the poll notices within one interval).
         uvio::time::sleep(ms(20)).await;
         uvio::fs::write(&f2, "abcdef").await.unwrap();
-        let ev = uvio::time::timeout(ms(5000), p.next()).await.unwrap().unwrap().unwrap();
+        let ev = uvio::time::timeout(ms(5000), p.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         assert_eq!((ev.prev.len(), ev.curr.len()), (3, 6));
         // Deleted.
         uvio::fs::remove_file(&f2).await.unwrap();
-        let ev = uvio::time::timeout(ms(5000), p.next()).await.unwrap().unwrap();
+        let ev = uvio::time::timeout(ms(5000), p.next())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(ev.unwrap_err().name(), "ENOENT");
         p.stop().unwrap();
         assert!(p.next().await.is_none());
@@ -162,8 +183,10 @@ fn fs_poll_callback_form() {
     .unwrap();
     let t = Timer::new(&lp).unwrap();
     let f2 = f.clone();
-    t.start(ms(40), Duration::ZERO, move |_| std::fs::write(&f2, "abcd").unwrap())
-        .unwrap();
+    t.start(ms(40), Duration::ZERO, move |_| {
+        std::fs::write(&f2, "abcd").unwrap()
+    })
+    .unwrap();
     lp.run(RunMode::Default).unwrap();
     assert_eq!(*sizes.borrow(), [4]);
 }
@@ -231,8 +254,10 @@ fn panicking_watcher_callback_resumes_from_run() {
     p.start(&f, ms(5), |_, _| panic!("poll boom")).unwrap();
     let t = Timer::new(&lp).unwrap();
     let f2 = f.clone();
-    t.start(ms(20), Duration::ZERO, move |_| std::fs::write(&f2, "abc").unwrap())
-        .unwrap();
+    t.start(ms(20), Duration::ZERO, move |_| {
+        std::fs::write(&f2, "abc").unwrap()
+    })
+    .unwrap();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lp.run(RunMode::Default)));
     let msg = r.unwrap_err();
     assert_eq!(msg.downcast_ref::<&str>(), Some(&"poll boom"));

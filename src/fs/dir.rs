@@ -35,7 +35,11 @@ impl DirCell {
     /// The open directory, or `EBADF`.
     pub(crate) fn raw(&self) -> Result<*mut ffi::uv_dir_t> {
         let p = self.ptr.get();
-        if p.is_null() { Err(Error::EBADF) } else { Ok(p) }
+        if p.is_null() {
+            Err(Error::EBADF)
+        } else {
+            Ok(p)
+        }
     }
 
     /// Forgets the directory (a close request freed it).
@@ -44,7 +48,10 @@ impl DirCell {
     }
 
     /// Points the directory's entry array at `ents` for one `uv_fs_readdir`.
-    pub(crate) fn begin_read(&self, ents: &mut Vec<ffi::uv_dirent_t>) -> Result<*mut ffi::uv_dir_t> {
+    pub(crate) fn begin_read(
+        &self,
+        ents: &mut Vec<ffi::uv_dirent_t>,
+    ) -> Result<*mut ffi::uv_dir_t> {
         if self.busy.get() {
             return Err(Error::EBUSY);
         }

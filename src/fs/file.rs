@@ -9,9 +9,9 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, ready};
 
+use super::Permissions;
 use super::op::{FsFuture, run_sync, submit_detached};
 use super::table::ops;
-use super::Permissions;
 use crate::error::{Error, Result};
 use crate::event_loop::LoopHandle;
 use crate::ffi;

@@ -216,7 +216,10 @@ pub(crate) fn submit_cb<O: FsOp>(lp: &LoopHandle, op: O, f: impl FnOnce(O::Outpu
 }
 
 /// Starts `op` with no waiter: its output is dropped when it completes (background close).
-pub(crate) fn submit_detached<O: FsOp>(lp: &LoopHandle, op: O) -> std::result::Result<(), O::Output> {
+pub(crate) fn submit_detached<O: FsOp>(
+    lp: &LoopHandle,
+    op: O,
+) -> std::result::Result<(), O::Output> {
     submit(lp, op, false).map(|_| ())
 }
 
