@@ -85,13 +85,13 @@ enum Pending {
 ///
 /// ```
 /// use futures::{AsyncReadExt, AsyncWriteExt};
-/// use uvio::fs::File;
+/// use uvio::fs::{File, OpenOptions};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("f.txt");
 /// let lp = uvio::Loop::new()?;
 /// lp.block_on(async {
-///     let mut f = File::create(&path).await?;
+///     let mut f = OpenOptions::new().read(true).write(true).create(true).open(&path).await?;
 ///     f.write_all(b"hello world").await?;
 ///     let (n, buf) = f.read_at(Vec::with_capacity(5), 6).await;
 ///     assert_eq!(n?, 5);
