@@ -404,6 +404,15 @@ fn dropped_futures_leak_nothing() {
                 uvio::time::sleep(std::time::Duration::from_millis(1)).await;
             }
         }
+        // Many opens in flight at once, each polled once and dropped: some are cancelled
+        // while queued, some finish on the threadpool and must close what they opened.
+        let mut opens: Vec<_> = (0..n).map(|_| File::open(&p2)).collect();
+        for o in &mut opens {
+            futures::future::poll_immediate(o).await;
+        }
+        drop(opens);
+        // A future never polled starts nothing.
+        drop(File::open(&p2));
         // The file still works after all of that.
         let (r, _) = f.read_at(Vec::with_capacity(4), 0).await;
         assert_eq!(r.unwrap(), 4);

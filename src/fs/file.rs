@@ -409,6 +409,19 @@ impl Default for OpenOptions {
     }
 }
 
+/// std's boolean builder methods, one per flag.
+macro_rules! setters {
+    ($($(#[doc = $doc:literal])* $name:ident,)*) => {
+        $(
+            $(#[doc = $doc])*
+            pub fn $name(&mut self, on: bool) -> &mut Self {
+                self.$name = on;
+                self
+            }
+        )*
+    };
+}
+
 impl OpenOptions {
     /// All options off; mode `0o666` (before the umask).
     pub fn new() -> OpenOptions {
@@ -424,40 +437,19 @@ impl OpenOptions {
         }
     }
 
-    /// Open for reading.
-    pub fn read(&mut self, on: bool) -> &mut Self {
-        self.read = on;
-        self
-    }
-
-    /// Open for writing.
-    pub fn write(&mut self, on: bool) -> &mut Self {
-        self.write = on;
-        self
-    }
-
-    /// Every write goes to the end of the file (`O_APPEND`); implies write.
-    pub fn append(&mut self, on: bool) -> &mut Self {
-        self.append = on;
-        self
-    }
-
-    /// Truncate to zero length (needs write).
-    pub fn truncate(&mut self, on: bool) -> &mut Self {
-        self.truncate = on;
-        self
-    }
-
-    /// Create the file if missing (needs write or append).
-    pub fn create(&mut self, on: bool) -> &mut Self {
-        self.create = on;
-        self
-    }
-
-    /// Create the file, failing with `EEXIST` if it exists (`O_CREAT | O_EXCL`).
-    pub fn create_new(&mut self, on: bool) -> &mut Self {
-        self.create_new = on;
-        self
+    setters! {
+        /// Open for reading.
+        read,
+        /// Open for writing.
+        write,
+        /// Every write goes to the end of the file (`O_APPEND`); implies write.
+        append,
+        /// Truncate to zero length (needs write).
+        truncate,
+        /// Create the file if missing (needs write or append).
+        create,
+        /// Create the file, failing with `EEXIST` if it exists (`O_CREAT | O_EXCL`).
+        create_new,
     }
 
     /// Permission bits for a created file (default `0o666`, before the umask).

@@ -150,55 +150,22 @@ pub unsafe trait IoBufMut: 'static {
     unsafe fn set_init(&mut self, n: usize);
 }
 
-// SAFETY: a Vec's heap buffer does not move when the Vec does; `len` bytes are initialised.
-unsafe impl IoBuf for Vec<u8> {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
+/// `IoBuf` for owned or static byte containers whose bytes live on the heap (or forever).
+macro_rules! io_buf {
+    ($($t:ty),*) => {$(
+        // SAFETY: the bytes are heap (or static) memory that does not move when the value
+        // does, and all `len()` of them are initialised.
+        unsafe impl IoBuf for $t {
+            fn stable_ptr(&self) -> *const u8 {
+                self.as_ptr()
+            }
+            fn bytes_init(&self) -> usize {
+                self.len()
+            }
+        }
+    )*};
 }
-
-// SAFETY: as for Vec.
-unsafe impl IoBuf for Box<[u8]> {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-}
-
-// SAFETY: a String's heap buffer does not move with the String.
-unsafe impl IoBuf for String {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-}
-
-// SAFETY: static data never moves or goes away.
-unsafe impl IoBuf for &'static [u8] {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-}
-
-// SAFETY: static data never moves or goes away.
-unsafe impl IoBuf for &'static str {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-}
+io_buf!(Vec<u8>, Box<[u8]>, String, &'static [u8], &'static str);
 
 // SAFETY: the spare capacity of a Vec is its own heap memory; `set_len(len + n)` after
 // writing `n <= capacity - len` bytes is sound.
