@@ -391,6 +391,27 @@ fn dropped_futures_leak_nothing() {
     let p2 = p.clone();
     lp.block_on(async move {
         let f = File::open(&p2).await.unwrap();
+        // Deterministically the "finished while abandoned" path: start an open, let the
+        // threadpool open the file while the loop thread is blocked, then drop the future
+        // before its completion runs. The completion must close the descriptor.
+        let base = open_fds();
+        let mut o = File::open(&p2);
+        futures::future::poll_immediate(&mut o).await;
+        for _ in 0..400 {
+            if open_fds() > base {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(open_fds(), base + 1, "the open ran on the threadpool");
+        drop(o);
+        for _ in 0..400 {
+            if open_fds() == base {
+                break;
+            }
+            uvio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(open_fds(), base, "the abandoned open's descriptor was closed");
         for i in 0..n {
             // Poll a read once, then drop it.
             let mut fut = f.read_at(Vec::with_capacity(1 << 16), 0);
