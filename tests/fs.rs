@@ -445,6 +445,53 @@ fn dropped_futures_leak_nothing() {
 }
 
 #[test]
+fn queued_requests_are_cancelled_without_leaks() {
+    let (_g, d, lp, fds) = counted();
+    let p = d.path().join("f");
+    std::fs::write(&p, b"x").unwrap();
+    lp.block_on(async move {
+        let f = File::open(&p).await.unwrap();
+        // Occupy libuv's threadpool (4 threads by default) so fs requests queue.
+        let gate = std::sync::Arc::new(std::sync::Barrier::new(5));
+        let blockers: Vec<_> = (0..4)
+            .map(|_| {
+                let g = gate.clone();
+                uvio::spawn_blocking(move || {
+                    g.wait();
+                })
+            })
+            .collect();
+        // A queued close, polled once and dropped: cancelled, and the descriptor is still
+        // closed (by the dropped request's own descriptor).
+        let mut close = fs::close(f);
+        futures::future::poll_immediate(&mut close).await;
+        drop(close);
+        // A queued read and stat, dropped: cancelled, buffers freed.
+        let g = fs::sync::open(&p, OpenOptions::new().read(true)).unwrap();
+        let mut read = fs::read_at(&g, Vec::with_capacity(1 << 16), 0);
+        futures::future::poll_immediate(&mut read).await;
+        drop(read);
+        let mut stat = fs::metadata(&p);
+        futures::future::poll_immediate(&mut stat).await;
+        drop(stat);
+        drop(g);
+        gate.wait();
+        for b in blockers {
+            b.await.unwrap();
+        }
+        for _ in 0..400 {
+            if open_fds() == fds {
+                break;
+            }
+            uvio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .unwrap();
+    lp.run(RunMode::Default).unwrap();
+    assert_eq!(open_fds(), fds);
+}
+
+#[test]
 fn file_close_twice_and_drop_paths() {
     let (_g, d, lp, fds) = counted();
     let p = d.path().join("f");
