@@ -411,7 +411,11 @@ fn dropped_futures_leak_nothing() {
             }
             uvio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
-        assert_eq!(open_fds(), base, "the abandoned open's descriptor was closed");
+        assert_eq!(
+            open_fds(),
+            base,
+            "the abandoned open's descriptor was closed"
+        );
         for i in 0..n {
             // Poll a read once, then drop it.
             let mut fut = f.read_at(Vec::with_capacity(1 << 16), 0);
@@ -527,7 +531,23 @@ fn file_close_twice_and_drop_paths() {
         assert_eq!(r.unwrap(), 1);
     })
     .unwrap();
+    // The raw close refuses while a request holds the descriptor; it closes when that ends.
+    lp.block_on(async {
+        let f = File::open(&p).await.unwrap();
+        let pending = f.read_at(Vec::with_capacity(1), 0);
+        assert_eq!(fs::close(f).await.unwrap_err().name(), "EBUSY");
+        assert_eq!(pending.await.0.unwrap(), 1);
+    })
+    .unwrap();
+    // A File dropped inside its own open callback.
+    let opened = Rc::new(Cell::new(false));
+    let o = opened.clone();
+    fs::cb::open(&lp, &p, OpenOptions::new().read(true), move |f| {
+        drop(f.unwrap());
+        o.set(true);
+    });
     lp.run(RunMode::Default).unwrap();
+    assert!(opened.get());
     assert_eq!(open_fds(), fds);
 }
 

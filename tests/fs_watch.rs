@@ -107,6 +107,25 @@ fn fs_event_callback_form_and_single_file() {
 }
 
 #[test]
+fn fs_event_recursive_flag() {
+    let d = tempfile::tempdir().unwrap();
+    let base = d.path().to_path_buf();
+    let lp = Loop::new().unwrap();
+    lp.block_on(async move {
+        let lp = LoopHandle::current().unwrap();
+        // Linux's inotify is not recursive: libuv accepts the flag and watches the top level.
+        let mut w = match FsEvent::watch(&lp, &base, true) {
+            Ok(w) => w,
+            Err(e) => return assert_eq!(e.name(), "ENOSYS"),
+        };
+        uvio::fs::write(base.join("top"), "1").await.unwrap();
+        let evs = collect_until(&mut w, |e: &[FsEventInfo]| named(e, "top").next().is_some()).await;
+        assert!(named(&evs, "top").next().is_some(), "{evs:?}");
+    })
+    .unwrap();
+}
+
+#[test]
 fn fs_event_bad_input() {
     let lp = Loop::new().unwrap();
     let w = FsEvent::new(&lp).unwrap();
