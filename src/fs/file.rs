@@ -500,3 +500,36 @@ impl OpenOptions {
         Ok((access | creation) as i32 | self.custom_flags)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_flags_follow_std_rules() {
+        let f = |o: &OpenOptions| o.flags().map_err(|e| e.name());
+        assert_eq!(f(&OpenOptions::new()), Err("EINVAL"));
+        assert_eq!(f(OpenOptions::new().read(true)), Ok(0));
+        assert_eq!(f(OpenOptions::new().read(true).create(true)), Err("EINVAL"));
+        let w = f(OpenOptions::new().write(true).create(true).truncate(true)).unwrap() as u32;
+        assert_eq!(
+            w,
+            ffi::UV_FS_O_WRONLY | ffi::UV_FS_O_CREAT | ffi::UV_FS_O_TRUNC
+        );
+        let a = f(OpenOptions::new().append(true).create_new(true)).unwrap() as u32;
+        assert_eq!(
+            a,
+            ffi::UV_FS_O_WRONLY | ffi::UV_FS_O_APPEND | ffi::UV_FS_O_CREAT | ffi::UV_FS_O_EXCL
+        );
+        assert_eq!(
+            f(OpenOptions::new().append(true).truncate(true)),
+            Err("EINVAL")
+        );
+        let rw = f(OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(0o4000))
+        .unwrap();
+        assert_eq!(rw as u32, ffi::UV_FS_O_RDWR | 0o4000);
+    }
+}

@@ -121,7 +121,8 @@ impl Permissions {
         self.mode & 0o222 == 0
     }
 
-    /// Clears (or sets, for owner only, like std) the write bits.
+    /// Clears every write bit, or sets the owner's (std sets all three; owner-only is the
+    /// safer choice).
     pub fn set_readonly(&mut self, readonly: bool) {
         if readonly {
             self.mode &= !0o222;

@@ -274,3 +274,26 @@ pub(crate) fn unix_secs(t: std::time::SystemTime) -> f64 {
         Err(e) => -e.duration().as_secs_f64(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpath_refuses_nul_and_shows_it() {
+        let ok = CPath::new(Path::new("a/b"));
+        assert!(ok.ptr().is_ok());
+        assert_eq!(ok.display(), "a/b");
+        let bad = CPath::new(Path::new("a\0b"));
+        assert_eq!(bad.ptr().unwrap_err().name(), "EINVAL");
+        assert_eq!(bad.display(), "a\\0b");
+        assert_eq!(bad.path(), Path::new("a\0b"));
+    }
+
+    #[test]
+    fn unix_secs_both_sides_of_the_epoch() {
+        use std::time::{Duration, UNIX_EPOCH};
+        assert_eq!(unix_secs(UNIX_EPOCH + Duration::from_millis(1500)), 1.5);
+        assert_eq!(unix_secs(UNIX_EPOCH - Duration::from_secs(2)), -2.0);
+    }
+}
