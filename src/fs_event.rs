@@ -185,6 +185,24 @@ macro_rules! watcher_methods {
 pub(crate) use watcher_methods;
 
 /// What changed, as `uv_fs_event_cb` reports it.
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc, time::Duration};
+///
+/// let dir = tempfile::tempdir()?;
+/// let lp = uvio::Loop::new()?;
+/// let seen: Rc<RefCell<Vec<uvio::FsEventInfo>>> = Rc::default();
+/// let w = uvio::FsEvent::new(&lp)?;
+/// let s = seen.clone();
+/// w.start(dir.path(), false, move |w, ev| {
+///     s.borrow_mut().push(ev.unwrap());
+///     w.close().unwrap();
+/// })?;
+/// std::fs::write(dir.path().join("x"), "1")?;
+/// lp.run(uvio::RunMode::Default)?;
+/// assert!(seen.borrow()[0].rename);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FsEventInfo {
     /// The file the event is about (relative to a watched directory), when libuv knows it.

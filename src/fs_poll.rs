@@ -13,6 +13,30 @@ use crate::fs_event::{Watch, WatchCb, watcher_methods};
 use crate::handle::{HandleRef, handle_methods};
 
 /// One change seen by [`FsPoll`]: the metadata before and after.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc, time::Duration};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("f");
+/// std::fs::write(&path, "a")?;
+/// let lp = uvio::Loop::new()?;
+/// let grew = Rc::new(Cell::new(false));
+/// let p = uvio::FsPoll::new(&lp)?;
+/// let g = grew.clone();
+/// p.start(&path, Duration::from_millis(10), move |p, ev| {
+///     let ev = ev.unwrap();
+///     g.set(ev.curr.len() > ev.prev.len());
+///     p.close().unwrap();
+/// })?;
+/// let t = uvio::Timer::new(&lp)?;
+/// t.start(Duration::from_millis(30), Duration::ZERO, move |_| {
+///     std::fs::write(&path, "abc").unwrap()
+/// })?;
+/// lp.run(uvio::RunMode::Default)?;
+/// assert!(grew.get());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FsPollEvent {
     /// The previous stat (all zero when the file did not exist).

@@ -61,6 +61,18 @@ pub use std_api::*;
 pub use table::*;
 
 /// A result that hands the buffer back whatever happened.
+///
+/// ```
+/// let lp = uvio::Loop::new()?;
+/// lp.block_on(async {
+///     let f = uvio::fs::File::open("Cargo.toml").await?;
+///     let (n, buf): uvio::fs::BufResult<usize, Vec<u8>> = f.read_at(Vec::with_capacity(9), 0).await;
+///     assert_eq!(n?, 9);
+///     assert_eq!(buf, b"[package]");
+///     Ok::<(), uvio::Error>(())
+/// })??;
+/// # Ok::<(), uvio::Error>(())
+/// ```
 pub type BufResult<T, B> = (Result<T>, B);
 
 /// A path ready for libuv: its bytes with a NUL terminator, or the bytes that contained a
@@ -116,7 +128,16 @@ pub(crate) unsafe fn path_from_c(p: *const std::ffi::c_char) -> PathBuf {
 }
 
 /// An owned buffer libuv may read from (for writes). Its memory must not move or be freed
-/// while the value lives, even when the value itself moves (heap memory).
+/// while the value lives, even when the value itself moves (heap memory). Implemented for
+/// `Vec<u8>`, `Box<[u8]>`, `String`, `&'static [u8]` and `&'static str`.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let f = uvio::fs::sync::open(dir.path().join("f"), uvio::fs::OpenOptions::new().write(true).create(true))?;
+/// let (n, s) = uvio::fs::sync::write_at(&f, String::from("text"), 0);
+/// assert_eq!((n?, s.as_str()), (4, "text"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// # Safety
 ///
@@ -130,7 +151,18 @@ pub unsafe trait IoBuf: 'static {
 }
 
 /// An owned buffer libuv may write into (for reads): data lands in its spare capacity, after
-/// the bytes it already holds, and [`IoBufMut::set_init`] then extends it.
+/// the bytes it already holds, and [`IoBufMut::set_init`] then extends it. Implemented for
+/// `Vec<u8>`: reserve what you want read.
+///
+/// ```
+/// let f = uvio::fs::sync::open("Cargo.toml", uvio::fs::OpenOptions::new().read(true))?;
+/// let mut buf = b"> ".to_vec();
+/// buf.reserve_exact(9);
+/// let (n, buf) = uvio::fs::sync::read_at(&f, buf, 0);
+/// assert_eq!(n? + 2, buf.len());
+/// assert!(buf.starts_with(b"> [package"));
+/// # Ok::<(), uvio::Error>(())
+/// ```
 ///
 /// # Safety
 ///

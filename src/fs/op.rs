@@ -39,7 +39,17 @@ impl fmt::Debug for Fin<'_> {
 }
 
 /// One `uv_fs_*` operation. Implemented by the types in [`crate::fs::ops`]; only uvio can
-/// run one (its methods are internal).
+/// run one (its methods are internal). Useful to name a future's type:
+///
+/// ```
+/// use uvio::fs::{FsFuture, FsOp, ops};
+///
+/// fn name_of<O: FsOp>(_: &FsFuture<O>) -> &'static str {
+///     O::NAME
+/// }
+/// let fut: FsFuture<ops::Stat> = uvio::fs::metadata("Cargo.toml");
+/// assert_eq!(name_of(&fut), "stat");
+/// ```
 pub trait FsOp: Sized + 'static {
     /// What the operation produces (a `Result`, or a buffer with a `Result`).
     type Output: 'static;
