@@ -496,6 +496,42 @@ fn queued_requests_are_cancelled_without_leaks() {
 }
 
 #[test]
+fn callback_requests_can_be_cancelled_while_queued() {
+    let _g = serial();
+    let lp = Loop::new().unwrap();
+    let gate = std::sync::Arc::new(std::sync::Barrier::new(5));
+    let blockers: Vec<_> = (0..4)
+        .map(|_| {
+            let g = gate.clone();
+            uvio::queue_work(&lp, move || g.wait(), |_| ()).unwrap()
+        })
+        .collect();
+    let got = Rc::new(RefCell::new(None));
+    let g2 = got.clone();
+    let req = fs::cb::metadata(&lp, "Cargo.toml", move |r| *g2.borrow_mut() = Some(r));
+    assert!(!req.is_done());
+    // Queued behind the blocked pool (4 threads unless UV_THREADPOOL_SIZE says more).
+    let cancelled = req.cancel();
+    gate.wait();
+    lp.run(RunMode::Default).unwrap();
+    assert!(req.is_done());
+    let r = got.borrow_mut().take().unwrap();
+    match cancelled {
+        Ok(()) => assert_eq!(r.unwrap_err().name(), "ECANCELED"),
+        Err(e) => {
+            assert_eq!(e.name(), "EBUSY");
+            assert!(r.is_ok());
+        }
+    }
+    assert_eq!(req.cancel().unwrap_err().name(), "EBUSY");
+    drop(blockers);
+    // A refused request is done at once and cannot be cancelled.
+    let req = fs::cb::metadata(&lp, "a\0", |r| assert_eq!(r.unwrap_err().name(), "EINVAL"));
+    assert!(req.is_done());
+    assert_eq!(req.cancel().unwrap_err().name(), "EBUSY");
+}
+
+#[test]
 fn file_close_twice_and_drop_paths() {
     let (_g, d, lp, fds) = counted();
     let p = d.path().join("f");

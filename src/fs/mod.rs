@@ -56,7 +56,7 @@ mod table;
 pub use dir::{Dir, DirEntry, ReadDir};
 pub use file::{File, OpenOptions};
 pub use metadata::{FileType, Metadata, Permissions, StatFs};
-pub use op::{FsFuture, FsOp};
+pub use op::{FsFuture, FsOp, FsRequest};
 pub use std_api::*;
 pub use table::*;
 

@@ -213,15 +213,110 @@ fn submit<O: FsOp>(
 
 /// The callback front end: runs `op` on `lp` and calls `f` with its output on the loop
 /// thread. If the request cannot start (bad arguments, a closed loop) `f` runs at once.
-pub(crate) fn submit_cb<O: FsOp>(lp: &LoopHandle, op: O, f: impl FnOnce(O::Output) + 'static) {
-    match submit(lp, op, false) {
+pub(crate) fn submit_cb<O: FsOp>(
+    lp: &LoopHandle,
+    op: O,
+    f: impl FnOnce(O::Output) + 'static,
+) -> FsRequest {
+    match submit(lp, op, true) {
         Ok(p) => {
             // SAFETY: the request was just submitted and completes only from a later loop
             // iteration, so the box is alive; its callback slot is read only then.
             let st = unsafe { &p.as_ref().state };
             st.cb.set(Some(Box::new(f)));
+            // SAFETY: submitted with `owned = true`; this is its only owner.
+            FsRequest {
+                owner: Some(Box::new(unsafe { ReqOwner::new(p) })),
+                op: O::NAME,
+            }
         }
-        Err(out) => f(out),
+        Err(out) => {
+            f(out);
+            FsRequest {
+                owner: None,
+                op: O::NAME,
+            }
+        }
+    }
+}
+
+/// What [`FsRequest`] needs of its request, whatever the operation.
+trait Pending {
+    fn cancel(&self) -> Result<()>;
+    fn is_done(&self) -> bool;
+    fn detach(self: Box<Self>);
+}
+
+impl<O: FsOp> Pending for ReqOwner<ffi::uv_fs_t, FsState<O>> {
+    fn cancel(&self) -> Result<()> {
+        if ReqOwner::is_done(self) {
+            return Err(Error::EBUSY);
+        }
+        // SAFETY: the request is submitted and not complete; we hold the box.
+        crate::error::check(unsafe { ffi::uv_cancel(self.get().raw().cast()) })?;
+        Ok(())
+    }
+    fn is_done(&self) -> bool {
+        ReqOwner::is_done(self)
+    }
+    fn detach(self: Box<Self>) {
+        ReqOwner::detach(*self)
+    }
+}
+
+/// A request started by a callback form (`uvio::fs::cb::*`), to cancel it while it is
+/// still queued. Dropping it does not cancel: the callback still runs.
+///
+/// # Examples
+///
+/// ```
+/// let lp = uvio::Loop::new()?;
+/// let req = uvio::fs::cb::metadata(&lp, "Cargo.toml", |r| assert!(r.unwrap().is_file()));
+/// assert!(!req.is_done());
+/// lp.run(uvio::RunMode::Default)?;
+/// assert!(req.is_done());
+/// # Ok::<(), uvio::Error>(())
+/// ```
+pub struct FsRequest {
+    owner: Option<Box<dyn Pending>>,
+    op: &'static str,
+}
+
+impl FsRequest {
+    /// Cancels the request if libuv has not started it (`uv_cancel`); its callback then gets
+    /// `ECANCELED`.
+    ///
+    /// # Errors
+    ///
+    /// `EBUSY` once it is running or done.
+    pub fn cancel(&self) -> Result<()> {
+        match &self.owner {
+            Some(o) => o.cancel(),
+            None => Err(Error::EBUSY),
+        }
+        .map_err(|e| e.with_operation("cancel"))
+    }
+
+    /// True once the callback has run (or the request was refused before starting).
+    pub fn is_done(&self) -> bool {
+        self.owner.as_ref().is_none_or(|o| o.is_done())
+    }
+}
+
+impl Drop for FsRequest {
+    fn drop(&mut self) {
+        if let Some(o) = self.owner.take() {
+            o.detach();
+        }
+    }
+}
+
+impl fmt::Debug for FsRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FsRequest")
+            .field("op", &self.op)
+            .field("done", &self.is_done())
+            .finish()
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use super::dir::{Dir, DirCell, DirEntry};
 use super::file::{Fd, File, OpenOptions};
-use super::op::{Fin, FsFuture, FsOp, run_sync, submit_cb};
+use super::op::{Fin, FsFuture, FsOp, FsRequest, run_sync, submit_cb};
 use super::{
     AccessMode, BufResult, CPath, CopyFlags, IoBuf, IoBufMut, Metadata, StatFs, SymlinkFlags,
     path_from_c, unix_secs,
@@ -91,7 +91,8 @@ macro_rules! fs_table {
 
         /// The callback forms: the loop first, the callback last. The callback runs on the
         /// loop thread with the result; it runs before the call returns when the request
-        /// cannot start (a NUL in a path, a closed loop).
+        /// cannot start (a NUL in a path, a closed loop). Each returns an [`FsRequest`]
+        /// that can cancel the request while it is queued.
         ///
         /// ```
         /// use std::{cell::Cell, rc::Rc};
@@ -114,7 +115,7 @@ macro_rules! fs_table {
                     lp: &LoopHandle,
                     $($arg: $aty,)*
                     callback: Callback,
-                ) {
+                ) -> FsRequest {
                     submit_cb(lp, ops::$op { $($f: $init),* }, callback)
                 }
             )*
