@@ -225,8 +225,9 @@ pub(crate) fn submit_cb<O: FsOp>(
             let st = unsafe { &p.as_ref().state };
             st.cb.set(Some(Box::new(f)));
             // SAFETY: submitted with `owned = true`; this is its only owner.
+            let owner = unsafe { ReqOwner::new(p) };
             FsRequest {
-                owner: Some(Box::new(unsafe { ReqOwner::new(p) })),
+                owner: Some(Box::new(owner)),
                 op: O::NAME,
             }
         }
