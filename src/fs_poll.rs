@@ -25,9 +25,11 @@ use crate::handle::{HandleRef, handle_methods};
 /// let p = uvio::FsPoll::new(&lp)?;
 /// let g = grew.clone();
 /// p.start(&path, Duration::from_millis(10), move |p, ev| {
-///     let ev = ev.unwrap();
-///     g.set(ev.curr.len() > ev.prev.len());
-///     p.close().unwrap();
+///     // A poll may land between the truncate and the write: wait for the new size.
+///     if ev.unwrap().curr.len() == 3 {
+///         g.set(true);
+///         p.close().unwrap();
+///     }
 /// })?;
 /// let t = uvio::Timer::new(&lp)?;
 /// t.start(Duration::from_millis(30), Duration::ZERO, move |_| {
@@ -67,7 +69,13 @@ type PollState = Watch<FsPoll, Result<FsPollEvent>>;
 ///     let mut polls = uvio::FsPoll::watch(&lp, &path, Duration::from_millis(10))?;
 ///     uvio::time::sleep(Duration::from_millis(30)).await;
 ///     uvio::fs::write(&path, "longer").await?;
-///     polls.next().await.unwrap()
+///     loop {
+///         let ev = polls.next().await.unwrap()?;
+///         // A poll may land between the truncate and the write.
+///         if ev.curr.len() == 6 {
+///             return Ok::<_, uvio::Error>(ev);
+///         }
+///     }
 /// })??;
 /// assert_eq!(ev.curr.len(), 6);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
