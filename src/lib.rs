@@ -34,6 +34,9 @@ pub use libuv_sys as ffi;
 mod compat;
 mod error;
 mod event_loop;
+pub mod fs;
+mod fs_event;
+mod fs_poll;
 pub mod handle;
 mod panic;
 mod req;
@@ -44,6 +47,8 @@ mod work;
 
 pub use error::{Error, Result};
 pub use event_loop::{Loop, LoopHandle, Metrics, RunMode};
+pub use fs_event::{FsEvent, FsEventInfo};
+pub use fs_poll::{FsPoll, FsPollEvent};
 pub use runtime::{JoinError, JoinHandle, spawn_local};
 pub use timer::Timer;
 pub use work::{SpawnBlocking, WorkRequest, queue_work, spawn_blocking};

@@ -1,0 +1,535 @@
+//! [`File`]: an open descriptor with positioned I/O (owned buffers), cursor I/O through
+//! `futures_io`, and close on drop; [`OpenOptions`], std's builder.
+
+use std::cell::Cell;
+use std::fmt;
+use std::io::{self, SeekFrom};
+use std::path::Path;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, ready};
+
+use super::Permissions;
+use super::op::{FsFuture, run_sync, submit_detached};
+use super::table::ops;
+use crate::error::{Error, Result};
+use crate::event_loop::LoopHandle;
+use crate::ffi;
+
+/// A descriptor shared by a [`File`] and its requests in flight: it is closed when the last
+/// holder lets go, so a request never runs on a number that was closed (and maybe reused).
+pub(crate) struct Fd {
+    fd: Cell<i32>,
+    lp: Option<LoopHandle>,
+}
+
+impl Fd {
+    /// The descriptor, or `EBADF` once closed.
+    pub(crate) fn get(&self) -> Result<i32> {
+        match self.fd.get() {
+            fd if fd >= 0 => Ok(fd),
+            _ => Err(Error::EBADF),
+        }
+    }
+
+    /// Forgets the descriptor (it was closed by a close request).
+    pub(crate) fn forget(&self) {
+        self.fd.set(-1);
+    }
+}
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        let fd = self.fd.replace(-1);
+        if fd < 0 {
+            return;
+        }
+        // The close request owns a loop-less copy: if it cannot run on the loop, dropping
+        // it closes synchronously.
+        let op = ops::Close {
+            fd: Some(Fd {
+                fd: Cell::new(fd),
+                lp: None,
+            }),
+        };
+        match &self.lp {
+            Some(lp) if !lp.is_closed() => {
+                let _ = submit_detached(lp, op);
+            }
+            _ => {
+                let _ = run_sync(op);
+            }
+        }
+    }
+}
+
+enum Pending {
+    Idle,
+    Read(FsFuture<ops::ReadAt<Vec<u8>>>),
+    Write(FsFuture<ops::WriteAt<Vec<u8>>>),
+    SeekEnd(FsFuture<ops::Fstat>, i64),
+}
+
+/// An open file.
+///
+/// Positioned I/O takes owned buffers and gives them back with the result, also on error
+/// ([`File::read_at`], [`File::write_at`]). The file also tracks a position for cursor I/O:
+/// it implements `futures_io::AsyncRead`, `AsyncWrite` and `AsyncSeek` (use
+/// `futures::AsyncReadExt` and friends).
+///
+/// Dropping a `File` closes it in the background on its loop (synchronously when the loop
+/// is gone); requests still in flight keep the descriptor open until they finish.
+/// [`File::close`] closes and reports errors.
+///
+/// # Examples
+///
+/// ```
+/// use futures::{AsyncReadExt, AsyncWriteExt};
+/// use uvio::fs::{File, OpenOptions};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("f.txt");
+/// let lp = uvio::Loop::new()?;
+/// lp.block_on(async {
+///     let mut f = OpenOptions::new().read(true).write(true).create(true).open(&path).await?;
+///     f.write_all(b"hello world").await?;
+///     let (n, buf) = f.read_at(Vec::with_capacity(5), 6).await;
+///     assert_eq!(n?, 5);
+///     assert_eq!(buf, b"world");
+///     f.close().await?;
+///
+///     let mut s = String::new();
+///     File::open(&path).await?.read_to_string(&mut s).await?;
+///     assert_eq!(s, "hello world");
+///     Ok::<(), Box<dyn std::error::Error>>(())
+/// })??;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct File {
+    fd: Rc<Fd>,
+    pos: u64,
+    pending: Pending,
+    rbuf: Vec<u8>,
+    rstart: usize,
+}
+
+impl File {
+    pub(crate) fn from_fd(fd: i32, lp: Option<LoopHandle>) -> File {
+        File {
+            fd: Rc::new(Fd {
+                fd: Cell::new(fd),
+                lp,
+            }),
+            pos: 0,
+            pending: Pending::Idle,
+            rbuf: Vec::new(),
+            rstart: 0,
+        }
+    }
+
+    pub(crate) fn fd_ref(&self) -> Rc<Fd> {
+        Rc::clone(&self.fd)
+    }
+
+    /// The descriptor, if no request holds it any more.
+    pub(crate) fn into_fd(self) -> Option<Fd> {
+        let File { fd, pending, .. } = self;
+        drop(pending);
+        Rc::try_unwrap(fd).ok()
+    }
+
+    /// Opens a file read-only (like `std::fs::File::open`).
+    ///
+    /// # Errors
+    ///
+    /// `ENOENT`, `EACCES`, `EISDIR`... with the path in the message.
+    pub fn open(path: impl AsRef<Path>) -> FsFuture<ops::Open> {
+        OpenOptions::new().read(true).open(path)
+    }
+
+    /// Creates (or truncates) a file for writing (like `std::fs::File::create`).
+    ///
+    /// # Errors
+    ///
+    /// `EACCES`, `ENOENT` for a missing parent, ...
+    pub fn create(path: impl AsRef<Path>) -> FsFuture<ops::Open> {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+    }
+
+    /// A new [`OpenOptions`].
+    pub fn options() -> OpenOptions {
+        OpenOptions::new()
+    }
+
+    /// Reads into `buf`'s spare capacity at `offset`; `Ok(0)` at end of file. The buffer
+    /// comes back with the result (tokio-uring style). The cursor position is not used.
+    pub fn read_at<B: super::IoBufMut>(&self, buf: B, offset: u64) -> FsFuture<ops::ReadAt<B>> {
+        super::read_at(self, buf, offset)
+    }
+
+    /// Writes all of `buf` at `offset`; the buffer comes back with the result.
+    pub fn write_at<B: super::IoBuf>(&self, buf: B, offset: u64) -> FsFuture<ops::WriteAt<B>> {
+        super::write_at(self, buf, offset)
+    }
+
+    /// Flushes data and metadata to disk (`fsync`).
+    pub fn sync_all(&self) -> FsFuture<ops::Fsync> {
+        super::fsync(self)
+    }
+
+    /// Flushes data to disk (`fdatasync`).
+    pub fn sync_data(&self) -> FsFuture<ops::Fdatasync> {
+        super::fdatasync(self)
+    }
+
+    /// Truncates or extends the file to `len` bytes.
+    pub fn set_len(&self, len: u64) -> FsFuture<ops::Ftruncate> {
+        super::ftruncate(self, len)
+    }
+
+    /// The file's metadata (`fstat`).
+    pub fn metadata(&self) -> FsFuture<ops::Fstat> {
+        super::fstat(self)
+    }
+
+    /// Changes the file's permissions (`fchmod`).
+    pub fn set_permissions(&self, perm: Permissions) -> FsFuture<ops::Fchmod> {
+        super::fchmod(self, perm.mode())
+    }
+
+    /// The cursor position used by `AsyncRead`/`AsyncWrite`.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// Closes the file and reports the result. If requests on it are still in flight it
+    /// is closed when they finish, and this returns `Ok`.
+    ///
+    /// # Errors
+    ///
+    /// What `close(2)` reports (`EIO` on some file systems).
+    pub async fn close(mut self) -> Result<()> {
+        self.pending = Pending::Idle;
+        if Rc::strong_count(&self.fd) > 1 {
+            return Ok(());
+        }
+        super::close(self).await
+    }
+
+    /// Whether the descriptor is still open.
+    fn raw(&self) -> Option<i32> {
+        self.fd.get().ok()
+    }
+
+    fn poll_pending_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let Pending::Write(f) = &mut self.pending else {
+            return Poll::Ready(Ok(0));
+        };
+        let (r, _buf) = ready!(Pin::new(f).poll(cx));
+        self.pending = Pending::Idle;
+        let n = r?;
+        self.pos += n as u64;
+        Poll::Ready(Ok(n))
+    }
+}
+
+use std::future::Future;
+
+impl futures_io::AsyncRead for File {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        if this.rstart < this.rbuf.len() {
+            let n = buf.len().min(this.rbuf.len() - this.rstart);
+            buf[..n].copy_from_slice(&this.rbuf[this.rstart..this.rstart + n]);
+            this.rstart += n;
+            this.pos += n as u64;
+            return Poll::Ready(Ok(n));
+        }
+        if let Pending::Write(_) = this.pending {
+            ready!(this.poll_pending_write(cx))?;
+        }
+        if !matches!(this.pending, Pending::Read(_)) {
+            let cap = buf.len().clamp(4096, 1 << 20);
+            this.pending = Pending::Read(super::read_at(&*this, Vec::with_capacity(cap), this.pos));
+        }
+        let Pending::Read(f) = &mut this.pending else {
+            unreachable!()
+        };
+        let (r, data) = ready!(Pin::new(f).poll(cx));
+        this.pending = Pending::Idle;
+        r?;
+        let n = buf.len().min(data.len());
+        buf[..n].copy_from_slice(&data[..n]);
+        this.pos += n as u64;
+        this.rbuf = data;
+        this.rstart = n;
+        Poll::Ready(Ok(n))
+    }
+}
+
+impl futures_io::AsyncWrite for File {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        // Unread buffered data is dropped: the write goes where the reader stands.
+        this.rbuf.clear();
+        this.rstart = 0;
+        match this.pending {
+            Pending::Write(_) => return this.poll_pending_write(cx),
+            Pending::Read(_) => this.pending = Pending::Idle,
+            Pending::SeekEnd(..) | Pending::Idle => {}
+        }
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        this.pending = Pending::Write(super::write_at(&*this, buf.to_vec(), this.pos));
+        this.poll_pending_write(cx)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_pending_write(cx))?;
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_flush(cx)
+    }
+}
+
+impl futures_io::AsyncSeek for File {
+    fn poll_seek(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        to: SeekFrom,
+    ) -> Poll<io::Result<u64>> {
+        let this = &mut *self;
+        if let Pending::Write(_) = this.pending {
+            ready!(this.poll_pending_write(cx))?;
+        }
+        this.rbuf.clear();
+        this.rstart = 0;
+        let base = match to {
+            SeekFrom::Start(n) => {
+                this.pending = Pending::Idle;
+                this.pos = n;
+                return Poll::Ready(Ok(n));
+            }
+            SeekFrom::Current(d) => {
+                this.pending = Pending::Idle;
+                (this.pos, d)
+            }
+            SeekFrom::End(d) => {
+                if !matches!(this.pending, Pending::SeekEnd(..)) {
+                    this.pending = Pending::SeekEnd(super::fstat(&*this), d);
+                }
+                let Pending::SeekEnd(f, d) = &mut this.pending else {
+                    unreachable!()
+                };
+                let d = *d;
+                let meta = ready!(Pin::new(f).poll(cx));
+                this.pending = Pending::Idle;
+                (meta?.len(), d)
+            }
+        };
+        match base.0.checked_add_signed(base.1) {
+            Some(p) => {
+                this.pos = p;
+                Poll::Ready(Ok(p))
+            }
+            None => Poll::Ready(Err(Error::EINVAL.with_operation("seek").into())),
+        }
+    }
+}
+
+impl std::os::fd::AsRawFd for File {
+    /// The descriptor (-1 once closed).
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.raw().unwrap_or(-1)
+    }
+}
+
+impl fmt::Debug for File {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("File")
+            .field("fd", &self.raw())
+            .field("position", &self.pos)
+            .finish()
+    }
+}
+
+/// Options for opening a file: std's builder (`read`, `write`, `append`, `truncate`,
+/// `create`, `create_new`) plus the creation `mode` and raw `custom_flags`.
+///
+/// # Examples
+///
+/// ```
+/// use uvio::fs::OpenOptions;
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("new.txt");
+/// let lp = uvio::Loop::new()?;
+/// lp.block_on(async {
+///     let f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).await?;
+///     f.close().await?;
+///     let again = OpenOptions::new().write(true).create_new(true).open(&path).await;
+///     assert_eq!(again.unwrap_err().name(), "EEXIST");
+///     Ok::<(), uvio::Error>(())
+/// })??;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct OpenOptions {
+    read: bool,
+    write: bool,
+    append: bool,
+    truncate: bool,
+    create: bool,
+    create_new: bool,
+    mode: u32,
+    custom_flags: i32,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// std's boolean builder methods, one per flag.
+macro_rules! setters {
+    ($($(#[doc = $doc:literal])* $name:ident,)*) => {
+        $(
+            $(#[doc = $doc])*
+            pub fn $name(&mut self, on: bool) -> &mut Self {
+                self.$name = on;
+                self
+            }
+        )*
+    };
+}
+
+impl OpenOptions {
+    /// All options off; mode `0o666` (before the umask).
+    pub fn new() -> OpenOptions {
+        OpenOptions {
+            read: false,
+            write: false,
+            append: false,
+            truncate: false,
+            create: false,
+            create_new: false,
+            mode: 0o666,
+            custom_flags: 0,
+        }
+    }
+
+    setters! {
+        /// Open for reading.
+        read,
+        /// Open for writing.
+        write,
+        /// Every write goes to the end of the file (`O_APPEND`); implies write.
+        append,
+        /// Truncate to zero length (needs write).
+        truncate,
+        /// Create the file if missing (needs write or append).
+        create,
+        /// Create the file, failing with `EEXIST` if it exists (`O_CREAT | O_EXCL`).
+        create_new,
+    }
+
+    /// Permission bits for a created file (default `0o666`, before the umask).
+    pub fn mode(&mut self, mode: u32) -> &mut Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Extra `open(2)` flags (`UV_FS_O_*`), or-ed in.
+    pub fn custom_flags(&mut self, flags: i32) -> &mut Self {
+        self.custom_flags = flags;
+        self
+    }
+
+    /// Opens `path` with these options.
+    pub fn open(&self, path: impl AsRef<Path>) -> FsFuture<ops::Open> {
+        super::open(path, self)
+    }
+
+    pub(crate) fn mode_bits(&self) -> i32 {
+        self.mode as i32
+    }
+
+    /// The `open(2)` flags, checked the way std checks them.
+    pub(crate) fn flags(&self) -> Result<i32> {
+        let access = match (self.read, self.write, self.append) {
+            (true, false, false) => ffi::UV_FS_O_RDONLY,
+            (false, true, false) => ffi::UV_FS_O_WRONLY,
+            (true, true, false) => ffi::UV_FS_O_RDWR,
+            (false, _, true) => ffi::UV_FS_O_WRONLY | ffi::UV_FS_O_APPEND,
+            (true, _, true) => ffi::UV_FS_O_RDWR | ffi::UV_FS_O_APPEND,
+            (false, false, false) => return Err(Error::EINVAL),
+        };
+        let writing = self.write || self.append;
+        if !writing && (self.truncate || self.create || self.create_new) {
+            return Err(Error::EINVAL);
+        }
+        if self.append && self.truncate && !self.create_new {
+            return Err(Error::EINVAL);
+        }
+        let creation = match (self.create, self.truncate, self.create_new) {
+            (_, _, true) => ffi::UV_FS_O_CREAT | ffi::UV_FS_O_EXCL,
+            (true, true, false) => ffi::UV_FS_O_CREAT | ffi::UV_FS_O_TRUNC,
+            (true, false, false) => ffi::UV_FS_O_CREAT,
+            (false, true, false) => ffi::UV_FS_O_TRUNC,
+            (false, false, false) => 0,
+        };
+        Ok((access | creation) as i32 | self.custom_flags)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_flags_follow_std_rules() {
+        let f = |o: &OpenOptions| o.flags().map_err(|e| e.name());
+        assert_eq!(f(&OpenOptions::new()), Err("EINVAL"));
+        assert_eq!(f(OpenOptions::new().read(true)), Ok(0));
+        assert_eq!(f(OpenOptions::new().read(true).create(true)), Err("EINVAL"));
+        let w = f(OpenOptions::new().write(true).create(true).truncate(true)).unwrap() as u32;
+        assert_eq!(
+            w,
+            ffi::UV_FS_O_WRONLY | ffi::UV_FS_O_CREAT | ffi::UV_FS_O_TRUNC
+        );
+        let a = f(OpenOptions::new().append(true).create_new(true)).unwrap() as u32;
+        assert_eq!(
+            a,
+            ffi::UV_FS_O_WRONLY | ffi::UV_FS_O_APPEND | ffi::UV_FS_O_CREAT | ffi::UV_FS_O_EXCL
+        );
+        assert_eq!(
+            f(OpenOptions::new().append(true).truncate(true)),
+            Err("EINVAL")
+        );
+        let rw = f(OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(0o4000))
+        .unwrap();
+        assert_eq!(rw as u32, ffi::UV_FS_O_RDWR | 0o4000);
+    }
+}

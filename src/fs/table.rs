@@ -1,0 +1,544 @@
+//! The table of fs operations: each `uv_fs_*` call stated once (its arguments, how to start
+//! it, how to read its result), and from that the three front ends: the future (in
+//! `uvio::fs`), the callback (in [`cb`]) and the synchronous call (in [`sync`]).
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::SystemTime;
+
+use super::dir::{Dir, DirCell, DirEntry};
+use super::file::{Fd, File, OpenOptions};
+use super::op::{Fin, FsFuture, FsOp, FsRequest, run_sync, submit_cb};
+use super::{
+    AccessMode, BufResult, CPath, CopyFlags, IoBuf, IoBufMut, Metadata, StatFs, SymlinkFlags,
+    path_from_c, unix_secs,
+};
+use crate::error::{Error, Result};
+use crate::event_loop::LoopHandle;
+use crate::ffi;
+
+macro_rules! fs_table {
+    ($(
+        $(#[doc = $doc:literal])*
+        fn $name:ident[$($g:ident: $gb:path),*]($($arg:ident: $aty:ty),*) -> $out:ty;
+        $op:ident($opname:literal) { $($f:ident: $fty:ty = $init:expr),* $(,)? }
+        subject: |$ss:ident| $subject:expr;
+        start: |$s:ident, $lp:ident, $req:ident, $cb:ident| $start:expr;
+        finish: |$fs:ident, $d:ident| $finish:expr;
+    )*) => {
+        /// The operation types: what each fs future runs (`FsFuture<ops::Stat>` is the future
+        /// of [`metadata`](super::metadata)). They are built by the functions of
+        /// `uvio::fs`, [`cb`](super::cb) and [`sync`](super::sync).
+        pub mod ops {
+            use super::*;
+            $(
+                #[doc = concat!("The `uv_fs_", $opname, "` operation, run by [`",
+                    stringify!($name), "`](super::super::", stringify!($name), ").")]
+                pub struct $op<$($g: $gb),*> {
+                    $(pub(crate) $f: $fty,)*
+                }
+
+                impl<$($g: $gb),*> std::fmt::Debug for $op<$($g),*> {
+                    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.debug_struct(stringify!($op))
+                            .field("subject", &self.subject())
+                            .finish_non_exhaustive()
+                    }
+                }
+
+                impl<$($g: $gb),*> FsOp for $op<$($g),*> {
+                    type Output = $out;
+                    const NAME: &'static str = $opname;
+
+                    unsafe fn start(
+                        &mut self,
+                        $lp: *mut ffi::uv_loop_t,
+                        $req: *mut ffi::uv_fs_t,
+                        $cb: ffi::uv_fs_cb,
+                    ) -> Result<i32> {
+                        let $s = self;
+                        // SAFETY: `FsOp::start`'s contract (a zeroed request that stays put,
+                        // a live loop or synchronous mode); every pointer passed comes from
+                        // heap memory the operation owns until it completes.
+                        Ok(unsafe { $start })
+                    }
+
+                    #[allow(unused_unsafe)]
+                    unsafe fn finish(self, $d: Fin<'_>) -> $out {
+                        let $fs = self;
+                        // SAFETY: `FsOp::finish`'s contract: the request is read only when the
+                        // result is `Ok`, and then it is this operation's finished request.
+                        unsafe { $finish }
+                    }
+
+                    fn subject(&self) -> Option<String> {
+                        let $ss = self;
+                        $subject
+                    }
+                }
+            )*
+        }
+
+        $(
+            $(#[doc = $doc])*
+            ///
+            #[doc = concat!("The future form; see also [`cb::", stringify!($name),
+                "`] and [`sync::", stringify!($name), "`].")]
+            pub fn $name<$($g: $gb),*>($($arg: $aty),*) -> FsFuture<ops::$op<$($g),*>> {
+                FsFuture::new(ops::$op { $($f: $init),* })
+            }
+        )*
+
+        /// The callback forms: the loop first, the callback last. The callback runs on the
+        /// loop thread with the result; it runs before the call returns when the request
+        /// cannot start (a NUL in a path, a closed loop). Each returns an [`FsRequest`]
+        /// that can cancel the request while it is queued.
+        ///
+        /// ```
+        /// use std::{cell::Cell, rc::Rc};
+        ///
+        /// let lp = uvio::Loop::new()?;
+        /// let len = Rc::new(Cell::new(0));
+        /// let l2 = len.clone();
+        /// uvio::fs::cb::metadata(&lp, "Cargo.toml", move |r| l2.set(r.unwrap().len()));
+        /// lp.run(uvio::RunMode::Default)?;
+        /// assert!(len.get() > 0);
+        /// # Ok::<(), uvio::Error>(())
+        /// ```
+        pub mod cb {
+            use super::*;
+            $(
+                $(#[doc = $doc])*
+                ///
+                /// The callback form.
+                pub fn $name<$($g: $gb,)* Callback: FnOnce($out) + 'static>(
+                    lp: &LoopHandle,
+                    $($arg: $aty,)*
+                    callback: Callback,
+                ) -> FsRequest {
+                    submit_cb(lp, ops::$op { $($f: $init),* }, callback)
+                }
+            )*
+        }
+
+        /// The synchronous forms: libuv's own synchronous mode (`cb = NULL`), blocking the
+        /// calling thread. They need no loop.
+        ///
+        /// ```
+        /// let meta = uvio::fs::sync::metadata("Cargo.toml")?;
+        /// assert!(meta.is_file());
+        /// # Ok::<(), uvio::Error>(())
+        /// ```
+        pub mod sync {
+            use super::*;
+            $(
+                $(#[doc = $doc])*
+                ///
+                /// The synchronous form.
+                pub fn $name<$($g: $gb),*>($($arg: $aty),*) -> $out {
+                    run_sync(ops::$op { $($f: $init),* })
+                }
+            )*
+        }
+    };
+}
+
+fn one(s: &CPath) -> Option<String> {
+    Some(s.display())
+}
+
+fn two(a: &CPath, b: &CPath) -> Option<String> {
+    Some(format!("{}' -> '{}", a.display(), b.display()))
+}
+
+fn offset(o: u64) -> Result<i64> {
+    i64::try_from(o).map_err(|_| Error::EINVAL)
+}
+
+fn uv_buf(ptr: *const u8, len: usize) -> ffi::uv_buf_t {
+    ffi::uv_buf_t {
+        base: ptr as *mut std::ffi::c_char,
+        len,
+    }
+}
+
+fn is_cancel(r: &Result<usize>) -> bool {
+    matches!(r, Err(e) if e.code() == Error::ECANCELED.code())
+}
+
+/// Marks `n` bytes read across `bufs`, in order.
+fn spread<B: IoBufMut>(bufs: &mut [B], mut n: usize) {
+    for b in bufs {
+        let k = n.min(b.spare_len());
+        // SAFETY: libuv's readv filled the buffers in order; `k` bytes of this one.
+        unsafe { b.set_init(k) };
+        n -= k;
+    }
+}
+
+fs_table! {
+    /// Opens a file with `options`' flags and mode (`uv_fs_open`).
+    fn open[](path: impl AsRef<Path>, options: &OpenOptions) -> Result<File>;
+    Open("open") {
+        path: CPath = CPath::new(path.as_ref()),
+        flags: Result<i32> = options.flags(),
+        mode: i32 = options.mode_bits(),
+    }
+    subject: |s| one(&s.path);
+    start: |s, lp, req, cb| ffi::uv_fs_open(lp, req, s.path.ptr()?, s.flags.clone()?, s.mode, cb);
+    finish: |_s, d| d.res.map(|fd| File::from_fd(fd as i32, d.lp.cloned()));
+
+    /// Closes a file (`uv_fs_close`). `EBUSY` while other requests on it are in flight
+    /// ([`File::close`] waits for them instead).
+    fn close[](file: File) -> Result<()>;
+    Close("close") { fd: Option<Fd> = file.into_fd() }
+    subject: |_s| None;
+    start: |s, lp, req, cb| ffi::uv_fs_close(lp, req, s.fd.as_ref().ok_or(Error::EBUSY)?.get()?, cb);
+    finish: |s, d| {
+        // A cancelled close never ran: dropping the descriptor closes it later.
+        if !is_cancel(&d.res) {
+            if let Some(fd) = &s.fd {
+                fd.forget();
+            }
+        }
+        d.res.map(|_| ())
+    };
+
+    /// Reads into `buf`'s spare capacity at `offset` (`uv_fs_read`); 0 at end of file.
+    /// The buffer comes back with the result, also on error.
+    fn read_at[B: IoBufMut](file: &File, buf: B, offset: u64) -> BufResult<usize, B>;
+    ReadAt("read") { fd: Rc<Fd> = file.fd_ref(), buf: B = buf, offset: u64 = offset }
+    subject: |_s| None;
+    start: |s, lp, req, cb| {
+        let b = uv_buf(s.buf.spare_ptr(), s.buf.spare_len());
+        ffi::uv_fs_read(lp, req, s.fd.get()?, &b, 1, offset(s.offset)?, cb)
+    };
+    finish: |s, d| {
+        let mut buf = s.buf;
+        if let Ok(n) = d.res {
+            buf.set_init(n);
+        }
+        (d.res, buf)
+    };
+
+    /// Reads into several buffers in order at `offset` (`uv_fs_read`, vectored).
+    fn read_vectored_at[B: IoBufMut](file: &File, bufs: Vec<B>, offset: u64) -> BufResult<usize, Vec<B>>;
+    ReadVectoredAt("read") { fd: Rc<Fd> = file.fd_ref(), bufs: Vec<B> = bufs, offset: u64 = offset }
+    subject: |_s| None;
+    start: |s, lp, req, cb| {
+        let v: Vec<ffi::uv_buf_t> =
+            s.bufs.iter_mut().map(|b| uv_buf(b.spare_ptr(), b.spare_len())).collect();
+        let n = u32::try_from(v.len()).map_err(|_| Error::EINVAL)?;
+        ffi::uv_fs_read(lp, req, s.fd.get()?, v.as_ptr(), n, offset(s.offset)?, cb)
+    };
+    finish: |s, d| {
+        let mut bufs = s.bufs;
+        if let Ok(n) = d.res {
+            spread(&mut bufs, n);
+        }
+        (d.res, bufs)
+    };
+
+    /// Writes all of `buf` at `offset` (`uv_fs_write`). The buffer comes back with the
+    /// result, also on error.
+    fn write_at[B: IoBuf](file: &File, buf: B, offset: u64) -> BufResult<usize, B>;
+    WriteAt("write") { fd: Rc<Fd> = file.fd_ref(), buf: B = buf, offset: u64 = offset }
+    subject: |_s| None;
+    start: |s, lp, req, cb| {
+        let b = uv_buf(s.buf.stable_ptr(), s.buf.bytes_init());
+        ffi::uv_fs_write(lp, req, s.fd.get()?, &b, 1, offset(s.offset)?, cb)
+    };
+    finish: |s, d| (d.res, s.buf);
+
+    /// Writes several buffers in order at `offset` (`uv_fs_write`, vectored).
+    fn write_vectored_at[B: IoBuf](file: &File, bufs: Vec<B>, offset: u64) -> BufResult<usize, Vec<B>>;
+    WriteVectoredAt("write") { fd: Rc<Fd> = file.fd_ref(), bufs: Vec<B> = bufs, offset: u64 = offset }
+    subject: |_s| None;
+    start: |s, lp, req, cb| {
+        let v: Vec<ffi::uv_buf_t> =
+            s.bufs.iter().map(|b| uv_buf(b.stable_ptr(), b.bytes_init())).collect();
+        let n = u32::try_from(v.len()).map_err(|_| Error::EINVAL)?;
+        ffi::uv_fs_write(lp, req, s.fd.get()?, v.as_ptr(), n, offset(s.offset)?, cb)
+    };
+    finish: |s, d| (d.res, s.bufs);
+
+    /// Removes a file (`uv_fs_unlink`).
+    fn remove_file[](path: impl AsRef<Path>) -> Result<()>;
+    Unlink("unlink") { path: CPath = CPath::new(path.as_ref()) }
+    subject: |s| one(&s.path);
+    start: |s, lp, req, cb| ffi::uv_fs_unlink(lp, req, s.path.ptr()?, cb);
+    finish: |_s, d| d.res.map(|_| ());
+
+    /// Creates a directory with `mode` (before the umask) (`uv_fs_mkdir`).
+    fn mkdir[](path: impl AsRef<Path>, mode: u32) -> Result<()>;
+    Mkdir("mkdir") { path: CPath = CPath::new(path.as_ref()), mode: u32 = mode }
+    subject: |s| one(&s.path);
+    start: |s, lp, req, cb| ffi::uv_fs_mkdir(lp, req, s.path.ptr()?, s.mode as i32, cb);
+    finish: |_s, d| d.res.map(|_| ());
+
+    /// Creates a unique directory from a template ending in `XXXXXX` and returns its path
+    /// (`uv_fs_mkdtemp`).
+    fn mkdtemp[](template: impl AsRef<Path>) -> Result<PathBuf>;
+    Mkdtemp("mkdtemp") { path: CPath = CPath::new(template.as_ref()) }
+    subject: |s| one(&s.path);
+    start: |s, lp, req, cb| ffi::uv_fs_mkdtemp(lp, req, s.path.ptr()?, cb);
+    finish: |_s, d| d.res.map(|_| path_from_c((*d.req).path));
+
+    /// Creates and opens a unique file from a template ending in `XXXXXX`
+    /// (`uv_fs_mkstemp`).
+    fn mkstemp[](template: impl AsRef<Path>) -> Result<(File, PathBuf)>;
+    Mkstemp("mkstemp") { path: CPath = CPath::new(template.as_ref()) }
+    subject: |s| one(&s.path);
+    start: |s, lp, req, cb| ffi::uv_fs_mkstemp(lp, req, s.path.ptr()?, cb);
+    finish: |_s, d| d.res.map(|fd| (File::from_fd(fd as i32, d.lp.cloned()), path_from_c((*d.req).path)));
+
+    /// Removes an empty directory (`uv_fs_rmdir`).
+    fn remove_dir[](path: impl AsRef<Path>) -> Result<()>;
+    Rmdir("rmdir") { path: CPath = CPath::new(path.as_ref()) }
+    subject: |s| one(&s.path);
+    start: |s, lp, req, cb| ffi::uv_fs_rmdir(lp, req, s.path.ptr()?, cb);
+    finish: |_s, d| d.res.map(|_| ());
+
+    /// Lists a directory in one request (`uv_fs_scandir`); `.` and `..` are left out.
+    fn scandir[](path: impl AsRef<Path>) -> Result<Vec<DirEntry>>;
+    Scandir("scandir") { path: CPath = CPath::new(path.as_ref()) }
+    subject: |s| one(&s.path);
+    start: |s, lp, req, cb| ffi::uv_fs_scandir(lp, req, s.path.ptr()?, 0, cb);
+    finish: |s, d| d.res.map(|n| {
+        let base = s.path.path();
+        let mut out = Vec::with_capacity(n);
+        let mut ent = std::mem::MaybeUninit::<ffi::uv_dirent_t>::zeroed();
+        while ffi::uv_fs_scandir_next(d.req, ent.as_mut_ptr()) == 0 {
+            let e = ent.assume_init_ref();
+            out.push(DirEntry::from_raw(&base, e.name, e.type_));
+        }
+        out
+    });
+
+    /// Opens a directory for streaming with [`readdir`] (`uv_fs_opendir`).
+    fn opendir[](path: impl AsRef<Path>) -> Result<Dir>;
+    Opendir("opendir") { path: CPath = CPath::new(path.as_ref()) }
+    subject: |s| one(&s.path);
+    start: |s, lp, req, cb| ffi::uv_fs_opendir(lp, req, s.path.ptr()?, cb);
+    finish: |s, d| d.res.map(|_| Dir::from_raw((*d.req).ptr.cast(), s.path.path()));
+
+    /// Reads up to `max` entries from an open directory (`uv_fs_readdir`); an empty list
+    /// at the end. `EBUSY` while another read on the same `Dir` is in flight.
+    fn readdir[](dir: &Dir, max: usize) -> Result<Vec<DirEntry>>;
+    Readdir("readdir") {
+        dir: Rc<DirCell> = dir.cell(),
+        ents: Vec<ffi::uv_dirent_t> = Vec::with_capacity(max.clamp(1, 4096)),
+        started: bool = false,
+    }
+    subject: |s| Some(s.dir.path().display().to_string());
+    start: |s, lp, req, cb| {
+        let p = s.dir.begin_read(&mut s.ents)?;
+        s.started = true;
+        ffi::uv_fs_readdir(lp, req, p, cb)
+    };
+    finish: |s, d| {
+        let out = d.res.map(|n| {
+            (0..n).map(|i| {
+                let e = &*s.ents.as_ptr().add(i);
+                DirEntry::from_raw(s.dir.path(), e.name, e.type_)
+            }).collect()
+        });
+        if s.started {
+            s.dir.end_read();
+            if !d.req.is_null() {
+                // Free the names now, while the entry array and the directory are alive.
+                ffi::uv_fs_req_cleanup(d.req);
+            }
+        }
+        out
+    };
+
+    /// Closes a directory (`uv_fs_closedir`). `EBUSY` while a read on it is in flight.
+    fn closedir[](dir: Dir) -> Result<()>;
+    Closedir("closedir") { dir: Option<DirCell> = dir.into_cell() }
+    subject: |s| s.dir.as_ref().map(|c| c.path().display().to_string());
+    start: |s, lp, req, cb| ffi::uv_fs_closedir(lp, req, s.dir.as_ref().ok_or(Error::EBUSY)?.raw()?, cb);
+    finish: |s, d| {
+        if !is_cancel(&d.res) {
+            if let Some(c) = &s.dir {
+                c.forget();
+            }
+        }
+        d.res.map(|_| ())
+    };
+
+    /// Metadata of a path, following symlinks (`uv_fs_stat`).
+    fn metadata[](path: impl AsRef<Path>) -> Result<Metadata>;
+    Stat("stat") { path: CPath = CPath::new(path.as_ref()) }
+    subject: |s| one(&s.path);
+    start: |s, lp, req, cb| ffi::uv_fs_stat(lp, req, s.path.ptr()?, cb);
+    finish: |_s, d| d.res.map(|_| Metadata::from_raw(&(*d.req).statbuf));
+
+    /// Metadata of a path, not following a final symlink (`uv_fs_lstat`).
+    fn symlink_metadata[](path: impl AsRef<Path>) -> Result<Metadata>;
+    Lstat("lstat") { path: CPath = CPath::new(path.as_ref()) }
+    subject: |s| one(&s.path);
+    start: |s, lp, req, cb| ffi::uv_fs_lstat(lp, req, s.path.ptr()?, cb);
+    finish: |_s, d| d.res.map(|_| Metadata::from_raw(&(*d.req).statbuf));
+
+    /// Metadata of an open file (`uv_fs_fstat`).
+    fn fstat[](file: &File) -> Result<Metadata>;
+    Fstat("fstat") { fd: Rc<Fd> = file.fd_ref() }
+    subject: |_s| None;
+    start: |s, lp, req, cb| ffi::uv_fs_fstat(lp, req, s.fd.get()?, cb);
+    finish: |_s, d| d.res.map(|_| Metadata::from_raw(&(*d.req).statbuf));
+
+    /// File system statistics for the file system holding `path` (`uv_fs_statfs`).
+    fn statfs[](path: impl AsRef<Path>) -> Result<StatFs>;
+    Statfs("statfs") { path: CPath = CPath::new(path.as_ref()) }
+    subject: |s| one(&s.path);
+    start: |s, lp, req, cb| ffi::uv_fs_statfs(lp, req, s.path.ptr()?, cb);
+    finish: |_s, d| d.res.map(|_| StatFs::from_raw(&*(*d.req).ptr.cast::<ffi::uv_statfs_t>()));
+
+    /// Renames `from` to `to`, replacing `to` if it exists (`uv_fs_rename`).
+    fn rename[](from: impl AsRef<Path>, to: impl AsRef<Path>) -> Result<()>;
+    Rename("rename") { from: CPath = CPath::new(from.as_ref()), to: CPath = CPath::new(to.as_ref()) }
+    subject: |s| two(&s.from, &s.to);
+    start: |s, lp, req, cb| ffi::uv_fs_rename(lp, req, s.from.ptr()?, s.to.ptr()?, cb);
+    finish: |_s, d| d.res.map(|_| ());
+
+    /// Flushes a file's data and metadata to disk (`uv_fs_fsync`).
+    fn fsync[](file: &File) -> Result<()>;
+    Fsync("fsync") { fd: Rc<Fd> = file.fd_ref() }
+    subject: |_s| None;
+    start: |s, lp, req, cb| ffi::uv_fs_fsync(lp, req, s.fd.get()?, cb);
+    finish: |_s, d| d.res.map(|_| ());
+
+    /// Flushes a file's data to disk (`uv_fs_fdatasync`).
+    fn fdatasync[](file: &File) -> Result<()>;
+    Fdatasync("fdatasync") { fd: Rc<Fd> = file.fd_ref() }
+    subject: |_s| None;
+    start: |s, lp, req, cb| ffi::uv_fs_fdatasync(lp, req, s.fd.get()?, cb);
+    finish: |_s, d| d.res.map(|_| ());
+
+    /// Truncates or extends a file to `len` bytes (`uv_fs_ftruncate`).
+    fn ftruncate[](file: &File, len: u64) -> Result<()>;
+    Ftruncate("ftruncate") { fd: Rc<Fd> = file.fd_ref(), len: u64 = len }
+    subject: |_s| None;
+    start: |s, lp, req, cb| ffi::uv_fs_ftruncate(lp, req, s.fd.get()?, offset(s.len)?, cb);
+    finish: |_s, d| d.res.map(|_| ());
+
+    /// Copies a file (`uv_fs_copyfile`); see [`CopyFlags`] for exclusive and reflink copies.
+    fn copyfile[](from: impl AsRef<Path>, to: impl AsRef<Path>, flags: CopyFlags) -> Result<()>;
+    Copyfile("copyfile") {
+        from: CPath = CPath::new(from.as_ref()),
+        to: CPath = CPath::new(to.as_ref()),
+        flags: CopyFlags = flags,
+    }
+    subject: |s| two(&s.from, &s.to);
+    start: |s, lp, req, cb| ffi::uv_fs_copyfile(lp, req, s.from.ptr()?, s.to.ptr()?, s.flags.bits(), cb);
+    finish: |_s, d| d.res.map(|_| ());
+
+    /// Copies up to `len` bytes from `input` at `in_offset` to `out` at its current
+    /// position (`uv_fs_sendfile`); returns the count.
+    fn sendfile[](out: &File, input: &File, in_offset: u64, len: usize) -> Result<usize>;
+    Sendfile("sendfile") {
+        out: Rc<Fd> = out.fd_ref(),
+        input: Rc<Fd> = input.fd_ref(),
+        in_offset: u64 = in_offset,
+        len: usize = len,
+    }
+    subject: |_s| None;
+    start: |s, lp, req, cb| ffi::uv_fs_sendfile(lp, req, s.out.get()?, s.input.get()?, offset(s.in_offset)?, s.len, cb);
+    finish: |_s, d| d.res;
+
+    /// Checks access to a path (`uv_fs_access`).
+    fn access[](path: impl AsRef<Path>, mode: AccessMode) -> Result<()>;
+    Access("access") { path: CPath = CPath::new(path.as_ref()), mode: AccessMode = mode }
+    subject: |s| one(&s.path);
+    start: |s, lp, req, cb| ffi::uv_fs_access(lp, req, s.path.ptr()?, s.mode.bits(), cb);
+    finish: |_s, d| d.res.map(|_| ());
+
+    /// Changes permission bits (`uv_fs_chmod`).
+    fn chmod[](path: impl AsRef<Path>, mode: u32) -> Result<()>;
+    Chmod("chmod") { path: CPath = CPath::new(path.as_ref()), mode: u32 = mode }
+    subject: |s| one(&s.path);
+    start: |s, lp, req, cb| ffi::uv_fs_chmod(lp, req, s.path.ptr()?, s.mode as i32, cb);
+    finish: |_s, d| d.res.map(|_| ());
+
+    /// Changes permission bits of an open file (`uv_fs_fchmod`).
+    fn fchmod[](file: &File, mode: u32) -> Result<()>;
+    Fchmod("fchmod") { fd: Rc<Fd> = file.fd_ref(), mode: u32 = mode }
+    subject: |_s| None;
+    start: |s, lp, req, cb| ffi::uv_fs_fchmod(lp, req, s.fd.get()?, s.mode as i32, cb);
+    finish: |_s, d| d.res.map(|_| ());
+
+    /// Sets access and modification times (`uv_fs_utime`).
+    fn utime[](path: impl AsRef<Path>, atime: SystemTime, mtime: SystemTime) -> Result<()>;
+    Utime("utime") { path: CPath = CPath::new(path.as_ref()), atime: f64 = unix_secs(atime), mtime: f64 = unix_secs(mtime) }
+    subject: |s| one(&s.path);
+    start: |s, lp, req, cb| ffi::uv_fs_utime(lp, req, s.path.ptr()?, s.atime, s.mtime, cb);
+    finish: |_s, d| d.res.map(|_| ());
+
+    /// Sets access and modification times of an open file (`uv_fs_futime`).
+    fn futime[](file: &File, atime: SystemTime, mtime: SystemTime) -> Result<()>;
+    Futime("futime") { fd: Rc<Fd> = file.fd_ref(), atime: f64 = unix_secs(atime), mtime: f64 = unix_secs(mtime) }
+    subject: |_s| None;
+    start: |s, lp, req, cb| ffi::uv_fs_futime(lp, req, s.fd.get()?, s.atime, s.mtime, cb);
+    finish: |_s, d| d.res.map(|_| ());
+
+    /// Sets the times of a symlink itself (`uv_fs_lutime`).
+    fn lutime[](path: impl AsRef<Path>, atime: SystemTime, mtime: SystemTime) -> Result<()>;
+    Lutime("lutime") { path: CPath = CPath::new(path.as_ref()), atime: f64 = unix_secs(atime), mtime: f64 = unix_secs(mtime) }
+    subject: |s| one(&s.path);
+    start: |s, lp, req, cb| ffi::uv_fs_lutime(lp, req, s.path.ptr()?, s.atime, s.mtime, cb);
+    finish: |_s, d| d.res.map(|_| ());
+
+    /// Creates a hard link `link` to `original` (`uv_fs_link`).
+    fn hard_link[](original: impl AsRef<Path>, link: impl AsRef<Path>) -> Result<()>;
+    Link("link") { from: CPath = CPath::new(original.as_ref()), to: CPath = CPath::new(link.as_ref()) }
+    subject: |s| two(&s.from, &s.to);
+    start: |s, lp, req, cb| ffi::uv_fs_link(lp, req, s.from.ptr()?, s.to.ptr()?, cb);
+    finish: |_s, d| d.res.map(|_| ());
+
+    /// Creates a symlink `link` pointing at `original`, with flags (`uv_fs_symlink`).
+    fn symlink_with[](original: impl AsRef<Path>, link: impl AsRef<Path>, flags: SymlinkFlags) -> Result<()>;
+    Symlink("symlink") {
+        from: CPath = CPath::new(original.as_ref()),
+        to: CPath = CPath::new(link.as_ref()),
+        flags: SymlinkFlags = flags,
+    }
+    subject: |s| two(&s.from, &s.to);
+    start: |s, lp, req, cb| ffi::uv_fs_symlink(lp, req, s.from.ptr()?, s.to.ptr()?, s.flags.bits(), cb);
+    finish: |_s, d| d.res.map(|_| ());
+
+    /// The target of a symlink (`uv_fs_readlink`).
+    fn read_link[](path: impl AsRef<Path>) -> Result<PathBuf>;
+    Readlink("readlink") { path: CPath = CPath::new(path.as_ref()) }
+    subject: |s| one(&s.path);
+    start: |s, lp, req, cb| ffi::uv_fs_readlink(lp, req, s.path.ptr()?, cb);
+    finish: |_s, d| d.res.map(|_| path_from_c((*d.req).ptr.cast()));
+
+    /// The absolute path with every symlink resolved (`uv_fs_realpath`).
+    fn canonicalize[](path: impl AsRef<Path>) -> Result<PathBuf>;
+    Realpath("realpath") { path: CPath = CPath::new(path.as_ref()) }
+    subject: |s| one(&s.path);
+    start: |s, lp, req, cb| ffi::uv_fs_realpath(lp, req, s.path.ptr()?, cb);
+    finish: |_s, d| d.res.map(|_| path_from_c((*d.req).ptr.cast()));
+
+    /// Changes owner and group (`uv_fs_chown`; `u32::MAX` leaves one unchanged).
+    fn chown[](path: impl AsRef<Path>, uid: u32, gid: u32) -> Result<()>;
+    Chown("chown") { path: CPath = CPath::new(path.as_ref()), uid: u32 = uid, gid: u32 = gid }
+    subject: |s| one(&s.path);
+    start: |s, lp, req, cb| ffi::uv_fs_chown(lp, req, s.path.ptr()?, s.uid, s.gid, cb);
+    finish: |_s, d| d.res.map(|_| ());
+
+    /// Changes owner and group of an open file (`uv_fs_fchown`).
+    fn fchown[](file: &File, uid: u32, gid: u32) -> Result<()>;
+    Fchown("fchown") { fd: Rc<Fd> = file.fd_ref(), uid: u32 = uid, gid: u32 = gid }
+    subject: |_s| None;
+    start: |s, lp, req, cb| ffi::uv_fs_fchown(lp, req, s.fd.get()?, s.uid, s.gid, cb);
+    finish: |_s, d| d.res.map(|_| ());
+
+    /// Changes owner and group of a symlink itself (`uv_fs_lchown`).
+    fn lchown[](path: impl AsRef<Path>, uid: u32, gid: u32) -> Result<()>;
+    Lchown("lchown") { path: CPath = CPath::new(path.as_ref()), uid: u32 = uid, gid: u32 = gid }
+    subject: |s| one(&s.path);
+    start: |s, lp, req, cb| ffi::uv_fs_lchown(lp, req, s.path.ptr()?, s.uid, s.gid, cb);
+    finish: |_s, d| d.res.map(|_| ());
+}
