@@ -64,6 +64,14 @@ fn tcp_init<S>(lp: &LoopHandle, state: S) -> Result<HandleRef<ffi::uv_tcp_t, S>>
 /// [`write`](Self::write)) or borrowed ones through [`futures_io::AsyncWrite`].
 ///
 /// Dropping it closes the connection; writes still queued then complete with `ECANCELED`.
+/// The inherent [`close`](Self::close) closes the handle; to end the write side and let
+/// the peer read end-of-stream, use [`shutdown`](Self::shutdown) (or
+/// `AsyncWriteExt::close(&mut stream)`, which flushes first).
+///
+/// Writing to a peer that has reset the connection fails with `EPIPE`/`ECONNRESET`. The
+/// kernel also raises `SIGPIPE` then, which Rust programs ignore (the standard runtime sets
+/// it to `SIG_IGN` before `main`), as does Node; a C host embedding uvio must ignore it
+/// too.
 ///
 /// # Examples
 ///
@@ -123,7 +131,9 @@ fn tcp_init<S>(lp: &LoopHandle, state: S) -> Result<HandleRef<ffi::uv_tcp_t, S>>
 ///     });
 ///     let mut c = TcpStream::connect(addr).await?;
 ///     c.write_all(b"hello").await?;
-///     c.close().await?; // AsyncWriteExt::close: shuts the write side down
+///     // `AsyncWriteExt::close` flushes and shuts the write side down (the inherent
+///     // `close` closes the handle).
+///     AsyncWriteExt::close(&mut c).await?;
 ///     server.await.unwrap()
 /// })??;
 /// assert_eq!(got, b"hello");
