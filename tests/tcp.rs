@@ -946,3 +946,100 @@ fn incoming_stream_and_callback_conflict() {
     let next = lp.block_on(async { l.incoming().next().await }).unwrap();
     assert!(next.is_none());
 }
+
+// ----- allocation counting -----
+
+struct CountingAlloc;
+
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator; the counter is a const-initialised
+// thread-local (no allocation), reached with `try_with` so thread teardown is fine.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { std::alloc::System.realloc(ptr, layout, new) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+fn allocs() -> u64 {
+    ALLOCS.with(Cell::get)
+}
+
+async fn ping_pong(c: &TcpStream, s: &TcpStream, out: &[u8], buf: &mut [u8], n: usize) {
+    let (mut w, mut r) = (c, s);
+    w.write_all(&out[..n]).await.unwrap();
+    r.read_exact(&mut buf[..n]).await.unwrap();
+    assert_eq!(&buf[..n], &out[..n]);
+    let (mut w, mut r) = (s, c);
+    w.write_all(&buf[..n]).await.unwrap();
+    r.read_exact(&mut buf[..n]).await.unwrap();
+}
+
+#[test]
+fn steady_state_io_does_not_allocate() {
+    let lp = Loop::new().unwrap();
+    let (c, s) = tcp_pair(&lp);
+    // Futures: AsyncWrite (try_write, then a recycled request with a reused copy buffer)
+    // and AsyncRead (the pooled read buffer), ping-pong with 1 B .. 64 KiB messages.
+    let counted = lp
+        .block_on(async {
+            let out = pattern(1, 1 << 16);
+            let mut buf = vec![0u8; 1 << 16];
+            for i in 0..200 {
+                ping_pong(&c, &s, &out, &mut buf, 1 << (i % 17)).await;
+            }
+            let before = allocs();
+            for i in 0..common::scale(500) {
+                ping_pong(&c, &s, &out, &mut buf, 1 << (i % 17)).await;
+            }
+            allocs() - before
+        })
+        .unwrap();
+    assert_eq!(counted, 0, "allocations in steady-state async I/O");
+
+    // Callbacks: an echo with static buffers and capture-free completion callbacks.
+    s.read_start(|s, r| {
+        let n = r.unwrap().len();
+        s.write_cb(&STATIC[..n], |_, r| r.unwrap()).unwrap();
+    })
+    .unwrap();
+    let got = Rc::new(Cell::new(0usize));
+    let g = got.clone();
+    c.read_start(move |_, r| g.set(g.get() + r.unwrap().len()))
+        .unwrap();
+    let mut pump = |rounds: usize| {
+        for _ in 0..rounds {
+            let want = got.get() + STATIC.len();
+            c.write_cb(&STATIC[..], |_, r| r.unwrap()).unwrap();
+            while got.get() < want {
+                lp.run(RunMode::Once).unwrap();
+            }
+        }
+    };
+    pump(100);
+    let before = allocs();
+    pump(common::scale(500));
+    assert_eq!(
+        allocs() - before,
+        0,
+        "allocations in steady-state callback I/O"
+    );
+}
+
+static STATIC: [u8; 4096] = [0x42; 4096];
