@@ -68,6 +68,10 @@ fn tcp_init<S>(lp: &LoopHandle, state: S) -> Result<HandleRef<ffi::uv_tcp_t, S>>
 /// the peer read end-of-stream, use [`shutdown`](Self::shutdown) (or
 /// `AsyncWriteExt::close(&mut stream)`, which flushes first).
 ///
+/// `AsyncRead` and `AsyncWrite` are implemented for `TcpStream` and `&TcpStream`; one task
+/// may read while another writes (or use [`split`](Self::split)), but two tasks reading (or
+/// two writing) at once would each replace the other's waker.
+///
 /// Writing to a peer that has reset the connection fails with `EPIPE`/`ECONNRESET`. The
 /// kernel also raises `SIGPIPE` then, which Rust programs ignore (the standard runtime sets
 /// it to `SIG_IGN` before `main`), as does Node; a C host embedding uvio must ignore it

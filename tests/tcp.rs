@@ -390,7 +390,7 @@ fn read_on_listening_socket_fails() {
     let lp = Loop::new().unwrap();
     let std_l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = std_l.local_addr().unwrap();
-    let s = TcpStream::from_std(&lp, unsafe_listener_as_stream(std_l)).unwrap();
+    let s = TcpStream::from_std(&lp, listener_fd_as_stream(std_l)).unwrap();
     let got = Rc::new(RefCell::new(None));
     let g = got.clone();
     s.read_start(move |s, r| {
@@ -407,7 +407,7 @@ fn read_on_listening_socket_fails() {
 
 /// Moves a listening socket's descriptor into a `std::net::TcpStream` value (only to give
 /// it to `TcpStream::from_std`, which just takes the descriptor).
-fn unsafe_listener_as_stream(l: std::net::TcpListener) -> std::net::TcpStream {
+fn listener_fd_as_stream(l: std::net::TcpListener) -> std::net::TcpStream {
     std::net::TcpStream::from(std::os::fd::OwnedFd::from(l))
 }
 
@@ -943,6 +943,9 @@ fn incoming_stream_and_callback_conflict() {
     let e = lp.block_on(l.accept()).unwrap().unwrap_err();
     assert_eq!(e.name(), "EBUSY");
     l.close().unwrap();
+    assert_eq!(l.close().unwrap_err().name(), "EBADF");
+    assert_eq!(l.local_addr().unwrap_err().name(), "EBADF");
+    assert!(format!("{l:?}").contains("closed"));
     let next = lp.block_on(async { l.incoming().next().await }).unwrap();
     assert!(next.is_none());
 }
