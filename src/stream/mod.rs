@@ -6,11 +6,12 @@
 //! starts with `uv_stream_t`'s fields. It implements [`StreamKind`] and gets its public stream
 //! API from the [`stream_methods!`] macro, which delegates to the generic functions here.
 //!
-//! Reading: one pooled buffer per stream (64 KiB, allocated on the first read and reused) is
-//! handed to libuv by the alloc callback. In callback mode the read callback borrows the bytes
-//! and the buffer is reused at once. In future mode ([`futures_io::AsyncRead`]) the same
-//! buffer is the queue of bytes not yet read by the caller: libuv reads into its free tail,
-//! `poll_read` copies from its head, and reading stops while it is (nearly) full.
+//! Reading: the alloc callback hands libuv a 64 KiB buffer from a per-thread pool. In
+//! callback mode the read callback borrows the bytes and the buffer goes back to the pool at
+//! once, so idle connections hold no buffer. In future mode ([`futures_io::AsyncRead`]) the
+//! buffer stays with the stream while it holds bytes not yet read by the caller: libuv reads
+//! into its free tail, `poll_read` copies from its head (and returns the buffer to the pool
+//! once drained), and reading stops while it is (nearly) full. No allocation per read.
 //!
 //! Writing: see [`write`]. Connect and shutdown requests: see [`oneshot`].
 
@@ -97,6 +98,41 @@ enum Reader<T> {
     Async(Option<Waker>),
 }
 
+thread_local! {
+    /// Idle read buffers of this thread's streams: a stream holds one only while libuv
+    /// reads into it or while it has bytes queued for `AsyncRead`, so idle connections cost
+    /// no buffer.
+    static POOL: Cell<Vec<Vec<u8>>> = const { Cell::new(Vec::new()) };
+}
+/// Idle read buffers kept per thread.
+const POOL_MAX: usize = 16;
+
+fn pool_take() -> Vec<u8> {
+    POOL.try_with(|p| {
+        let mut l = p.take();
+        let v = l.pop();
+        p.set(l);
+        v
+    })
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| Vec::with_capacity(READ_BUF))
+}
+
+fn pool_give(mut v: Vec<u8>) {
+    if v.capacity() < READ_BUF {
+        return;
+    }
+    v.clear();
+    let _ = POOL.try_with(move |p| {
+        let mut l = p.take();
+        if l.len() < POOL_MAX {
+            l.push(v);
+        }
+        p.set(l);
+    });
+}
+
 /// The state of every stream handle.
 pub(crate) struct StreamState<T> {
     reader: Cell<Reader<T>>,
@@ -128,6 +164,16 @@ impl<T> StreamState<T> {
         let yes = matches!(r, Reader::Callback(_));
         self.reader.set(r);
         yes
+    }
+
+    /// Stores the read buffer back, or gives it to the pool when nothing is queued in it.
+    fn put_back(&self, v: Vec<u8>) {
+        if v.len() == self.rpos.get() {
+            self.rpos.set(0);
+            pool_give(v);
+        } else {
+            self.rbuf.set(v);
+        }
     }
 
     fn queued(&self) -> usize {
@@ -201,7 +247,7 @@ unsafe extern "C" fn on_alloc<T: StreamKind>(
         let st = unsafe { s.handle().state_unchecked() };
         let mut v = st.rbuf.take();
         if v.capacity() == 0 {
-            v = Vec::with_capacity(READ_BUF);
+            v = pool_take();
         }
         let rpos = st.rpos.get();
         if rpos == v.len() {
@@ -243,7 +289,7 @@ unsafe extern "C" fn on_read<T: StreamKind>(
             let (base, len) = unsafe { ((*buf).base as *const u8, (*buf).len) };
             if base != tail || n > len || n > v.capacity() - v.len() {
                 debug_assert!(false, "read into a buffer that is not the stream's");
-                st.rbuf.set(v);
+                st.put_back(v);
                 return;
             }
             // SAFETY: libuv (the kernel) initialised `n` bytes of the spare capacity.
@@ -258,7 +304,7 @@ unsafe extern "C" fn on_read<T: StreamKind>(
             Reader::Callback(mut cb) => {
                 let Some(result) = result else {
                     st.reader.set(Reader::Callback(cb));
-                    st.rbuf.set(v);
+                    st.put_back(v);
                     return;
                 };
                 let rpos = st.rpos.replace(0);
@@ -270,7 +316,7 @@ unsafe extern "C" fn on_read<T: StreamKind>(
                     Err(e) => cb(&s, Err(e.with_operation("read"))),
                 }
                 v.clear();
-                st.rbuf.set(v);
+                st.put_back(v);
                 // Put the callback back unless it stopped reading or installed another.
                 match st.reader.take() {
                     Reader::Idle if st.reading.get() => st.reader.set(Reader::Callback(cb)),
@@ -283,7 +329,7 @@ unsafe extern "C" fn on_read<T: StreamKind>(
                     _ => None,
                 };
                 let queued = v.len() - st.rpos.get();
-                st.rbuf.set(v);
+                st.put_back(v);
                 match result {
                     Some(Err(e)) if e.code() == Error::ENOBUFS.code() => stop_reading(h),
                     Some(Err(e)) => {
@@ -314,18 +360,13 @@ pub(crate) fn poll_read<T: StreamKind>(
         Ok(st) => st,
         Err(e) => return Poll::Ready(Err(e)),
     };
-    let mut v = st.rbuf.take();
+    let v = st.rbuf.take();
     let rpos = st.rpos.get();
     if rpos < v.len() && !out.is_empty() {
         let n = out.len().min(v.len() - rpos);
         out[..n].copy_from_slice(&v[rpos..rpos + n]);
-        if rpos + n == v.len() {
-            v.clear();
-            st.rpos.set(0);
-        } else {
-            st.rpos.set(rpos + n);
-        }
-        st.rbuf.set(v);
+        st.rpos.set(rpos + n);
+        st.put_back(v);
         // Resume reading if it had stopped because the queue was full.
         if !st.reading.get() && st.read_end_is_none() && !st.is_callback() {
             if let Err(e) = ensure_reading(h) {
@@ -334,7 +375,7 @@ pub(crate) fn poll_read<T: StreamKind>(
         }
         return Poll::Ready(Ok(n));
     }
-    st.rbuf.set(v);
+    st.put_back(v);
     if let Some(e) = st.read_end.take() {
         let r = if e.code() == Error::EOF.code() {
             Ok(0)
