@@ -193,7 +193,11 @@ pub(crate) fn read_start<T: StreamKind>(h: &Handle<T>, cb: ReadCb<T>) -> Result<
         w.wake();
     }
     st.read_end.set(None);
-    ensure_reading(h).map_err(|e| e.with_operation("read_start"))
+    ensure_reading(h).map_err(|e| {
+        // Not reading: do not keep the callback (and what it captured).
+        st.reader.set(Reader::Idle);
+        e.with_operation("read_start")
+    })
 }
 
 fn ensure_reading<T: StreamKind>(h: &Handle<T>) -> Result<()> {
