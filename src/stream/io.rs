@@ -147,7 +147,24 @@ pub struct ReadHalf<S>(Rc<S>);
 ///
 /// # Examples
 ///
-/// See [`ReadHalf`].
+/// ```
+/// use futures::{AsyncReadExt, AsyncWriteExt};
+///
+/// let lp = uvio::Loop::new()?;
+/// let listener = uvio::TcpListener::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+/// let addr = listener.local_addr()?;
+/// lp.block_on(async move {
+///     let c = uvio::TcpStream::connect(addr).await?;
+///     let (_rd, mut wr) = listener.accept().await?.split();
+///     wr.write_all(b"bye").await?;
+///     wr.close().await?; // shuts the write side down
+///     let mut all = Vec::new();
+///     (&c).read_to_end(&mut all).await?;
+///     assert_eq!(all, b"bye");
+///     Ok::<(), std::io::Error>(())
+/// })??;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct WriteHalf<S>(Rc<S>);
 
 impl<S> ReadHalf<S> {

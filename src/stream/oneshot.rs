@@ -160,6 +160,27 @@ pub(crate) fn shutdown_fut<T: StreamKind>(h: &Handle<T>) -> Shutdown {
 /// The future of a stream's `shutdown()`: resolves once queued writes are done and the
 /// write side is shut down. Started when `shutdown` was called; dropping this future does
 /// not stop it.
+///
+/// # Examples
+///
+/// ```
+/// use futures::AsyncReadExt;
+///
+/// let lp = uvio::Loop::new()?;
+/// let listener = uvio::TcpListener::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+/// let addr = listener.local_addr()?;
+/// lp.block_on(async move {
+///     let c = uvio::TcpStream::connect(addr).await?;
+///     let s = listener.accept().await?;
+///     c.write(b"last words").await?;
+///     c.shutdown().await?; // the peer reads to the end
+///     let mut all = Vec::new();
+///     (&s).read_to_end(&mut all).await?;
+///     assert_eq!(all, b"last words");
+///     Ok::<(), std::io::Error>(())
+/// })??;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Shutdown(ReqFuture<ffi::uv_shutdown_t>);
 

@@ -354,6 +354,27 @@ impl<T: StreamKind> Recycle for Handle<T> {
 ///
 /// The write was queued when `write` was called; dropping this future does not cancel it
 /// (its buffers are freed when libuv is done).
+///
+/// # Examples
+///
+/// ```
+/// use futures::AsyncReadExt;
+///
+/// let lp = uvio::Loop::new()?;
+/// let listener = uvio::TcpListener::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+/// let addr = listener.local_addr()?;
+/// lp.block_on(async move {
+///     let c = uvio::TcpStream::connect(addr).await?;
+///     let s = listener.accept().await?;
+///     c.write(vec![1u8, 2, 3]).await?; // an owned buffer, moved into the request
+///     c.write_vectored(vec![b"ab".to_vec(), b"c".to_vec()]).await?;
+///     let mut buf = [0u8; 6];
+///     (&s).read_exact(&mut buf).await?;
+///     assert_eq!(&buf, b"\x01\x02\x03abc");
+///     Ok::<(), std::io::Error>(())
+/// })??;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Write<'a> {
     state: std::result::Result<Owner, Option<Error>>,

@@ -19,6 +19,18 @@ use crate::net_addr::to_sockaddr;
 use crate::stream;
 
 /// How [`TcpListener::bind_with`] binds.
+///
+/// # Examples
+///
+/// ```
+/// use uvio::{Loop, TcpBindOptions, TcpListener};
+///
+/// let lp = Loop::new()?;
+/// let opts = TcpBindOptions { backlog: 64, ..TcpBindOptions::default() };
+/// let l = TcpListener::bind_with(&lp, "127.0.0.1:0".parse().unwrap(), opts)?;
+/// assert!(l.local_addr()?.port() != 0);
+/// # Ok::<(), uvio::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcpBindOptions {
     /// The listen backlog (default [`DEFAULT_BACKLOG`]).
@@ -321,6 +333,20 @@ impl fmt::Debug for TcpListener {
 }
 
 /// The future of [`TcpListener::accept`].
+///
+/// # Examples
+///
+/// ```
+/// let lp = uvio::Loop::new()?;
+/// let listener = uvio::TcpListener::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+/// let addr = listener.local_addr()?;
+/// lp.block_on(async move {
+///     let (c, s) = futures::join!(uvio::TcpStream::connect(addr), listener.accept());
+///     assert_eq!(c?.local_addr()?, s?.peer_addr()?);
+///     Ok::<(), uvio::Error>(())
+/// })??;
+/// # Ok::<(), uvio::Error>(())
+/// ```
 #[must_use = "futures do nothing unless polled"]
 #[derive(Debug)]
 pub struct Accept<'a> {
@@ -335,6 +361,23 @@ impl Future for Accept<'_> {
 }
 
 /// The stream of [`TcpListener::incoming`].
+///
+/// # Examples
+///
+/// ```
+/// use futures::StreamExt;
+///
+/// let lp = uvio::Loop::new()?;
+/// let listener = uvio::TcpListener::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+/// let addr = listener.local_addr()?;
+/// lp.block_on(async move {
+///     let _c = uvio::TcpStream::connect(addr).await?;
+///     let first = listener.incoming().next().await.expect("open listener")?;
+///     assert_eq!(first.local_addr()?, addr);
+///     Ok::<(), uvio::Error>(())
+/// })??;
+/// # Ok::<(), uvio::Error>(())
+/// ```
 #[must_use = "streams do nothing unless polled"]
 #[derive(Debug)]
 pub struct Incoming<'a> {

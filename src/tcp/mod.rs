@@ -420,6 +420,17 @@ impl fmt::Debug for TcpStream {
 }
 
 /// The future of [`TcpStream::connect`]: resolves to the connected stream.
+///
+/// # Examples
+///
+/// ```
+/// let lp = uvio::Loop::new()?;
+/// let listener = uvio::TcpListener::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+/// let addr = listener.local_addr()?;
+/// let s = lp.block_on(uvio::TcpStream::connect(addr))??;
+/// assert_eq!(s.peer_addr()?, addr);
+/// # Ok::<(), uvio::Error>(())
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Connect {
     addr: SocketAddr,
