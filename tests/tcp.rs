@@ -1051,3 +1051,29 @@ fn steady_state_io_allocates_nothing_per_operation() {
 }
 
 static STATIC: [u8; 4096] = [0x42; 4096];
+
+#[test]
+fn closing_wakes_waiting_tasks() {
+    let lp = Loop::new().unwrap();
+    let (c, s) = tcp_pair(&lp);
+    let l = TcpListener::bind(&lp, v4()).unwrap();
+    let (c, s, l) = (Rc::new(c), Rc::new(s), Rc::new(l));
+    let (c2, l2) = (c.clone(), l.clone());
+    let (read_err, accept_err) = lp
+        .block_on(async move {
+            let reader = uvio::spawn_local(async move {
+                let mut buf = [0u8; 8];
+                (&*c2).read(&mut buf).await.unwrap_err()
+            });
+            let acceptor = uvio::spawn_local(async move { l2.accept().await.unwrap_err() });
+            uvio::time::sleep(Duration::from_millis(5)).await;
+            // Close both from another task while they wait.
+            c.close().unwrap();
+            l.close().unwrap();
+            (reader.await.unwrap(), acceptor.await.unwrap())
+        })
+        .unwrap();
+    assert_eq!(Error::from(read_err).name(), "EBADF");
+    assert_eq!(accept_err.name(), "EBADF");
+    drop(s);
+}

@@ -184,6 +184,20 @@ impl<T> StreamState<T> {
     }
 }
 
+impl<T> Drop for StreamState<T> {
+    /// The stream has closed: wake a task waiting to read or flush, so it sees `EBADF`
+    /// instead of waiting forever.
+    fn drop(&mut self) {
+        if let Reader::Async(Some(w)) = self.reader.take() {
+            w.wake();
+        }
+        if let Some(w) = self.w.flush.take() {
+            w.wake();
+        }
+        pool_give(self.rbuf.take());
+    }
+}
+
 // ----- reading -----
 
 /// Starts reading with `cb` (or replaces the callback of a stream already reading).

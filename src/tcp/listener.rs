@@ -62,6 +62,15 @@ pub(crate) struct ListenerState {
     waker: Cell<Option<Waker>>,
 }
 
+impl Drop for ListenerState {
+    /// The listener has closed: wake a task waiting in `accept`, so it sees `EBADF`.
+    fn drop(&mut self) {
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+}
+
 /// A listening TCP socket: bound and listening from [`TcpListener::bind`], handing out
 /// connections through a callback ([`on_connection`](Self::on_connection)), a future
 /// ([`accept`](Self::accept)) or a stream of them ([`incoming`](Self::incoming)).
