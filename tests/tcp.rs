@@ -1077,3 +1077,40 @@ fn closing_wakes_waiting_tasks() {
     assert_eq!(accept_err.name(), "EBADF");
     drop(s);
 }
+
+#[test]
+fn switching_from_async_read_to_callback_keeps_queued_bytes() {
+    // 1000 bytes: all of it and the EOF are queued before the switch; 200 KB: the queue is
+    // full and reading has stopped.
+    for size in [1000, 200_000] {
+        let lp = Loop::new().unwrap();
+        let (c, s) = tcp_pair(&lp);
+        let data = pattern(9, size);
+        c.write_cb(data.clone(), |_, r| r.unwrap()).unwrap();
+        c.shutdown_cb(|_, r| r.unwrap()).unwrap();
+        let mut first = [0u8; 1];
+        lp.block_on(async {
+            (&s).read_exact(&mut first).await.unwrap();
+            uvio::time::sleep(Duration::from_millis(20)).await;
+        })
+        .unwrap();
+        let got = Rc::new(RefCell::new(first.to_vec()));
+        let eof = Rc::new(Cell::new(false));
+        let (g, e2) = (got.clone(), eof.clone());
+        s.read_start(move |_, r| match r {
+            Ok(b) => {
+                assert!(!e2.get(), "data after EOF");
+                g.borrow_mut().extend_from_slice(b)
+            }
+            Err(e) => {
+                assert_eq!(e.code(), Error::EOF.code(), "{e}");
+                e2.set(true);
+            }
+        })
+        .unwrap();
+        lp.run(RunMode::Default).unwrap();
+        assert!(eof.get());
+        assert_eq!(got.borrow().len(), data.len());
+        assert!(*got.borrow() == data);
+    }
+}

@@ -320,21 +320,30 @@ unsafe extern "C" fn on_read<T: StreamKind>(
         };
         match st.reader.take() {
             Reader::Callback(mut cb) => {
-                let Some(result) = result else {
-                    st.reader.set(Reader::Callback(cb));
-                    st.put_back(v);
-                    return;
-                };
                 let rpos = st.rpos.replace(0);
-                if result.is_err() {
-                    stop_reading(h);
-                }
-                match result {
-                    Ok(()) => cb(&s, Ok(&v[rpos..])),
-                    Err(e) => cb(&s, Err(e.with_operation("read"))),
+                let has_data = v.len() > rpos;
+                // A buffer left full by AsyncRead (then switched to a callback) makes libuv
+                // report ENOBUFS: deliver what is queued instead.
+                let result = match result {
+                    Some(Err(e)) if e.code() == Error::ENOBUFS.code() && has_data => None,
+                    r => r,
+                };
+                if has_data {
+                    cb(&s, Ok(&v[rpos..]));
                 }
                 v.clear();
                 st.put_back(v);
+                if let Some(Err(e)) = result {
+                    // Unless the data callback stopped reading; one it installed gets the
+                    // error instead.
+                    if st.reading.get() {
+                        if let Reader::Callback(new) = st.reader.take() {
+                            cb = new;
+                        }
+                        stop_reading(h);
+                        cb(&s, Err(e.with_operation("read")));
+                    }
+                }
                 // Put the callback back unless it stopped reading or installed another.
                 match st.reader.take() {
                     Reader::Idle if st.reading.get() => st.reader.set(Reader::Callback(cb)),
