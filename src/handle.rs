@@ -256,6 +256,26 @@ impl<H, S> HandleRef<H, S> {
         }
     }
 
+    /// Starts closing with `f(raw, close_cb)` instead of `uv_close` (for
+    /// `uv_tcp_close_reset`), unless closing has already started (`EBADF`).
+    ///
+    /// # Safety
+    ///
+    /// When `f` returns 0 it must have called `uv_close` on `raw` with `close_cb`; when it
+    /// returns an error it must not have.
+    pub(crate) unsafe fn close_by(
+        &self,
+        f: impl FnOnce(*mut H, unsafe extern "C" fn(*mut ffi::uv_handle_t)) -> i32,
+    ) -> Result<()> {
+        if self.is_closing() {
+            return Err(closed_error());
+        }
+        let hdr = self.hdr();
+        check(f(self.raw(), hdr.close_cb))?;
+        hdr.flags.set(hdr.flags.get() | CLOSING);
+        Ok(())
+    }
+
     /// Starts closing (if not already) and calls `f` once the close callback has run (at
     /// once if it already has).
     pub(crate) fn close_then(&self, f: Box<dyn FnOnce()>) {
@@ -439,9 +459,10 @@ macro_rules! fd_methods {
             /// `EBADF` when closed, `EINVAL` for handles without a socket.
             pub fn send_buffer_size(&self) -> $crate::Result<usize> {
                 let mut v: i32 = 0;
-                // SAFETY: the handle is open; `v == 0` asks libuv to read the size into `v`.
-                self.$field
-                    .call(|h| unsafe { $crate::ffi::uv_send_buffer_size(h.cast(), &mut v) })?;
+                self.$field.call(|h| {
+                    // SAFETY: the handle is open; `v == 0` asks libuv to read the size into `v`.
+                    unsafe { $crate::ffi::uv_send_buffer_size(h.cast(), &mut v) }
+                })?;
                 Ok(v as usize)
             }
 
@@ -455,9 +476,10 @@ macro_rules! fd_methods {
                 if v == 0 {
                     return Err($crate::Error::EINVAL);
                 }
-                // SAFETY: the handle is open; a non-zero `v` sets the size.
-                self.$field
-                    .call(|h| unsafe { $crate::ffi::uv_send_buffer_size(h.cast(), &mut v) })?;
+                self.$field.call(|h| {
+                    // SAFETY: the handle is open; a non-zero `v` sets the size.
+                    unsafe { $crate::ffi::uv_send_buffer_size(h.cast(), &mut v) }
+                })?;
                 Ok(())
             }
 
@@ -468,9 +490,10 @@ macro_rules! fd_methods {
             /// `EBADF` when closed, `EINVAL` for handles without a socket.
             pub fn recv_buffer_size(&self) -> $crate::Result<usize> {
                 let mut v: i32 = 0;
-                // SAFETY: the handle is open; `v == 0` asks libuv to read the size into `v`.
-                self.$field
-                    .call(|h| unsafe { $crate::ffi::uv_recv_buffer_size(h.cast(), &mut v) })?;
+                self.$field.call(|h| {
+                    // SAFETY: the handle is open; `v == 0` asks libuv to read the size into `v`.
+                    unsafe { $crate::ffi::uv_recv_buffer_size(h.cast(), &mut v) }
+                })?;
                 Ok(v as usize)
             }
 
@@ -484,9 +507,10 @@ macro_rules! fd_methods {
                 if v == 0 {
                     return Err($crate::Error::EINVAL);
                 }
-                // SAFETY: the handle is open; a non-zero `v` sets the size.
-                self.$field
-                    .call(|h| unsafe { $crate::ffi::uv_recv_buffer_size(h.cast(), &mut v) })?;
+                self.$field.call(|h| {
+                    // SAFETY: the handle is open; a non-zero `v` sets the size.
+                    unsafe { $crate::ffi::uv_recv_buffer_size(h.cast(), &mut v) }
+                })?;
                 Ok(())
             }
 
@@ -497,9 +521,10 @@ macro_rules! fd_methods {
             /// `EBADF` when closed or not yet bound to a descriptor.
             pub fn fileno(&self) -> $crate::Result<i32> {
                 let mut fd: $crate::ffi::uv_os_fd_t = -1;
-                // SAFETY: the handle is open; libuv writes the descriptor into `fd`.
-                self.$field
-                    .call(|h| unsafe { $crate::ffi::uv_fileno(h.cast(), &mut fd) })?;
+                self.$field.call(|h| {
+                    // SAFETY: the handle is open; libuv writes the descriptor into `fd`.
+                    unsafe { $crate::ffi::uv_fileno(h.cast(), &mut fd) }
+                })?;
                 Ok(fd)
             }
         }

@@ -235,6 +235,74 @@ impl<R: RawReq, S> ReqOwner<R, S> {
     }
 }
 
+impl<R: RawReq, S> ReqBox<R, S> {
+    /// Takes the Rust side's hold on a request at the end of its completion callback,
+    /// instead of [`ReqBox::complete`]: the box stays allocated, idle, for reuse with
+    /// [`ReqOwner::resubmit`] (a stream's free list of write requests). Dropping the owner
+    /// frees it.
+    ///
+    /// # Safety
+    ///
+    /// As for [`ReqBox::complete`], and the request was submitted without an owner
+    /// (`owned == false`), so no [`ReqOwner`] exists for it.
+    pub(crate) unsafe fn reclaim(raw: *mut R) -> ReqOwner<R, S> {
+        // SAFETY: contract: a live box whose operation just completed, with no owner.
+        let b = unsafe { Self::from_raw(raw) };
+        b.flags.set(OWNED | DONE);
+        ReqOwner {
+            ptr: NonNull::from(b),
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl<R: RawReq, S> ReqOwner<R, S> {
+    /// Allocates an idle request (not submitted) held by this owner; dropping it frees it.
+    ///
+    /// # Errors
+    ///
+    /// `EBADF` when the loop is closed.
+    pub(crate) fn idle(lp: &LoopHandle, state: S) -> Result<Self> {
+        let p = ReqBox::alloc(lp, state)?;
+        // SAFETY: a fresh box, not submitted.
+        unsafe { p.as_ref() }.flags.set(OWNED | DONE);
+        Ok(ReqOwner {
+            ptr: p,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Submits an idle or completed request (again) with `start(raw)`. With `keep` the
+    /// owner is returned (a future polls it); without, libuv alone holds the box and the
+    /// completion callback must end with [`ReqBox::complete`] or [`ReqBox::reclaim`]. On a
+    /// synchronous error the box is freed.
+    ///
+    /// # Safety
+    ///
+    /// `start` passes a completion callback for this `R` and `S` that ends as described.
+    pub(crate) unsafe fn resubmit(
+        self,
+        keep: bool,
+        start: impl FnOnce(*mut R) -> i32,
+    ) -> Result<Option<Self>> {
+        debug_assert!(self.is_done());
+        let ret = start(self.get().raw());
+        if ret < 0 {
+            drop(self);
+            return Err(Error::from_code(ret));
+        }
+        let b = self.get();
+        if keep {
+            b.flags.set(SUBMITTED | OWNED);
+            Ok(Some(self))
+        } else {
+            b.flags.set(SUBMITTED);
+            std::mem::forget(self);
+            Ok(None)
+        }
+    }
+}
+
 impl<R: RawReq, S> ReqOwner<R, S> {
     /// Lets go without cancelling: the request runs to completion and its callback frees it.
     pub(crate) fn detach(self) {
