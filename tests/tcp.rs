@@ -1031,7 +1031,7 @@ fn steady_state_io_allocates_nothing_per_operation() {
     let g = got.clone();
     c.read_start(move |_, r| g.set(g.get() + r.unwrap().len()))
         .unwrap();
-    let mut pump = |rounds: usize| {
+    let pump = |rounds: usize| {
         for _ in 0..rounds {
             let want = got.get() + STATIC.len();
             c.write_cb(&STATIC[..], |_, r| r.unwrap()).unwrap();
