@@ -31,21 +31,26 @@
 
 pub use libuv_sys as ffi;
 
+mod async_handle;
 mod compat;
 mod error;
 mod event_loop;
 pub mod handle;
+pub mod node;
 mod panic;
 mod req;
 mod runtime;
 pub mod time;
 mod timer;
+mod watcher;
 mod work;
 
+pub use async_handle::{AsyncHandle, AsyncSender, AsyncStream};
 pub use error::{Error, Result};
 pub use event_loop::{Loop, LoopHandle, Metrics, RunMode};
 pub use runtime::{JoinError, JoinHandle, spawn_local};
 pub use timer::Timer;
+pub use watcher::{Check, Idle, Prepare};
 pub use work::{SpawnBlocking, WorkRequest, queue_work, spawn_blocking};
 
 /// The version of the libuv in this process, as `(major, minor, patch)` (`uv_version`).
