@@ -414,6 +414,16 @@ impl Immediates {
     }
 }
 
+impl Drop for Immediates {
+    /// The loop closed the check handle: drop the callbacks that will never run now, not
+    /// whenever the last [`Immediate`] handle goes.
+    fn drop(&mut self) {
+        for e in self.queue.get_mut().drain(..) {
+            drop(e.f.take());
+        }
+    }
+}
+
 /// A pending [`set_immediate`] (Node's `Immediate`).
 ///
 /// Dropping it does **not** cancel the callback: call [`Immediate::clear`] for that.
