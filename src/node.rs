@@ -344,9 +344,11 @@ impl Immediates {
         let found = REGISTRY.with(|r| {
             let mut r = r.borrow_mut();
             r.retain(|w| w.strong_count() > 0);
-            r.iter()
-                .filter_map(Weak::upgrade)
-                .find(|i| Rc::ptr_eq(&i.lp.inner, &lp.inner))
+            // One whose check handle is closing (after `Loop::close_all`) is on its way out.
+            r.iter().filter_map(Weak::upgrade).find(|i| {
+                Rc::ptr_eq(&i.lp.inner, &lp.inner)
+                    && i.check.borrow().as_ref().is_some_and(|c| !c.is_closing())
+            })
         });
         if let Some(i) = found {
             return Ok(i);

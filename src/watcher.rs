@@ -98,9 +98,9 @@ fn new_watcher<W: Kind>(lp: &LoopHandle) -> Result<W> {
 
 /// Starts (or keeps running) the watcher with whatever listener is installed.
 fn start_raw<W: Kind>(w: &W) -> Result<()> {
-    // SAFETY: the handle is initialised and open; `on_fire::<W>` matches its type.
-    w.href()
-        .call(|h| unsafe { W::start(h, Some(on_fire::<W>)) })?;
+    let cb: unsafe extern "C" fn(*mut W::Raw) = on_fire::<W>;
+    // SAFETY: the handle is initialised and open; `cb` matches its type.
+    w.href().call(|h| unsafe { W::start(h, Some(cb)) })?;
     Ok(())
 }
 

@@ -318,6 +318,19 @@ fn pending_work_is_dropped_unrun_when_the_loop_is_dropped() {
 }
 
 #[test]
+fn immediates_work_again_after_close_all() {
+    let lp = Loop::new().unwrap();
+    let l = log();
+    set_immediate_in(&lp, push(&l, "before")).unwrap();
+    lp.run(RunMode::Default).unwrap();
+    lp.close_all(|| {});
+    // Queued while the shared check handle is closing: a new one takes over.
+    set_immediate_in(&lp, push(&l, "after close_all")).unwrap();
+    lp.run(RunMode::Default).unwrap();
+    assert_eq!(entries(&l), ["before", "after close_all"]);
+}
+
+#[test]
 fn a_panicking_immediate_is_resumed_and_the_rest_run_later() {
     let lp = Loop::new().unwrap();
     let l = log();
