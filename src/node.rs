@@ -46,7 +46,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::event_loop::LoopHandle;
 use crate::timer::Timer;
 use crate::watcher::{Check, Idle};
@@ -341,15 +341,17 @@ impl Immediates {
     /// This loop's immediates, created on first use.
     fn of(lp: &LoopHandle) -> Result<Rc<Immediates>> {
         lp.inner.ensure_open()?;
-        let found = REGISTRY.with(|r| {
-            let mut r = r.borrow_mut();
-            r.retain(|w| w.strong_count() > 0);
-            // One whose check handle is closing (after `Loop::close_all`) is on its way out.
-            r.iter().filter_map(Weak::upgrade).find(|i| {
-                Rc::ptr_eq(&i.lp.inner, &lp.inner)
-                    && i.check.borrow().as_ref().is_some_and(|c| !c.is_closing())
+        let found = REGISTRY
+            .try_with(|r| {
+                let mut r = r.borrow_mut();
+                r.retain(|w| w.strong_count() > 0);
+                // One whose check handle is closing (after `Loop::close_all`) is on its way out.
+                r.iter().filter_map(Weak::upgrade).find(|i| {
+                    Rc::ptr_eq(&i.lp.inner, &lp.inner)
+                        && i.check.borrow().as_ref().is_some_and(|c| !c.is_closing())
+                })
             })
-        });
+            .map_err(|_| Error::EBADF.with_operation("set_immediate: the thread is exiting"))?;
         if let Some(i) = found {
             return Ok(i);
         }
@@ -368,7 +370,8 @@ impl Immediates {
         let me = Rc::clone(&imm);
         check.start(move |_| me.drain())?;
         *imm.check.borrow_mut() = Some(check);
-        REGISTRY.with(|r| r.borrow_mut().push(Rc::downgrade(&imm)));
+        // Unregistered (thread exiting) it still works; the next call makes another.
+        let _ = REGISTRY.try_with(|r| r.borrow_mut().push(Rc::downgrade(&imm)));
         Ok(imm)
     }
 
