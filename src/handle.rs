@@ -95,16 +95,20 @@ unsafe extern "C" fn close_cb<H, S>(h: *mut ffi::uv_handle_t) {
     unsafe {
         let hdr = &(*b).hdr;
         let lp = Rc::clone(&hdr.lp);
-        hdr.flags.set(hdr.flags.get() | CLOSED);
         lp.unlink(h);
+        // `CLOSED` is set only after the state and the close hooks are gone: dropping them
+        // may drop the owner (a callback that captured its own handle's owner), and the
+        // owner must then leave the free to this function instead of freeing the box under
+        // our feet.
         crate::panic::guard(&lp, || {
             // Drop the state (callbacks, wakers) now: nothing can call them any more.
             ManuallyDrop::drop(&mut (*b).state);
-            if let Some(f) = hdr.on_closed.take() {
+            while let Some(f) = hdr.on_closed.take() {
                 f();
             }
             lp.maybe_all_closed();
         });
+        hdr.flags.set(hdr.flags.get() | CLOSED);
         if hdr.flags.get() & OWNED == 0 {
             drop(Box::from_raw(b));
         }

@@ -31,6 +31,7 @@
 
 pub use libuv_sys as ffi;
 
+mod async_handle;
 mod compat;
 mod error;
 mod event_loop;
@@ -39,6 +40,7 @@ mod fs_event;
 mod fs_poll;
 pub mod handle;
 mod net_addr;
+pub mod node;
 mod panic;
 mod req;
 mod runtime;
@@ -46,8 +48,10 @@ mod stream;
 mod tcp;
 pub mod time;
 mod timer;
+mod watcher;
 mod work;
 
+pub use async_handle::{AsyncHandle, AsyncSender, AsyncStream};
 pub use error::{Error, Result};
 pub use event_loop::{Loop, LoopHandle, Metrics, RunMode};
 pub use fs_event::{FsEvent, FsEventInfo};
@@ -56,6 +60,7 @@ pub use runtime::{JoinError, JoinHandle, spawn_local};
 pub use stream::{ReadHalf, Shutdown, Write, WriteBuf, WriteHalf};
 pub use tcp::{Accept, Connect, DEFAULT_BACKLOG, Incoming, TcpBindOptions, TcpListener, TcpStream};
 pub use timer::Timer;
+pub use watcher::{Check, Idle, Prepare};
 pub use work::{SpawnBlocking, WorkRequest, queue_work, spawn_blocking};
 
 /// The version of the libuv in this process, as `(major, minor, patch)` (`uv_version`).
