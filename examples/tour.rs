@@ -1,14 +1,15 @@
 //! Run: cargo run --example tour
 //!
 //! A guided run through uvio: the loop, timers with callbacks, the same timers as futures,
-//! tasks, threadpool work, cross-thread wakes and errors. Prints what it does and exits 0.
+//! tasks, threadpool work, cross-thread wakes, Node-style scheduling, TCP, files, errors and
+//! panics. Prints what it does and exits 0.
 
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use uvio::{Loop, RunMode, Timer};
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use uvio::{Loop, LoopHandle, RunMode, TcpListener, TcpStream, Timer};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -73,10 +74,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("   timeout(5 ms, sleep(1 s)) -> {}", late.unwrap_err());
         n
     })?;
-    println!(
-        "   block_on returned {total} after {:?}",
-        start.elapsed().max(ms(0))
-    );
+    println!("   block_on returned {total} after {:?}", start.elapsed());
 
     println!("\n== 3. Work on libuv's threadpool");
     let sum =
@@ -113,7 +111,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })?;
     println!("   received {n} messages from 4 threads");
 
-    println!("\n== 5. Errors are values with libuv's names");
+    println!("\n== 5. Node's scheduling vocabulary, with Node's ordering");
+    node_order(&lp)?;
+
+    println!("\n== 6. TCP: a callback echo server and an async client on one loop");
+    tcp(&lp)?;
+
+    println!("\n== 7. Files: futures, callbacks and libuv's synchronous mode");
+    files(&lp)?;
+
+    println!("\n== 8. Errors are values with libuv's names");
     let t = Timer::new(&lp)?;
     println!(
         "   again() on a never-started timer: {}",
@@ -126,7 +133,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .into();
     println!("   as io::Error: {io} (kind {:?})", io.kind());
 
-    println!("\n== 6. Panics in callbacks are caught and re-raised by run()");
+    println!("\n== 9. Panics in callbacks are caught and re-raised by run()");
     let t = Timer::new(&lp)?;
     t.start(Duration::ZERO, Duration::ZERO, |_| panic!("deliberate"))?;
     let hook = std::panic::take_hook();
@@ -139,5 +146,105 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(timers);
     drop(lp);
     println!("\nLoop dropped: every handle closed, nothing leaked. Done.");
+    Ok(())
+}
+
+/// set_timeout(0), set_immediate and next_tick queued from inside a timer callback.
+fn node_order(lp: &Loop) -> Result<(), Box<dyn std::error::Error>> {
+    let log = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let l = log.clone();
+    let h: LoopHandle = lp.handle();
+    uvio::node::set_timeout_in(&h, ms(1), move || {
+        let (a, b, c) = (l.clone(), l.clone(), l.clone());
+        uvio::node::set_timeout(Duration::ZERO, move || a.borrow_mut().push("timeout"));
+        uvio::node::set_immediate(move || b.borrow_mut().push("immediate"));
+        uvio::node::next_tick(move || c.borrow_mut().push("next_tick"));
+    })?;
+    lp.run(RunMode::Default)?;
+    println!("   queued inside a timer, they ran as: {:?}", log.borrow());
+    Ok(())
+}
+
+/// An echo server written with callbacks, exercised by async clients.
+fn tcp(lp: &Loop) -> Result<(), Box<dyn std::error::Error>> {
+    let listener = TcpListener::bind(lp, "127.0.0.1:0".parse()?)?;
+    let addr = listener.local_addr()?;
+    println!("   listening on {addr}");
+    let conns = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let keep = conns.clone();
+    listener.on_connection(move |_l, conn| {
+        let conn = conn.expect("accept");
+        conn.read_start(|s, chunk| match chunk {
+            Ok(bytes) => s
+                .write_cb(bytes.to_vec(), |_, r| r.expect("echo write"))
+                .unwrap(),
+            Err(_) => {
+                let _ = s.shutdown_cb(|_, _| ());
+            }
+        })
+        .expect("read_start");
+        keep.borrow_mut().push(conn);
+    })?;
+    let echoed = lp.block_on(async move {
+        let mut clients = Vec::new();
+        for i in 0..3 {
+            clients.push(uvio::spawn_local(async move {
+                let mut s = TcpStream::connect(addr).await?;
+                s.write_all(format!("hello #{i}").as_bytes()).await?;
+                AsyncWriteExt::close(&mut s).await?;
+                let mut back = String::new();
+                s.read_to_string(&mut back).await?;
+                Ok::<_, std::io::Error>(back)
+            }));
+        }
+        let mut out = Vec::new();
+        for c in clients {
+            out.push(c.await.expect("client task")?);
+        }
+        Ok::<_, std::io::Error>(out)
+    })??;
+    println!("   echoed: {echoed:?}");
+    let again = lp.block_on(TcpStream::connect(addr))?;
+    println!(
+        "   (still listening, so a 4th connect works: {})",
+        again.is_ok()
+    );
+    drop(listener);
+    let gone = lp.block_on(TcpStream::connect(addr))?;
+    println!("   after closing the listener: {}", gone.unwrap_err());
+    conns.borrow_mut().clear();
+    Ok(())
+}
+
+/// Writes, reads, stats and lists files in a temporary directory.
+fn files(lp: &Loop) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::temp_dir().join(format!("uvio-tour-{}", std::process::id()));
+    let d = dir.clone();
+    let names = lp.block_on(async move {
+        uvio::fs::create_dir_all(d.join("sub")).await?;
+        uvio::fs::write(d.join("hello.txt"), b"hello from uvio\n").await?;
+        uvio::fs::write(d.join("sub/data.bin"), vec![7u8; 4096]).await?;
+        let text = uvio::fs::read_to_string(d.join("hello.txt")).await?;
+        println!("   read back: {:?}", text.trim_end());
+        let mut names = Vec::new();
+        let mut entries = uvio::fs::read_dir(&d);
+        while let Some(e) = entries.next().await {
+            names.push(e?.file_name().to_string_lossy().into_owned());
+        }
+        names.sort();
+        Ok::<_, uvio::Error>(names)
+    })??;
+    println!("   directory holds {names:?}");
+    let size = Rc::new(Cell::new(0));
+    let s = size.clone();
+    uvio::fs::cb::metadata(lp, dir.join("sub/data.bin"), move |r| {
+        s.set(r.unwrap().len())
+    });
+    lp.run(RunMode::Default)?;
+    println!("   callback metadata: sub/data.bin is {} bytes", size.get());
+    let missing = uvio::fs::sync::metadata(dir.join("missing.txt")).unwrap_err();
+    println!("   sync metadata of a missing file: {missing}");
+    lp.block_on(uvio::fs::remove_dir_all(&dir))??;
+    println!("   removed {}", dir.display());
     Ok(())
 }
