@@ -32,20 +32,26 @@
 pub use libuv_sys as ffi;
 
 mod compat;
+pub mod dns;
 mod error;
 mod event_loop;
 pub mod handle;
+mod net_addr;
 mod panic;
 mod req;
 mod runtime;
+pub mod signal;
 pub mod time;
 mod timer;
+pub mod udp;
 mod work;
 
 pub use error::{Error, Result};
 pub use event_loop::{Loop, LoopHandle, Metrics, RunMode};
 pub use runtime::{JoinError, JoinHandle, spawn_local};
+pub use signal::Signal;
 pub use timer::Timer;
+pub use udp::UdpSocket;
 pub use work::{SpawnBlocking, WorkRequest, queue_work, spawn_blocking};
 
 /// The version of the libuv in this process, as `(major, minor, patch)` (`uv_version`).
