@@ -180,6 +180,8 @@ pub(crate) struct UdpState {
     reading: Cell<bool>,
     /// Queue mode with recvmmsg: stop reading at the end of the current batch.
     stop_after_batch: Cell<bool>,
+    /// Receive futures and streams currently waiting (queue mode reads only while > 0).
+    consumers: Cell<usize>,
     buf: OnceCell<RecvBuf>,
     queue: RefCell<VecDeque<Result<Packet>>>,
     spare: RefCell<Vec<Vec<u8>>>,
@@ -301,6 +303,7 @@ impl UdpSocket {
             listener: Cell::new(Listener::None),
             reading: Cell::new(false),
             stop_after_batch: Cell::new(false),
+            consumers: Cell::new(0),
             buf: OnceCell::new(),
             queue: RefCell::new(VecDeque::new()),
             spare: RefCell::new(Vec::new()),
@@ -680,7 +683,7 @@ impl UdpSocket {
     }
 
     /// The next queued datagram, or registers the waker and makes sure the socket reads.
-    fn poll_packet(&self, cx: &mut Context<'_>) -> Poll<Result<Packet>> {
+    fn poll_packet(&self, c: &mut Consumer, cx: &mut Context<'_>) -> Poll<Result<Packet>> {
         let st = match self.h.state() {
             Ok(st) => st,
             Err(e) => return Poll::Ready(Err(e)),
@@ -697,45 +700,39 @@ impl UdpSocket {
                 waker: Some(cx.waker().clone()),
             }),
         }
+        if !c.counted {
+            c.counted = true;
+            st.consumers.set(st.consumers.get() + 1);
+        }
         let next = st.queue.borrow_mut().pop_front();
-        if next.is_some() {
+        if let Some(p) = next {
             st.listener.set(Listener::Waiter {
                 pending: 0,
                 waker: None,
             });
+            return Poll::Ready(p);
         }
-        if !st.reading.get() && st.queue.borrow().len() < QUEUE_MAX {
-            if let Err(e) = self.start_reading() {
-                return Poll::Ready(Err(e));
-            }
+        if let Err(e) = self.start_reading() {
+            return Poll::Ready(Err(e));
         }
-        match next {
-            Some(p) => Poll::Ready(p),
-            None => Poll::Pending,
-        }
+        Poll::Pending
     }
 
-    /// Polls for a datagram: copies it into `buf` (cutting it short if `buf` is smaller)
-    /// and returns its length and sender. Only the most recent poller's waker is kept.
-    ///
-    /// # Errors
-    ///
-    /// As [`recv_from`](UdpSocket::recv_from).
-    pub fn poll_recv_from(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<Result<(usize, SocketAddr)>> {
-        match self.poll_packet(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Ready(Ok(p)) => {
-                let n = p.data.len().min(buf.len());
-                buf[..n].copy_from_slice(&p.data[..n]);
-                if let Ok(st) = self.h.state() {
-                    st.recycle(p.data);
-                }
-                Poll::Ready(Ok((n, p.addr)))
+    /// A consumer (a receive future or stream) is done: with none left, stop reading so an
+    /// idle socket does not keep the loop alive.
+    fn release(&self, c: &mut Consumer) {
+        if !std::mem::take(&mut c.counted) {
+            return;
+        }
+        let Ok(st) = self.h.state() else { return };
+        let n = st.consumers.get() - 1;
+        st.consumers.set(n);
+        if n == 0 && st.reading.get() {
+            let l = st.listener.take();
+            let queue_mode = matches!(l, Listener::Waiter { .. });
+            st.listener.set(l);
+            if queue_mode {
+                self.stop_reading(st);
             }
         }
     }
@@ -743,9 +740,10 @@ impl UdpSocket {
     /// Receives one datagram into `buf` (cut short if `buf` is smaller, as with std) and
     /// returns its length and sender.
     ///
-    /// The first call starts reading; the socket then keeps reading into a bounded queue
-    /// until [`recv_stop`](UdpSocket::recv_stop), close, or the queue fills up. One task
-    /// should receive from a socket at a time (only the latest waker is kept).
+    /// The socket reads (and keeps the loop alive) while a receive future or an
+    /// [`incoming`](UdpSocket::incoming) stream is waiting; datagrams that arrive meanwhile
+    /// wait in a bounded queue. One task should receive from a socket at a time (only the
+    /// latest waker is kept).
     ///
     /// # Errors
     ///
@@ -753,7 +751,17 @@ impl UdpSocket {
     /// [`recv_start`](UdpSocket::recv_start) callback is installed, and receive errors
     /// such as `ECONNREFUSED` on a connected socket.
     pub async fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, SocketAddr)> {
-        std::future::poll_fn(|cx| self.poll_recv_from(cx, buf)).await
+        let mut c = ConsumerGuard {
+            sock: self,
+            c: Consumer::default(),
+        };
+        let p = std::future::poll_fn(|cx| self.poll_packet(&mut c.c, cx)).await?;
+        let n = p.data.len().min(buf.len());
+        buf[..n].copy_from_slice(&p.data[..n]);
+        if let Ok(st) = self.h.state() {
+            st.recycle(p.data);
+        }
+        Ok((n, p.addr))
     }
 
     /// [`recv_from`](UdpSocket::recv_from) without the sender, for connected sockets.
@@ -788,7 +796,12 @@ impl UdpSocket {
     /// # Ok::<(), uvio::Error>(())
     /// ```
     pub fn incoming(&self) -> Incoming<'_> {
-        Incoming { sock: self }
+        Incoming {
+            g: ConsumerGuard {
+                sock: self,
+                c: Consumer::default(),
+            },
+        }
     }
 
     /// Turns sending broadcast datagrams on or off (`SO_BROADCAST`).
@@ -1004,22 +1017,41 @@ impl fmt::Debug for SendTo {
     }
 }
 
-/// The stream of [`UdpSocket::incoming`].
+/// Whether a receive future or stream counts as waiting on its socket.
+#[derive(Default)]
+struct Consumer {
+    counted: bool,
+}
+
+/// Releases its consumer's count when dropped (completed or cancelled).
+struct ConsumerGuard<'a> {
+    sock: &'a UdpSocket,
+    c: Consumer,
+}
+
+impl Drop for ConsumerGuard<'_> {
+    fn drop(&mut self) {
+        self.sock.release(&mut self.c);
+    }
+}
+
+/// The stream of [`UdpSocket::incoming`]. The socket reads while it exists (once polled).
 #[must_use = "streams do nothing unless polled"]
 pub struct Incoming<'a> {
-    sock: &'a UdpSocket,
+    g: ConsumerGuard<'a>,
 }
 
 impl Stream for Incoming<'_> {
     type Item = Result<(Vec<u8>, SocketAddr)>;
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.sock.is_closing() {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let sock = self.g.sock;
+        if sock.is_closing() {
             return Poll::Ready(None);
         }
-        match self.sock.poll_packet(cx) {
+        match sock.poll_packet(&mut self.g.c, cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(p)) => Poll::Ready(Some(Ok((p.data, p.addr)))),
-            Poll::Ready(Err(_)) if self.sock.is_closing() => Poll::Ready(None),
+            Poll::Ready(Err(_)) if sock.is_closing() => Poll::Ready(None),
             Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
         }
     }
@@ -1027,7 +1059,7 @@ impl Stream for Incoming<'_> {
 
 impl fmt::Debug for Incoming<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Incoming").field("socket", self.sock).finish()
+        f.debug_struct("Incoming").field("socket", self.g.sock).finish()
     }
 }
 
