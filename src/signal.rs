@@ -114,7 +114,11 @@ impl Signal {
     ) -> Result<()> {
         let st = self.h.state()?;
         st.listener.set(Listener::Callback(Box::new(callback)));
-        self.start_with(ffi::uv_signal_start_oneshot, "Signal::start_oneshot", signum)
+        self.start_with(
+            ffi::uv_signal_start_oneshot,
+            "Signal::start_oneshot",
+            signum,
+        )
     }
 
     /// Stops watching (`uv_signal_stop`).
@@ -232,7 +236,9 @@ impl Stream for Signals {
 
 impl fmt::Debug for Signals {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Signals").field("watcher", &self.sig).finish()
+        f.debug_struct("Signals")
+            .field("watcher", &self.sig)
+            .finish()
     }
 }
 

@@ -1,3 +1,4 @@
+//! Name resolution: localhost and numeric addresses only (no network needed).
 mod common;
 
 use std::cell::RefCell;
@@ -273,9 +274,12 @@ fn cancel_and_drop_in_flight() {
     req.cancel().unwrap();
     let g2 = Rc::new(RefCell::new(None));
     let g3 = g2.clone();
-    let name_req = getnameinfo_cb(&lp, "127.0.0.1:1".parse().unwrap(), NiFlags::empty(), move |r| {
-        *g3.borrow_mut() = Some(r)
-    })
+    let name_req = getnameinfo_cb(
+        &lp,
+        "127.0.0.1:1".parse().unwrap(),
+        NiFlags::empty(),
+        move |r| *g3.borrow_mut() = Some(r),
+    )
     .unwrap();
     name_req.cancel().unwrap();
     // Futures polled once then dropped: the drop cancels them; the completion callback
@@ -297,7 +301,10 @@ fn cancel_and_drop_in_flight() {
     let e = got.borrow_mut().take().unwrap().unwrap_err();
     assert_eq!(e.name(), "EAI_CANCELED");
     assert!(e.to_string().contains("localhost"), "{e}");
-    assert_eq!(g2.borrow_mut().take().unwrap().unwrap_err().name(), "EAI_CANCELED");
+    assert_eq!(
+        g2.borrow_mut().take().unwrap().unwrap_err().name(),
+        "EAI_CANCELED"
+    );
     drop(req);
     // Lookups still work afterwards.
     let v: Vec<_> = lp

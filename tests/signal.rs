@@ -1,3 +1,4 @@
+//! Signal watchers, fed by raising signals at this process.
 mod common;
 
 use std::cell::{Cell, RefCell};
@@ -75,7 +76,8 @@ fn two_watchers_both_fire_and_restart_switches_signal() {
 
     // Starting again moves the watcher to another signal with a new callback.
     let c = Signal::new(&lp).unwrap();
-    c.start(libc::SIGUSR1, |_, _| panic!("old callback")).unwrap();
+    c.start(libc::SIGUSR1, |_, _| panic!("old callback"))
+        .unwrap();
     let got = Rc::new(Cell::new(0));
     let g = got.clone();
     c.start(libc::SIGUSR2, move |s, n| {
@@ -172,7 +174,10 @@ fn drop_before_start_close_twice_and_closed_errors() {
     let s = Signal::new(&lp).unwrap();
     s.close().unwrap();
     assert_eq!(s.close().unwrap_err().name(), "EBADF");
-    assert_eq!(s.start(libc::SIGUSR1, |_, _| {}).unwrap_err().name(), "EBADF");
+    assert_eq!(
+        s.start(libc::SIGUSR1, |_, _| {}).unwrap_err().name(),
+        "EBADF"
+    );
     assert_eq!(s.stop().unwrap_err().name(), "EBADF");
     assert_eq!(s.signum(), None);
     assert!(format!("{s:?}").contains("closed"));
@@ -243,7 +248,8 @@ fn panicking_callback_is_resumed() {
     let _g = serial();
     let lp = Loop::new().unwrap();
     let s = Signal::new(&lp).unwrap();
-    s.start(libc::SIGUSR1, |_, _| panic!("signal boom")).unwrap();
+    s.start(libc::SIGUSR1, |_, _| panic!("signal boom"))
+        .unwrap();
     raise(libc::SIGUSR1);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lp.run(RunMode::Default)));
     assert_eq!(r.unwrap_err().downcast_ref::<&str>(), Some(&"signal boom"));

@@ -1,3 +1,4 @@
+//! UdpSocket against real sockets on 127.0.0.1 and ::1.
 mod common;
 
 use std::cell::{Cell, RefCell};
@@ -257,7 +258,10 @@ fn largest_datagram_and_emsgsize() {
     tx.send_to_cb(vec![0u8; 70_000], to, move |r| *g.borrow_mut() = Some(r))
         .unwrap();
     lp.run(RunMode::Default).unwrap();
-    assert_eq!(got.borrow().as_ref().unwrap().as_ref().unwrap_err().name(), "EMSGSIZE");
+    assert_eq!(
+        got.borrow().as_ref().unwrap().as_ref().unwrap_err().name(),
+        "EMSGSIZE"
+    );
 }
 
 #[test]
@@ -358,11 +362,20 @@ fn socket_options_reach_the_socket() {
     s.set_ttl(42).unwrap();
     assert_eq!(getsockopt_int(fd, libc::IPPROTO_IP, libc::IP_TTL), 42);
     s.set_multicast_ttl(7).unwrap();
-    assert_eq!(getsockopt_int(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL), 7);
+    assert_eq!(
+        getsockopt_int(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL),
+        7
+    );
     s.set_multicast_loop(false).unwrap();
-    assert_eq!(getsockopt_int(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP), 0);
+    assert_eq!(
+        getsockopt_int(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP),
+        0
+    );
     s.set_multicast_loop(true).unwrap();
-    assert_eq!(getsockopt_int(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP), 1);
+    assert_eq!(
+        getsockopt_int(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP),
+        1
+    );
     for bad in [0, 256, u32::MAX] {
         assert_eq!(s.set_ttl(bad).unwrap_err().name(), "EINVAL", "ttl {bad}");
     }
@@ -383,13 +396,20 @@ fn multicast_membership() {
     let rx = UdpSocket::bind(&lp, "0.0.0.0:0".parse().unwrap()).unwrap();
     let group = "239.255.77.1".parse().unwrap();
     let lo = Some("127.0.0.1".parse().unwrap());
-    let e = rx.join_multicast("127.0.0.1".parse().unwrap(), None).unwrap_err();
+    let e = rx
+        .join_multicast("127.0.0.1".parse().unwrap(), None)
+        .unwrap_err();
     assert_eq!(e.name(), "EINVAL");
     assert!(e.to_string().contains("127.0.0.1"), "{e}");
     rx.join_multicast(group, lo).unwrap();
     // Joining twice is an error from the kernel.
-    assert_eq!(rx.join_multicast(group, lo).unwrap_err().name(), "EADDRINUSE");
-    let e = rx.leave_multicast("239.255.77.2".parse().unwrap(), lo).unwrap_err();
+    assert_eq!(
+        rx.join_multicast(group, lo).unwrap_err().name(),
+        "EADDRINUSE"
+    );
+    let e = rx
+        .leave_multicast("239.255.77.2".parse().unwrap(), lo)
+        .unwrap_err();
     assert_eq!(e.name(), "EADDRNOTAVAIL");
 
     // Send to the group through the loopback interface and receive it.
@@ -400,11 +420,8 @@ fn multicast_membership() {
     let r = lp.block_on(async {
         tx.send_to(b"to the group".to_vec(), dest).await?;
         let mut buf = [0u8; 32];
-        let r = uvio::time::timeout(
-            std::time::Duration::from_secs(5),
-            rx.recv_from(&mut buf),
-        )
-        .await;
+        let r =
+            uvio::time::timeout(std::time::Duration::from_secs(5), rx.recv_from(&mut buf)).await;
         r.map(|r| r.map(|(n, _)| buf[..n].to_vec()))
     });
     match r.unwrap() {
@@ -412,7 +429,10 @@ fn multicast_membership() {
         // Without a multicast route (no network in some sandboxes) the send fails: the
         // membership calls above are still checked.
         Err(e) | Ok(Err(e)) => {
-            assert!(["ENETUNREACH", "ETIMEDOUT", "EPERM"].contains(&e.name()), "{e}")
+            assert!(
+                ["ENETUNREACH", "ETIMEDOUT", "EPERM"].contains(&e.name()),
+                "{e}"
+            )
         }
     }
     rx.leave_multicast(group, lo).unwrap();
@@ -424,8 +444,10 @@ fn multicast_membership() {
     assert!(rx.leave_source_specific(ssm, lo, src).is_err());
 
     let v6 = UdpSocket::bind(&lp, "[::1]:0".parse().unwrap()).unwrap();
-    v6.join_multicast("ff02::1:3".parse().unwrap(), None).unwrap();
-    v6.leave_multicast("ff02::1:3".parse().unwrap(), None).unwrap();
+    v6.join_multicast("ff02::1:3".parse().unwrap(), None)
+        .unwrap();
+    v6.leave_multicast("ff02::1:3".parse().unwrap(), None)
+        .unwrap();
 }
 
 #[test]
@@ -506,11 +528,19 @@ fn drop_before_start_and_close_twice() {
     s.close().unwrap();
     assert_eq!(s.close().unwrap_err().name(), "EBADF");
     assert_eq!(s.local_addr().unwrap_err().name(), "EBADF");
-    assert_eq!(s.try_send_to(b"x", "127.0.0.1:9".parse().unwrap()).unwrap_err().name(), "EBADF");
+    assert_eq!(
+        s.try_send_to(b"x", "127.0.0.1:9".parse().unwrap())
+            .unwrap_err()
+            .name(),
+        "EBADF"
+    );
     assert_eq!(s.recv_start(|_, _| {}).unwrap_err().name(), "EBADF");
     assert!(format!("{s:?}").contains("closed"));
     let e = lp
-        .block_on(async { s.send_to(b"x".to_vec(), "127.0.0.1:9".parse().unwrap()).await })
+        .block_on(async {
+            s.send_to(b"x".to_vec(), "127.0.0.1:9".parse().unwrap())
+                .await
+        })
         .unwrap()
         .unwrap_err();
     assert_eq!(e.name(), "EBADF");
@@ -680,7 +710,8 @@ fn panicking_callback_is_resumed_from_run() {
     let payload = r.unwrap_err();
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"recv boom"));
     // A panicking send callback too.
-    tx.send_to_cb(b"z".to_vec(), to, |_| panic!("send boom")).unwrap();
+    tx.send_to_cb(b"z".to_vec(), to, |_| panic!("send boom"))
+        .unwrap();
     rx.recv_stop().unwrap();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lp.run(RunMode::Default)));
     assert_eq!(r.unwrap_err().downcast_ref::<&str>(), Some(&"send boom"));
