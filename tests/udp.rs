@@ -197,7 +197,7 @@ fn bursts_fill_the_queue_and_resume() {
             UdpSocket::bind_with(&lp, any_port(false), BindOptions::new().recvmmsg(mmsg)).unwrap();
         let tx = UdpSocket::bind(&lp, any_port(false)).unwrap();
         let to = rx.local_addr().unwrap();
-        let total = QUEUE_MAX * 3;
+        let total = QUEUE_MAX * 2;
         lp.block_on(async {
             // Start reading, with nothing there yet.
             let mut incoming = rx.incoming();

@@ -386,43 +386,44 @@ pub fn getnameinfo_cb(
     Ok(DnsRequest(Some(Held::Name(o))))
 }
 
-/// The future of [`getaddrinfo`].
-#[must_use = "futures do nothing unless polled"]
-pub struct GetAddrInfo(Pending<ffi::uv_getaddrinfo_t, Vec<AddrInfo>>);
+/// A public future type over a [`Pending`] request.
+macro_rules! request_future {
+    ($(#[$m:meta])* $name:ident, $req:ty, $out:ty, $op:literal) => {
+        $(#[$m])*
+        #[must_use = "futures do nothing unless polled"]
+        pub struct $name(Pending<$req, $out>);
 
-impl Future for GetAddrInfo {
-    type Output = Result<Vec<AddrInfo>>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.0.poll(cx, "getaddrinfo outside a uvio loop")
-    }
+        impl Future for $name {
+            type Output = Result<$out>;
+            fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+                self.0.poll(cx, concat!($op, " outside a uvio loop"))
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("state", &self.0.state())
+                    .finish()
+            }
+        }
+    };
 }
 
-impl fmt::Debug for GetAddrInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GetAddrInfo")
-            .field("state", &self.0.state())
-            .finish()
-    }
-}
-
-/// The future of [`getnameinfo`].
-#[must_use = "futures do nothing unless polled"]
-pub struct GetNameInfo(Pending<ffi::uv_getnameinfo_t, NameInfo>);
-
-impl Future for GetNameInfo {
-    type Output = Result<NameInfo>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.0.poll(cx, "getnameinfo outside a uvio loop")
-    }
-}
-
-impl fmt::Debug for GetNameInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GetNameInfo")
-            .field("state", &self.0.state())
-            .finish()
-    }
-}
+request_future!(
+    /// The future of [`getaddrinfo`].
+    GetAddrInfo,
+    ffi::uv_getaddrinfo_t,
+    Vec<AddrInfo>,
+    "getaddrinfo"
+);
+request_future!(
+    /// The future of [`getnameinfo`].
+    GetNameInfo,
+    ffi::uv_getnameinfo_t,
+    NameInfo,
+    "getnameinfo"
+);
 
 enum Held {
     Addr(AddrReq),

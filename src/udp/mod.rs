@@ -5,7 +5,14 @@
 //! datagram as a borrowed `&[u8]` inside it. The futures ([`UdpSocket::recv_from`],
 //! [`UdpSocket::incoming`]) read into a bounded queue of recycled buffers; when it holds
 //! [`QUEUE_MAX`] datagrams the socket stops reading until a consumer catches up, and the
-//! kernel buffers (or drops) what arrives meanwhile.
+//! kernel buffers (or drops) what arrives meanwhile. In that mode the socket reads only while
+//! a receive future or stream is waiting, so an idle socket does not keep the loop alive.
+//!
+//! libuv's receive-callback quirks are handled here, not passed on: "nothing more to read"
+//! (`nread == 0` with no address) is not a datagram, while an empty datagram (`nread == 0`
+//! with an address) is; with `recvmmsg` the per-datagram `UV_UDP_MMSG_CHUNK` calls point into
+//! the pooled buffer and the final `UV_UDP_MMSG_FREE` call frees nothing (the buffer belongs to
+//! the socket and is freed with it).
 
 mod recv;
 mod send;
@@ -149,6 +156,14 @@ impl BindOptions {
 /// })?;
 /// lp.run(RunMode::Default)?;
 /// # Ok::<(), uvio::Error>(())
+/// ```
+///
+/// A `UdpSocket` stays on its loop's thread:
+///
+/// ```compile_fail
+/// let lp = uvio::Loop::new().unwrap();
+/// let s = uvio::UdpSocket::new(&lp).unwrap();
+/// std::thread::spawn(move || drop(s));
 /// ```
 pub struct UdpSocket {
     h: HandleRef<ffi::uv_udp_t, UdpState>,
@@ -320,17 +335,27 @@ impl UdpSocket {
 }
 
 impl UdpSocket {
+    /// A `uv_udp_set_*(handle, int)` socket option.
+    fn set_int(
+        &self,
+        op: &'static str,
+        set: unsafe extern "C" fn(*mut ffi::uv_udp_t, i32) -> i32,
+        v: i32,
+    ) -> Result<()> {
+        self.h
+            // SAFETY: the handle is open; `set` is one of libuv's int-valued UDP setters.
+            .call(|h| unsafe { set(h, v) })
+            .map_err(|e| e.with_operation(op))?;
+        Ok(())
+    }
+
     /// Turns sending broadcast datagrams on or off (`SO_BROADCAST`).
     ///
     /// # Errors
     ///
     /// `EBADF` when closed or before the socket exists (bind first).
     pub fn set_broadcast(&self, on: bool) -> Result<()> {
-        self.h
-            // SAFETY: the handle is open.
-            .call(|h| unsafe { ffi::uv_udp_set_broadcast(h, i32::from(on)) })
-            .map_err(|e| e.with_operation("set_broadcast"))?;
-        Ok(())
+        self.set_int("set_broadcast", ffi::uv_udp_set_broadcast, i32::from(on))
     }
 
     /// Sets the time to live of outgoing datagrams (`IP_TTL`/`IPV6_UNICAST_HOPS`), 1–255.
@@ -339,12 +364,7 @@ impl UdpSocket {
     ///
     /// `EINVAL` out of range; `EBADF` when closed or not yet bound.
     pub fn set_ttl(&self, ttl: u32) -> Result<()> {
-        let ttl = ttl_arg(ttl)?;
-        self.h
-            // SAFETY: the handle is open.
-            .call(|h| unsafe { ffi::uv_udp_set_ttl(h, ttl) })
-            .map_err(|e| e.with_operation("set_ttl"))?;
-        Ok(())
+        self.set_int("set_ttl", ffi::uv_udp_set_ttl, ttl_arg(ttl)?)
     }
 
     /// Sets the time to live of outgoing multicast datagrams, 0–255.
@@ -353,12 +373,11 @@ impl UdpSocket {
     ///
     /// `EINVAL` out of range; `EBADF` when closed or not yet bound.
     pub fn set_multicast_ttl(&self, ttl: u32) -> Result<()> {
-        let ttl = ttl_arg(ttl)?;
-        self.h
-            // SAFETY: the handle is open.
-            .call(|h| unsafe { ffi::uv_udp_set_multicast_ttl(h, ttl) })
-            .map_err(|e| e.with_operation("set_multicast_ttl"))?;
-        Ok(())
+        self.set_int(
+            "set_multicast_ttl",
+            ffi::uv_udp_set_multicast_ttl,
+            ttl_arg(ttl)?,
+        )
     }
 
     /// Whether multicast datagrams sent from this socket loop back to local sockets.
@@ -367,11 +386,11 @@ impl UdpSocket {
     ///
     /// `EBADF` when closed or not yet bound.
     pub fn set_multicast_loop(&self, on: bool) -> Result<()> {
-        self.h
-            // SAFETY: the handle is open.
-            .call(|h| unsafe { ffi::uv_udp_set_multicast_loop(h, i32::from(on)) })
-            .map_err(|e| e.with_operation("set_multicast_loop"))?;
-        Ok(())
+        self.set_int(
+            "set_multicast_loop",
+            ffi::uv_udp_set_multicast_loop,
+            i32::from(on),
+        )
     }
 
     /// The interface (by address) multicast datagrams go out on; `None` for the default.
