@@ -16,6 +16,7 @@ use crate::ffi;
 use crate::net_addr::from_sockaddr;
 use crate::timer::Listener;
 
+/// The largest datagram libuv reads at once (`UV__UDP_DGRAM_MAXSIZE`).
 const DGRAM_MAX: usize = 64 * 1024;
 /// Datagrams read per `recvmmsg` call (libuv uses at most 20).
 const MMSG_CHUNKS: usize = 16;
