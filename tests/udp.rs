@@ -737,3 +737,31 @@ fn unbound_socket_binds_on_first_send() {
     })
     .unwrap();
 }
+
+#[test]
+fn receive_errors_reach_the_callback() {
+    let lp = Loop::new().unwrap();
+    let gone = UdpSocket::bind(&lp, any_port(true)).unwrap();
+    let gone_addr = gone.local_addr().unwrap();
+    drop(gone);
+    lp.run(RunMode::NoWait).unwrap();
+    let s = UdpSocket::bind(&lp, any_port(true)).unwrap();
+    s.connect(gone_addr).unwrap();
+    let errs = Rc::new(RefCell::new(Vec::new()));
+    let e2 = errs.clone();
+    s.recv_start(move |s, res| {
+        e2.borrow_mut()
+            .push(res.map(|(d, _, _)| d.len()).map_err(|e| e.name()));
+        s.recv_stop().unwrap();
+    })
+    .unwrap();
+    s.send_cb(b"anyone?".to_vec(), |r| assert_eq!(r.unwrap(), 7))
+        .unwrap();
+    lp.run(RunMode::Default).unwrap();
+    assert_eq!(*errs.borrow(), vec![Err("ECONNREFUSED")]);
+    let dbg = format!("{s:?}");
+    assert!(
+        dbg.contains(&format!("peer_addr: Some({gone_addr})")),
+        "{dbg}"
+    );
+}
