@@ -765,3 +765,30 @@ fn receive_errors_reach_the_callback() {
         "{dbg}"
     );
 }
+
+#[test]
+fn idle_socket_lets_the_loop_end() {
+    // A task receiving in a loop keeps the socket reading between datagrams; once it is
+    // done, nobody waits and the socket stops reading, so `run` returns.
+    let lp = Loop::new().unwrap();
+    let rx = Rc::new(UdpSocket::bind(&lp, any_port(false)).unwrap());
+    let tx = UdpSocket::bind(&lp, any_port(false)).unwrap();
+    let to = rx.local_addr().unwrap();
+    let r2 = rx.clone();
+    let task = lp.spawn_local(async move {
+        let mut buf = [0u8; 8];
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            let (n, _) = r2.recv_from(&mut buf).await.unwrap();
+            got.push(buf[..n].to_vec());
+        }
+        got
+    });
+    for m in [b"a", b"b", b"c"] {
+        tx.try_send_to(m, to).unwrap();
+    }
+    assert!(!lp.run(RunMode::Default).unwrap());
+    assert!(!rx.is_reading());
+    let got = lp.block_on(task).unwrap().unwrap();
+    assert_eq!(got, vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+}

@@ -96,13 +96,23 @@ pub(crate) struct UdpState {
     stop_after_batch: Cell<bool>,
     /// Receive futures and streams currently waiting (queue mode reads only while > 0).
     consumers: Cell<usize>,
+    idle_check: std::rc::Rc<IdleCheck>,
     buf: OnceCell<RecvBuf>,
     queue: RefCell<VecDeque<Result<Packet>>>,
     spare: RefCell<Vec<Vec<u8>>>,
 }
 
+/// A deferred "stop reading if nobody is waiting", shared with a `next_tick` closure.
+struct IdleCheck {
+    /// The socket's handle; null once its state is dropped (in the close callback).
+    raw: Cell<*mut ffi::uv_udp_t>,
+    scheduled: Cell<bool>,
+}
+
 impl Drop for UdpState {
     fn drop(&mut self) {
+        // From now on a pending idle check must not touch the handle.
+        self.idle_check.raw.set(std::ptr::null_mut());
         // The handle closed: a waiting future must poll again to see EBADF.
         if let Listener::Waiter { waker: Some(w), .. } = self.listener.take() {
             w.wake();
@@ -117,10 +127,22 @@ impl UdpState {
             reading: Cell::new(false),
             stop_after_batch: Cell::new(false),
             consumers: Cell::new(0),
+            idle_check: std::rc::Rc::new(IdleCheck {
+                raw: Cell::new(std::ptr::null_mut()),
+                scheduled: Cell::new(false),
+            }),
             buf: OnceCell::new(),
             queue: RefCell::new(VecDeque::new()),
             spare: RefCell::new(Vec::new()),
         }
+    }
+
+    /// True in the futures' queue mode (no receive callback installed).
+    fn queue_mode(&self) -> bool {
+        let l = self.listener.take();
+        let q = matches!(l, Listener::Waiter { .. });
+        self.listener.set(l);
+        q
     }
 
     fn push(&self, res: Result<Datagram<'_>>) {
@@ -272,14 +294,23 @@ impl UdpSocket {
         let Ok(st) = self.h.state() else { return };
         let n = st.consumers.get() - 1;
         st.consumers.set(n);
-        if n == 0 && st.reading.get() {
-            let l = st.listener.take();
-            let queue_mode = matches!(l, Listener::Waiter { .. });
-            st.listener.set(l);
-            if queue_mode {
-                self.stop_reading(st);
-            }
+        if n > 0 || !st.reading.get() || !st.queue_mode() {
+            return;
         }
+        let lp = self.h.loop_inner();
+        if !lp.in_callback.get() {
+            self.stop_reading(st);
+            return;
+        }
+        // Inside a callback (a task being polled): a receive loop usually waits again in the
+        // same poll, so decide once this callback is over instead of stopping and restarting
+        // the watcher for every datagram.
+        if st.idle_check.scheduled.replace(true) {
+            return;
+        }
+        st.idle_check.raw.set(self.h.raw());
+        let check = std::rc::Rc::clone(&st.idle_check);
+        lp.push_next_tick(Box::new(move || stop_if_idle(&check)));
     }
 
     /// Receives one datagram into `buf` (cut short if `buf` is smaller, as with std) and
@@ -395,6 +426,22 @@ impl fmt::Debug for Incoming<'_> {
         f.debug_struct("Incoming")
             .field("socket", self.g.sock)
             .finish()
+    }
+}
+
+/// Runs as a `next_tick` after a receive future or stream let go inside a callback.
+fn stop_if_idle(check: &IdleCheck) {
+    check.scheduled.set(false);
+    let raw = check.raw.get();
+    if raw.is_null() {
+        return;
+    }
+    // SAFETY: `raw` is non-null only while the socket's state is alive, and the handle box
+    // is freed only after its state is dropped; so the box is alive here.
+    let sock = unsafe { view(raw) };
+    let Ok(st) = sock.h.state() else { return };
+    if st.consumers.get() == 0 && st.reading.get() && st.queue_mode() {
+        sock.stop_reading(st);
     }
 }
 
