@@ -71,7 +71,7 @@ flag_set! {
 }
 
 flag_set! {
-    /// `NI_*` flags for [`getnameinfo`].
+    /// `NI_*` flags for [`getnameinfo`](super::getnameinfo).
     NiFlags {
         /// Return the address in numeric form instead of a name.
         NUMERICHOST = libc::NI_NUMERICHOST,
@@ -86,7 +86,7 @@ flag_set! {
     }
 }
 
-/// An address family to ask [`getaddrinfo`] for.
+/// An address family to ask [`getaddrinfo`](super::getaddrinfo) for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Family {
     /// IPv4 and IPv6 (`AF_UNSPEC`).
@@ -132,7 +132,8 @@ impl SockType {
     }
 }
 
-/// What [`getaddrinfo`] should return: family, socket type, protocol and `AI_*` flags.
+/// What [`getaddrinfo`](super::getaddrinfo) should return: family, socket type, protocol
+/// and `AI_*` flags.
 ///
 /// # Examples
 ///
@@ -206,7 +207,7 @@ impl Hints {
     }
 }
 
-/// One result of [`getaddrinfo`].
+/// One result of [`getaddrinfo`](super::getaddrinfo).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct AddrInfo {
     /// The address, with the service's port (0 without a service).
@@ -219,7 +220,7 @@ pub struct AddrInfo {
     pub canonical_name: Option<String>,
 }
 
-/// The result of [`getnameinfo`].
+/// The result of [`getnameinfo`](super::getnameinfo).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct NameInfo {
     /// The host name (or numeric address).
