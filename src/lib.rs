@@ -33,6 +33,7 @@ pub use libuv_sys as ffi;
 
 mod async_handle;
 mod compat;
+pub mod dns;
 mod error;
 mod event_loop;
 pub mod fs;
@@ -44,10 +45,12 @@ pub mod node;
 mod panic;
 mod req;
 mod runtime;
+pub mod signal;
 mod stream;
 mod tcp;
 pub mod time;
 mod timer;
+pub mod udp;
 mod watcher;
 mod work;
 
@@ -57,9 +60,11 @@ pub use event_loop::{Loop, LoopHandle, Metrics, RunMode};
 pub use fs_event::{FsEvent, FsEventInfo};
 pub use fs_poll::{FsPoll, FsPollEvent};
 pub use runtime::{JoinError, JoinHandle, spawn_local};
+pub use signal::Signal;
 pub use stream::{ReadHalf, Shutdown, Write, WriteBuf, WriteHalf};
 pub use tcp::{Accept, Connect, DEFAULT_BACKLOG, Incoming, TcpBindOptions, TcpListener, TcpStream};
 pub use timer::Timer;
+pub use udp::UdpSocket;
 pub use watcher::{Check, Idle, Prepare};
 pub use work::{SpawnBlocking, WorkRequest, queue_work, spawn_blocking};
 

@@ -96,17 +96,70 @@ pub(crate) fn read_sockaddr(
 mod tests {
     use super::*;
 
+    fn round_trip(a: SocketAddr) -> SocketAddr {
+        let (storage, len) = to_sockaddr(&a);
+        let expect = if a.is_ipv4() {
+            std::mem::size_of::<ffi::sockaddr_in>()
+        } else {
+            std::mem::size_of::<ffi::sockaddr_in6>()
+        };
+        assert_eq!(len as usize, expect);
+        // SAFETY: `storage` was just filled by to_sockaddr.
+        unsafe { from_sockaddr((&raw const storage).cast()) }.unwrap()
+    }
+
     #[test]
-    fn round_trip() {
-        for s in ["127.0.0.1:8080", "[::1]:9", "[fe80::1%3]:443", "0.0.0.0:0"] {
-            let a: SocketAddr = s.parse().unwrap();
-            let (ss, len) = to_sockaddr(&a);
-            assert!(len as usize <= std::mem::size_of_val(&ss));
-            // SAFETY: `ss` was just filled by to_sockaddr.
-            let back = unsafe { from_sockaddr((&raw const ss).cast()) };
-            assert_eq!(back, Some(a));
+    fn v4_round_trip() {
+        for a in [
+            "127.0.0.1:80",
+            "0.0.0.0:0",
+            "255.255.255.255:65535",
+            "10.1.2.3:4567",
+        ] {
+            let a: SocketAddr = a.parse().unwrap();
+            assert_eq!(round_trip(a), a);
         }
+    }
+
+    #[test]
+    fn v4_layout_is_network_order() {
+        let (storage, _) = to_sockaddr(&"1.2.3.4:258".parse().unwrap());
+        // SAFETY: to_sockaddr wrote a sockaddr_in at the start of the storage.
+        let sin = unsafe { &*(&raw const storage).cast::<ffi::sockaddr_in>() };
+        assert_eq!(sin.sin_port.to_ne_bytes(), [1, 2]);
+        assert_eq!(sin.sin_addr.s_addr.to_ne_bytes(), [1, 2, 3, 4]);
+        assert_eq!(i32::from(sin.sin_family), libc::AF_INET);
+    }
+
+    #[test]
+    fn v6_round_trip_with_scope_and_flowinfo() {
+        let a = SocketAddr::V6(SocketAddrV6::new(
+            "fe80::1:2:3:4".parse().unwrap(),
+            8080,
+            0x000a_bcde,
+            7,
+        ));
+        let b = round_trip(a);
+        assert_eq!(b, a);
+        let SocketAddr::V6(b6) = b else {
+            panic!("not v6")
+        };
+        assert_eq!(b6.scope_id(), 7);
+        assert_eq!(b6.flowinfo(), 0x000a_bcde);
+        let lo: SocketAddr = "[::1]:1".parse().unwrap();
+        assert_eq!(round_trip(lo), lo);
+    }
+
+    #[test]
+    fn null_and_unknown_family() {
         // SAFETY: null is allowed.
         assert_eq!(unsafe { from_sockaddr(std::ptr::null()) }, None);
+        // SAFETY: all-zero is a valid sockaddr_storage (family AF_UNSPEC).
+        let mut s: ffi::sockaddr_storage = unsafe { std::mem::zeroed() };
+        // SAFETY: `s` is a valid sockaddr_storage.
+        assert_eq!(unsafe { from_sockaddr((&raw const s).cast()) }, None);
+        s.ss_family = libc::AF_UNIX as ffi::sa_family_t;
+        // SAFETY: as above.
+        assert_eq!(unsafe { from_sockaddr((&raw const s).cast()) }, None);
     }
 }
