@@ -1,8 +1,8 @@
 //! Run: cargo run --example tour
 //!
 //! A guided run through uvio: the loop, timers with callbacks, the same timers as futures,
-//! tasks, threadpool work, cross-thread wakes, Node-style scheduling, TCP, files, errors and
-//! panics. Prints what it does and exits 0.
+//! tasks, threadpool work, cross-thread wakes, Node-style scheduling, TCP, files, DNS, UDP,
+//! errors and panics. Prints what it does and exits 0.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -120,7 +120,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\n== 7. Files: futures, callbacks and libuv's synchronous mode");
     files(&lp)?;
 
-    println!("\n== 8. Errors are values with libuv's names");
+    println!("\n== 8. DNS and UDP");
+    dns_udp(&lp)?;
+
+    println!("\n== 9. Errors are values with libuv's names");
     let t = Timer::new(&lp)?;
     println!(
         "   again() on a never-started timer: {}",
@@ -133,7 +136,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .into();
     println!("   as io::Error: {io} (kind {:?})", io.kind());
 
-    println!("\n== 9. Panics in callbacks are caught and re-raised by run()");
+    println!("\n== 10. Panics in callbacks are caught and re-raised by run()");
     let t = Timer::new(&lp)?;
     t.start(Duration::ZERO, Duration::ZERO, |_| panic!("deliberate"))?;
     let hook = std::panic::take_hook();
@@ -246,5 +249,26 @@ fn files(lp: &Loop) -> Result<(), Box<dyn std::error::Error>> {
     println!("   sync metadata of a missing file: {missing}");
     lp.block_on(uvio::fs::remove_dir_all(&dir))??;
     println!("   removed {}", dir.display());
+    Ok(())
+}
+
+/// Resolves `localhost` and bounces a datagram between two UDP sockets.
+fn dns_udp(lp: &Loop) -> Result<(), Box<dyn std::error::Error>> {
+    let addrs: Vec<_> = lp
+        .block_on(uvio::dns::lookup_host("localhost:80"))??
+        .collect();
+    println!("   localhost:80 resolves to {addrs:?}");
+    let a = uvio::UdpSocket::bind(lp, "127.0.0.1:0".parse()?)?;
+    let b = uvio::UdpSocket::bind(lp, "127.0.0.1:0".parse()?)?;
+    let (a_addr, b_addr) = (a.local_addr()?, b.local_addr()?);
+    let reply = lp.block_on(async move {
+        a.send_to(b"ping".to_vec(), b_addr).await?;
+        let mut buf = [0u8; 64];
+        let (n, from) = b.recv_from(&mut buf).await?;
+        b.send_to(buf[..n].to_ascii_uppercase(), from).await?;
+        let (n, _) = a.recv_from(&mut buf).await?;
+        Ok::<_, uvio::Error>(String::from_utf8_lossy(&buf[..n]).into_owned())
+    })??;
+    println!("   {a_addr} sent \"ping\" to {b_addr}, got back {reply:?}");
     Ok(())
 }
