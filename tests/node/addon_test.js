@@ -19,15 +19,30 @@ function log(msg) {
   console.log(`${isMainThread ? 'main' : 'worker'}: ${msg}`);
 }
 
-// One echo round trip through the addon's server, over a real socket.
-function echo(port, text) {
+// One echo round trip through an echo server (the addon's or node's own), over a real
+// socket. With `lateRead`, the client starts reading only a while after connecting, so the
+// server's writes back up (the addon's server then stops reading until they drain).
+function echo(port, text, lateRead = false) {
   return new Promise((resolve, reject) => {
     const sock = net.connect(port, '127.0.0.1');
-    let got = '';
+    const chunks = [];
+    if (lateRead) {
+      sock.pause();
+      setTimeout(() => sock.resume(), 50);
+    }
     sock.on('connect', () => sock.end(text));
-    sock.on('data', (d) => { got += d; });
-    sock.on('end', () => resolve(got));
+    sock.on('data', (d) => chunks.push(d));
+    sock.on('end', () => resolve(Buffer.concat(chunks).toString()));
     sock.on('error', reject);
+  });
+}
+
+// Node's own echo server (node's TCP handles on the same loop as the addon's).
+function nodeEchoServer() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer((c) => c.pipe(c));
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(server));
   });
 }
 
@@ -42,11 +57,18 @@ async function exercise() {
   await addon.sleep(2).then(() => new Promise((r) => process.nextTick(() => { ticked = true; r(); })));
   assert.ok(ticked);
 
-  // Threadpool file read.
+  // A file read with uvio::fs.
   const buf = await addon.readFile(__filename);
   assert.ok(buf.equals(fs.readFileSync(__filename)));
   await assert.rejects(addon.readFile('/nonexistent/uvio-test'),
     (e) => e.code === 'ENOENT' && e.message.includes('/nonexistent/uvio-test'));
+  // A missing file in an existing directory; several reads at once.
+  const missing = `${__dirname}/no-such-file-${process.pid}`;
+  await assert.rejects(addon.readFile(missing),
+    (e) => e instanceof Error && e.code === 'ENOENT' && e.message.includes(missing));
+  const many = await Promise.all([1, 2, 3].map(() => addon.readFile(__filename)));
+  for (const b of many) assert.ok(b.equals(buf));
+  await assert.rejects(addon.readFile(__dirname), { code: 'EISDIR' });
 
   // An async uvio task: a timer future, then a read.
   const t = await addon.spawnTask(__filename);
@@ -95,16 +117,32 @@ async function exercise() {
   assert.throws(() => addon.unrefTimer(1, 'not a function'), { code: 'EINVAL' });
   assert.throws(() => addon.startEchoServer(70000), { code: 'EINVAL' });
 
-  // The echo server (raw ffi TCP on node's loop), several clients at once.
+  // The echo server (uvio's TcpListener/TcpStream on node's loop), several clients at once,
+  // next to node's own echo server on the same loop.
+  const nodeServer = await nodeEchoServer();
+  const nodePort = nodeServer.address().port;
   const port = addon.startEchoServer(0);
   assert.ok(port > 0);
   const texts = ['one', 'two', 'x'.repeat(200000)];
-  const replies = await Promise.all(texts.map((s) => echo(port, s)));
+  const [replies, nodeReplies] = await Promise.all([
+    Promise.all(texts.map((s) => echo(port, s))),
+    Promise.all(texts.map((s) => echo(nodePort, s))),
+  ]);
   assert.deepStrictEqual(replies, texts);
+  assert.deepStrictEqual(nodeReplies, texts);
+  // A client that is slow to read 16 MiB: more than loopback's socket buffers and the
+  // server's write queue limit hold, so the server stops reading, then resumes.
+  const big = 'abcdefghijklmnop'.repeat(1024 * 1024);
+  assert.strictEqual(await echo(port, big, true), big);
   assert.throws(() => addon.startEchoServer(port), { code: 'EADDRINUSE' });
+  assert.throws(() => addon.startEchoServer(nodePort), { code: 'EADDRINUSE' });
   assert.strictEqual(addon.stopEchoServer(), 1);
+  assert.strictEqual(addon.stopEchoServer(), 0);
   await addon.sleep(1);
   await assert.rejects(echo(port, 'closed'), { code: 'ECONNREFUSED' });
+  // Node's server is untouched by uvio's closing, and still echoes.
+  assert.strictEqual(await echo(nodePort, 'node still echoes'), 'node still echoes');
+  await new Promise((r) => nodeServer.close(r));
 }
 
 function runWorker(extra) {

@@ -11,8 +11,7 @@
 //! Linked statically (`libuvio_c_plugin.a`) or loaded with `dlopen` (`libuvio_c_plugin.so`);
 //! either way the `uv_*` it calls are the host's. `tests/c_host.rs` builds and runs both.
 
-// The TCP echo server on raw `uvio::ffi` calls, shared with the Node.js addon example.
-// TODO(merge): use uvio's TcpListener once it lands.
+// The TCP echo server on uvio's TcpListener/TcpStream, shared with the Node.js addon example.
 #[path = "../../node_addon/src/echo.rs"]
 mod echo;
 
@@ -86,17 +85,15 @@ fn attach(raw: *mut ffi::uv_loop_t) -> uvio::Result<u16> {
 
     lp.spawn_local(async {
         uvio::time::sleep(Duration::from_millis(2)).await;
-        // TODO(merge): uvio::fs::read once uvio's fs module lands.
-        let n = uvio::spawn_blocking(|| std::fs::read("/proc/self/stat").map(|b| b.len()))
+        // libuv's fs requests on the host's loop (open, fstat, read until 0, close).
+        let n = uvio::fs::read("/proc/self/stat")
             .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or(0);
+            .map_or(0, |b| b.len());
         stat(|s| s.task.set(if n > 0 { 1 } else { -1 }));
     });
 
     let echo = Rc::new(echo::Echo::default());
-    let port = echo.listen(lp.as_raw(), 0)?;
+    let port = echo.listen(&lp, 0)?;
     PLUGIN.with(|p| {
         *p.borrow_mut() = Some(Plugin {
             lp,

@@ -1,274 +1,121 @@
-//! A TCP echo server on the raw `uvio::ffi` TCP API, following uvio's ownership rules by hand:
-//! each handle lives in a heap box freed only in its close callback; each write request owns
-//! its buffer and is freed in its completion callback; every `extern "C"` body runs under
-//! `catch_unwind`.
+//! A TCP echo server on uvio's callback API (`TcpListener::on_connection`,
+//! `TcpStream::read_start`/`write_cb`/`shutdown_cb`), shared by the Node.js addon and the C
+//! plugin. No `unsafe`: uvio owns every handle and request.
 //!
-//! TODO(merge): rewrite on `uvio::TcpListener`/`uvio::TcpStream` once uvio's TCP module lands;
-//! the `Echo` bookkeeping (close everything, call back when the last close callback ran) is
-//! then `Loop::close_all`'s job.
+//! Each connection echoes what it reads; at the peer's end of stream it shuts its own side
+//! down once the echoed bytes are written, then closes. A peer that does not read its echo
+//! pauses reading once [`HIGH_WATER`] bytes are queued for it, until the queue drains.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
-use std::mem::MaybeUninit;
-use std::rc::Rc;
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::rc::{Rc, Weak};
 
-use uvio::ffi;
+use uvio::{Error, LoopHandle, TcpListener, TcpStream};
 
-/// The open handles of the echo servers on one loop.
-#[derive(Default)]
+/// Bytes queued for writing on one connection above which it stops reading.
+pub const HIGH_WATER: usize = 1 << 20;
+
+/// The echo servers of one loop and their open connections. It owns their handles:
+/// dropping an owner closes its handle, so `Echo` is the one place that decides when.
+#[derive(Debug, Default)]
 pub struct Echo {
-    /// Every handle whose close callback has not run yet.
-    open: RefCell<HashSet<*mut ffi::uv_handle_t>>,
-    /// Called once `open` becomes empty after [`Echo::close_all`].
-    on_empty: Cell<Option<Box<dyn FnOnce()>>>,
-}
-
-/// A handle allocation: the `uv_tcp_t` first, so the handle pointer is the box pointer.
-#[repr(C)]
-struct Sock {
-    tcp: ffi::uv_tcp_t,
-    echo: Rc<Echo>,
-}
-
-/// A write request that owns what it writes.
-#[repr(C)]
-struct WriteReq {
-    req: ffi::uv_write_t,
-    data: Box<[u8]>,
-}
-
-/// Runs a callback body; a panic is reported and swallowed so it never unwinds into C.
-fn guard(f: impl FnOnce()) {
-    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
-        eprintln!("uvio_addon: panic in an echo callback (ignored)");
-    }
-}
-
-fn check(ret: i32) -> uvio::Result<i32> {
-    if ret < 0 {
-        Err(uvio::Error::from_code(ret))
-    } else {
-        Ok(ret)
-    }
+    listeners: RefCell<Vec<TcpListener>>,
+    conns: RefCell<HashMap<u64, TcpStream>>,
+    next_id: Cell<u64>,
 }
 
 impl Echo {
-    /// Allocates and initialises a TCP handle on `lp`.
-    fn new_sock(self: &Rc<Self>, lp: *mut ffi::uv_loop_t) -> uvio::Result<*mut ffi::uv_tcp_t> {
-        let b = Box::into_raw(Box::new(Sock {
-            // SAFETY: uv_tcp_t is plain C data; all-zero is a valid value before init.
-            tcp: unsafe { MaybeUninit::zeroed().assume_init() },
-            echo: Rc::clone(self),
-        }));
-        // SAFETY: `b` is a fresh box and `tcp` its first field; `lp` is the live loop.
-        let ret = unsafe { ffi::uv_tcp_init(lp, &raw mut (*b).tcp) };
-        if let Err(e) = check(ret) {
-            // SAFETY: init failed, so libuv never saw the handle: free it directly.
-            drop(unsafe { Box::from_raw(b) });
-            return Err(e);
-        }
-        let h = b.cast::<ffi::uv_handle_t>();
-        self.open.borrow_mut().insert(h);
-        Ok(b.cast())
-    }
-
     /// Starts an echo server on 127.0.0.1:`port` (0 picks one); returns the bound port.
-    pub fn listen(self: &Rc<Self>, lp: *mut ffi::uv_loop_t, port: u16) -> uvio::Result<u16> {
-        let server = self.new_sock(lp)?;
-        let r = (|| {
-            let mut addr = MaybeUninit::<ffi::sockaddr_in>::zeroed();
-            // SAFETY: a NUL-terminated address and writable sockaddr_in memory.
-            check(unsafe {
-                ffi::uv_ip4_addr(c"127.0.0.1".as_ptr(), i32::from(port), addr.as_mut_ptr())
-            })?;
-            // SAFETY: `server` is an initialised TCP handle; `addr` is a valid sockaddr_in.
-            check(unsafe { ffi::uv_tcp_bind(server, (&raw const addr).cast(), 0) })?;
-            // SAFETY: as above; on_connection matches uv_connection_cb.
-            check(unsafe { ffi::uv_listen(server.cast(), 128, Some(on_connection)) })?;
-            let mut name = MaybeUninit::<ffi::sockaddr_in>::zeroed();
-            let mut len = std::mem::size_of::<ffi::sockaddr_in>() as i32;
-            // SAFETY: `name` has room for `len` bytes.
-            check(unsafe { ffi::uv_tcp_getsockname(server, name.as_mut_ptr().cast(), &mut len) })?;
-            // SAFETY: zeroed, then filled by libuv.
-            Ok(u16::from_be(unsafe { name.assume_init() }.sin_port))
-        })();
-        if r.is_err() {
-            close(server.cast());
-        }
-        r.map_err(|e: uvio::Error| e.with_context("listen", format!("127.0.0.1:{port}")))
+    ///
+    /// # Errors
+    ///
+    /// `EADDRINUSE` (and the other bind errors), with the address in the message.
+    pub fn listen(self: &Rc<Self>, lp: &LoopHandle, port: u16) -> uvio::Result<u16> {
+        let listener = TcpListener::bind(lp, SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
+        let me = Rc::downgrade(self);
+        listener.on_connection(move |_listener, conn| match (me.upgrade(), conn) {
+            (Some(echo), Ok(s)) => echo.serve(s),
+            // An accept error (EMFILE, ...) costs that one connection; the server goes on.
+            (_, Err(e)) => eprintln!("uvio echo: {e}"),
+            (None, Ok(_)) => {}
+        })?;
+        let bound = listener.local_addr()?.port();
+        self.listeners.borrow_mut().push(listener);
+        Ok(bound)
     }
 
-    /// Closes every echo handle; `done` runs once their close callbacks have all run (at
-    /// once when none is open). Returns how many it started closing.
-    pub fn close_all(&self, done: Option<Box<dyn FnOnce()>>) -> usize {
-        let open: Vec<_> = self.open.borrow().iter().copied().collect();
-        let closed = open.into_iter().filter(|&h| close(h)).count();
-        if let Some(done) = done {
-            if self.open.borrow().is_empty() {
-                done();
-            } else {
-                self.on_empty.set(Some(done));
-            }
+    /// Keeps the connection and echoes on it.
+    fn serve(self: &Rc<Self>, s: TcpStream) {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        if start_reading(&s, Rc::downgrade(self), id, Rc::default()).is_ok() {
+            self.conns.borrow_mut().insert(id, s);
         }
-        closed
+        // else: `s` is dropped here, which closes it.
+    }
+
+    /// Closes every echo server and connection (their close callbacks run on the loop's
+    /// next turn); returns how many handles that was.
+    pub fn close_all(&self) -> usize {
+        let listeners = std::mem::take(&mut *self.listeners.borrow_mut());
+        let conns = std::mem::take(&mut *self.conns.borrow_mut());
+        // Dropped after the borrows end: dropping an owner starts closing its handle.
+        listeners.len() + conns.len()
     }
 }
 
-/// Closes everything uvio opened on `lp` (`Loop::close_all`) and every echo handle; `done`
-/// runs once both are finished: every close callback has run and no request is in flight,
-/// so the host may close its loop (or unload this library).
+/// Starts (or resumes) echoing on connection `id`; `paused` is set while reading is stopped
+/// because the peer is not reading its echo.
+fn start_reading(
+    s: &TcpStream,
+    echo: Weak<Echo>,
+    id: u64,
+    paused: Rc<Cell<bool>>,
+) -> uvio::Result<()> {
+    paused.set(false);
+    s.read_start(move |s, r| match r {
+        Ok(bytes) => {
+            let (me, p) = (echo.clone(), Rc::clone(&paused));
+            let written = s.write_cb(bytes.to_vec(), move |s, r| {
+                let resume = r.is_ok() && p.get() && s.write_queue_size() < HIGH_WATER / 2;
+                // The peer caught up: read again.
+                if r.is_err() || (resume && start_reading(s, me.clone(), id, p).is_err()) {
+                    forget(&me, id);
+                }
+            });
+            if written.is_err() {
+                forget(&echo, id);
+            } else if s.write_queue_size() > HIGH_WATER && s.read_stop().is_ok() {
+                // Reading stopped; this callback is dropped after it returns.
+                paused.set(true);
+            }
+        }
+        // The peer is done sending: send our end of stream after the echoed bytes, then
+        // close.
+        Err(e) if e.code() == Error::EOF.code() => {
+            let me = echo.clone();
+            if s.shutdown_cb(move |_s, _r| forget(&me, id)).is_err() {
+                forget(&echo, id);
+            }
+        }
+        Err(_) => forget(&echo, id),
+    })
+}
+
+/// Drops the owner of connection `id` (if still kept), which closes it. Safe inside the
+/// connection's own callbacks: they get a borrowed view of the stream.
+fn forget(echo: &Weak<Echo>, id: u64) {
+    let owner = echo
+        .upgrade()
+        .and_then(|e| e.conns.borrow_mut().remove(&id));
+    drop(owner);
+}
+
+/// Closes the echo servers and everything else uvio opened on `lp` (`Loop::close_all`);
+/// `done` runs once every close callback has run and no request is in flight, so the host
+/// may close its loop (or unload this library).
 pub fn close_everything(lp: &uvio::Loop, echo: &Echo, done: impl FnOnce() + 'static) {
-    let pending = Rc::new(Cell::new(2u8));
-    let done = Rc::new(Cell::new(Some(Box::new(done) as Box<dyn FnOnce()>)));
-    let part = move || {
-        let pending = Rc::clone(&pending);
-        let done = Rc::clone(&done);
-        move || {
-            pending.set(pending.get() - 1);
-            let last = if pending.get() == 0 {
-                done.take()
-            } else {
-                None
-            };
-            if let Some(f) = last {
-                f();
-            }
-        }
-    };
-    echo.close_all(Some(Box::new(part())));
-    lp.close_all(part());
-}
-
-/// Starts closing an echo handle unless it is closing already; true if it started.
-fn close(h: *mut ffi::uv_handle_t) -> bool {
-    // SAFETY: `h` is an echo handle whose close callback has not run (it is still in the
-    // `open` set or was just created), so it is initialised and its box alive.
-    unsafe {
-        if ffi::uv_is_closing(h) != 0 {
-            return false;
-        }
-        ffi::uv_close(h, Some(on_close));
-    }
-    true
-}
-
-unsafe extern "C" fn on_close(h: *mut ffi::uv_handle_t) {
-    // SAFETY: every echo handle is the first field of a `Sock` box made by `new_sock`, and
-    // libuv is done with it: this is the one place it is freed.
-    let b = unsafe { Box::from_raw(h.cast::<Sock>()) };
-    guard(|| {
-        let echo = &b.echo;
-        echo.open.borrow_mut().remove(&h);
-        let empty = echo.open.borrow().is_empty();
-        if let Some(done) = empty.then(|| echo.on_empty.take()).flatten() {
-            done();
-        }
-    });
-    drop(b);
-}
-
-unsafe extern "C" fn on_connection(server: *mut ffi::uv_stream_t, status: i32) {
-    guard(|| {
-        if status < 0 {
-            return;
-        }
-        // SAFETY: `server` is a live echo handle (its callbacks only run before closing).
-        let sock = unsafe { &*server.cast::<Sock>() };
-        // SAFETY: as above; the loop pointer is libuv's own field.
-        let lp = unsafe { (*server).loop_ };
-        let Ok(client) = sock.echo.new_sock(lp) else {
-            return;
-        };
-        // SAFETY: both are initialised TCP handles on the same loop; the callbacks match.
-        let ok = unsafe {
-            check(ffi::uv_accept(server, client.cast())).and_then(|_| {
-                check(ffi::uv_read_start(
-                    client.cast(),
-                    Some(alloc),
-                    Some(on_read),
-                ))
-            })
-        };
-        if ok.is_err() {
-            close(client.cast());
-        }
-    });
-}
-
-unsafe extern "C" fn alloc(_h: *mut ffi::uv_handle_t, suggested: usize, buf: *mut ffi::uv_buf_t) {
-    guard(|| {
-        let data = vec![0u8; suggested.clamp(1, 64 * 1024)].into_boxed_slice();
-        let len = data.len();
-        let base = Box::into_raw(data).cast::<ffi::c_char>();
-        // SAFETY: libuv passes a writable uv_buf_t; on_read gets it back and frees it.
-        unsafe { *buf = ffi::uv_buf_t { base, len } };
-    });
-}
-
-/// Takes back a buffer made by `alloc`.
-///
-/// # Safety
-///
-/// `buf` is null-based or came from `alloc` and was not taken back yet.
-unsafe fn take_buf(buf: *const ffi::uv_buf_t) -> Option<Box<[u8]>> {
-    // SAFETY: per the contract.
-    unsafe {
-        let b = &*buf;
-        if b.base.is_null() {
-            return None;
-        }
-        Some(Box::from_raw(std::ptr::slice_from_raw_parts_mut(
-            b.base.cast::<u8>(),
-            b.len,
-        )))
-    }
-}
-
-unsafe extern "C" fn on_read(
-    stream: *mut ffi::uv_stream_t,
-    nread: isize,
-    buf: *const ffi::uv_buf_t,
-) {
-    // SAFETY: `buf` is what `alloc` handed out for this read (or null-based).
-    let data = unsafe { take_buf(buf) };
-    guard(|| {
-        if nread < 0 {
-            close(stream.cast());
-            return;
-        }
-        let (Some(data), Ok(n)) = (data, u32::try_from(nread)) else {
-            return;
-        };
-        if n == 0 {
-            return;
-        }
-        let w = Box::into_raw(Box::new(WriteReq {
-            // SAFETY: uv_write_t is plain C data; all-zero is valid before uv_write.
-            req: unsafe { MaybeUninit::zeroed().assume_init() },
-            data,
-        }));
-        // SAFETY: `w` is a fresh box that owns the bytes until on_write frees it; libuv copies
-        // the uv_buf_t array itself; the stream is open (we are in its read callback).
-        let ret = unsafe {
-            let bufs = [ffi::uv_buf_init((*w).data.as_mut_ptr().cast(), n)];
-            ffi::uv_write(&raw mut (*w).req, stream, bufs.as_ptr(), 1, Some(on_write))
-        };
-        if ret < 0 {
-            // SAFETY: the write was refused, so libuv never saw the request.
-            drop(unsafe { Box::from_raw(w) });
-            close(stream.cast());
-        }
-    });
-}
-
-unsafe extern "C" fn on_write(req: *mut ffi::uv_write_t, status: i32) {
-    // SAFETY: `req` is the first field of a `WriteReq` box; this is its completion callback,
-    // after which libuv no longer uses it or its buffer.
-    let w = unsafe { Box::from_raw(req.cast::<WriteReq>()) };
-    guard(|| {
-        if status < 0 && status != ffi::UV_ECANCELED {
-            close(w.req.handle.cast());
-        }
-    });
-    drop(w);
+    echo.close_all();
+    lp.close_all(done);
 }

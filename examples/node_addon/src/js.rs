@@ -76,12 +76,6 @@ impl From<Status> for JsError {
     }
 }
 
-impl From<std::io::Error> for JsError {
-    fn from(e: std::io::Error) -> JsError {
-        uvio::Error::from(e).into()
-    }
-}
-
 impl JsError {
     pub fn new(code: &str, message: impl Into<String>) -> JsError {
         JsError {

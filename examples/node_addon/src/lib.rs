@@ -6,9 +6,13 @@
 //!
 //! Per env (the main thread and each `Worker` have their own env and loop): one
 //! `uvio::Loop::from_raw(napi_get_uv_event_loop(env))`, kept in the env's instance data.
-//! Teardown uses `napi_add_async_cleanup_hook`: the hook closes everything uvio (and the echo
-//! server) opened, and calls `napi_remove_async_cleanup_hook` once the last close callback
-//! has run, so node unloads the addon only after libuv is done with its memory.
+//! Teardown uses `napi_add_async_cleanup_hook`: the hook closes everything uvio opened (timers,
+//! the echo server's TCP handles, the executor's handles) with `Loop::close_all`, and calls
+//! `napi_remove_async_cleanup_hook` once the last close callback has run and no request is in
+//! flight, so node unloads the addon only after libuv is done with its memory.
+//!
+//! The addon makes no raw libuv call except `ffi::late::uv_getrusage_thread` (to show a
+//! function node's libuv lacks): its other `unsafe` is N-API and `Loop::from_raw`.
 
 mod echo;
 mod js;
@@ -154,14 +158,15 @@ unsafe extern "C" fn finalize(_env: napi_env, data: *mut c_void, _hint: *mut c_v
 }
 
 /// The env is going away (process exit, `Worker` exit or `terminate()`): close everything
-/// uvio and the echo server opened; node keeps running the loop (and keeps the addon loaded)
+/// uvio opened; node keeps running the loop (and keeps the addon loaded)
 /// until `napi_remove_async_cleanup_hook` says we are done.
 unsafe extern "C" fn cleanup(handle: napi::napi_async_cleanup_hook_handle, arg: *mut c_void) {
     // SAFETY: `arg` is the hook's reference made in `register`, taken back once, here.
     let addon = unsafe { Rc::from_raw(arg as *const Addon) };
     let r = catch_unwind(AssertUnwindSafe(|| {
         addon.js.shut();
-        // Owners first (dropping a timer starts closing it), then everything else.
+        // Owners first (dropping a timer or a TCP handle starts closing it), then
+        // everything else.
         let timers = std::mem::take(&mut *addon.timers.borrow_mut());
         drop(timers);
         finish_cleanup(&addon, handle);
@@ -171,7 +176,8 @@ unsafe extern "C" fn cleanup(handle: napi::napi_async_cleanup_hook_handle, arg: 
     }
 }
 
-/// Closes uvio's and the echo server's handles; removes the hook when all have closed.
+/// Closes the echo server's and every other uvio handle; removes the hook when all have
+/// closed and no request is in flight.
 fn finish_cleanup(addon: &Rc<Addon>, handle: napi::napi_async_cleanup_hook_handle) {
     let keep = Cell::new(Some(Rc::clone(addon)));
     echo::close_everything(&addon.lp, &addon.echo, move || {
@@ -287,7 +293,8 @@ js_functions! {
         Ok(promise)
     };
 
-    // `readFile(path)`: a promise of a Buffer, read on libuv's threadpool.
+    // `readFile(path)`: a promise of a Buffer, read with `uvio::fs::read` (libuv's fs
+    // requests, on its threadpool).
     readFile / 1 => |env, a: &Rc<Addon>, [path]: [napi_value; 1]| {
         let path = arg_string(env, path, "path")?;
         let (p, promise) = new_promise(a)?;
@@ -434,7 +441,7 @@ js_functions! {
         let port = arg_f64(env, port, "port")?;
         let port = u16::try_from(port as u64)
             .map_err(|_| JsError::new("EINVAL", "port must be below 65536"))?;
-        let bound = a.echo.listen(a.lp.as_raw(), port)?;
+        let bound = a.echo.listen(&a.lp, port)?;
         // SAFETY: inside a JS call.
         Ok(unsafe { napi::number(env, f64::from(bound))? })
     };
@@ -442,7 +449,7 @@ js_functions! {
     // `stopEchoServer()`: closes the echo servers and their connections; returns how many
     // handles it closed.
     stopEchoServer / 0 => |env, a: &Rc<Addon>, []: [napi_value; 0]| {
-        let n = a.echo.close_all(None);
+        let n = a.echo.close_all();
         // SAFETY: inside a JS call.
         Ok(unsafe { napi::number(env, n as f64)? })
     };
@@ -454,15 +461,11 @@ js_functions! {
     };
 }
 
-/// Reads a file on libuv's threadpool.
-///
-/// TODO(merge): switch to `uvio::fs::read(path)` once uvio's fs module lands.
+/// Reads a whole file with `uvio::fs::read`. A failure rejects with the libuv error's name
+/// as `code` (`ENOENT`) and the operation and path in the message
+/// (`ENOENT: no such file or directory, open '/x'`).
 async fn read_file(path: String) -> Result<Vec<u8>, JsError> {
-    match uvio::spawn_blocking(move || std::fs::read(&path).map_err(|e| (e, path))).await {
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err((e, path))) => Err(uvio::Error::from(e).with_context("open", path).into()),
-        Err(e) => Err(e.into()),
-    }
+    Ok(uvio::fs::read(path).await?)
 }
 
 /// What `countFromThread`'s thread shares with its task.
