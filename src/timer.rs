@@ -231,6 +231,10 @@ impl Timer {
 
     /// Time until the timer fires; zero when it is overdue, stopped, or closed.
     pub fn due_in(&self) -> Duration {
+        // libuv computes it from the last schedule even for a stopped timer.
+        if !self.is_active() {
+            return Duration::ZERO;
+        }
         // SAFETY: the timer is initialised and open.
         let ms = self
             .h
