@@ -232,6 +232,12 @@ impl LoopInner {
         self.next_ticks.borrow_mut().clear();
         for _ in 0..64 {
             self.close_every_handle();
+            // Something outside uvio's list may be open too (a handle created through `ffi`):
+            // close it as well, or an active one would keep uv_run below blocked forever. Its
+            // memory is never touched after the close.
+            // SAFETY: walking an initialised loop; `close_foreign` only calls uv_close on
+            // handles not already closing.
+            unsafe { ffi::uv_walk(self.raw, Some(close_foreign), std::ptr::null_mut()) };
             // SAFETY: the loop is initialised and not running (shutdown is only reached from
             // Loop::drop, which cannot happen inside `run`).
             unsafe { ffi::uv_run(self.raw, ffi::UV_RUN_DEFAULT) };
@@ -240,10 +246,6 @@ impl LoopInner {
                 self.phase.set(Phase::Closed);
                 break;
             }
-            // Something outside uvio's list is still open (a handle created through `ffi`):
-            // close it too, without touching its memory afterwards.
-            // SAFETY: walking an initialised loop; `close_foreign` only calls uv_close.
-            unsafe { ffi::uv_walk(self.raw, Some(close_foreign), std::ptr::null_mut()) };
         }
         if let Some(p) = self.panic.take() {
             crate::panic::drop_payload(p);
@@ -653,8 +655,13 @@ impl LoopHandle {
         (ms >= 0).then(|| Duration::from_millis(ms as u64))
     }
 
-    /// Time spent idle in the kernel's poll since [`Loop::measure_idle_time`] was turned on.
+    /// Time spent idle in the kernel's poll since [`Loop::measure_idle_time`] was turned on
+    /// (zero once the loop is closed).
     pub fn idle_time(&self) -> Duration {
+        if self.is_closed() {
+            // uv_loop_close freed the metrics this would read.
+            return Duration::ZERO;
+        }
         // SAFETY: the loop memory is alive; the call reads loop fields.
         Duration::from_nanos(unsafe { ffi::uv_metrics_idle_time(self.inner.raw) })
     }
