@@ -225,6 +225,10 @@ impl Task {
     fn schedule(self: Arc<Self>) {
         let prev = self.state.fetch_or(NOTIFIED, Ordering::AcqRel);
         if prev & MAIN != 0 {
+            if prev & DONE != 0 {
+                // Its block_on has returned.
+                return;
+            }
             self.shared.set_main_woken(true);
             if self.shared.owner == this_thread() {
                 if self.shared.is_alive() {
