@@ -283,7 +283,7 @@ impl Drop for LoopInner {
 ///
 /// It keeps the loop's memory alive but not the loop open: after the owning [`Loop`] is
 /// dropped, operations through a `LoopHandle` fail with `EBADF`. Not `Send`: a loop and its
-/// handles live on one thread (see [`crate::AsyncHandle`] and [`crate::spawn_blocking`] for
+/// handles live on one thread (see `AsyncHandle` and [`crate::spawn_blocking`] for
 /// crossing threads).
 ///
 /// # Examples

@@ -12,16 +12,15 @@ use crate::handle::{HandleRef, handle_methods};
 
 /// What happens when a handle fires: a user callback, or a future's waker plus a count of
 /// firings not yet observed. Shared by the handle types that have one kind of event.
+#[derive(Default)]
 pub(crate) enum Listener<F: ?Sized> {
+    #[default]
     None,
     Callback(Box<F>),
-    Waiter { pending: u64, waker: Option<Waker> },
-}
-
-impl<F: ?Sized> Default for Listener<F> {
-    fn default() -> Self {
-        Listener::None
-    }
+    Waiter {
+        pending: u64,
+        waker: Option<Waker>,
+    },
 }
 
 impl<F: ?Sized> Listener<F> {
@@ -76,8 +75,10 @@ impl<F: ?Sized> Listener<F> {
     }
 }
 
+type TimerCallback = dyn FnMut(&Timer);
+
 pub(crate) struct TimerState {
-    pub(crate) listener: Cell<Listener<dyn FnMut(&Timer)>>,
+    pub(crate) listener: Cell<Listener<TimerCallback>>,
 }
 
 /// A libuv timer: runs a callback once after a timeout, then every `repeat` if non-zero.
@@ -133,8 +134,9 @@ pub(crate) fn millis(d: Duration) -> u64 {
 unsafe extern "C" fn on_timer(raw: *mut ffi::uv_timer_t) {
     // SAFETY: libuv calls this only for live timers created by `Timer::new`; the view is
     // never dropped (ManuallyDrop), so it does not close or free anything.
+    let view = unsafe { HandleRef::borrowed(raw) };
     let timer = std::mem::ManuallyDrop::new(Timer {
-        h: std::mem::ManuallyDrop::into_inner(unsafe { HandleRef::borrowed(raw) }),
+        h: std::mem::ManuallyDrop::into_inner(view),
     });
     crate::panic::guard(timer.h.loop_inner(), || {
         // SAFETY: libuv calls timer callbacks only before the close callback.
@@ -201,9 +203,11 @@ impl Timer {
     ///
     /// `EINVAL` when the timer was never started; `EBADF` when closed.
     pub fn again(&self) -> Result<()> {
-        // SAFETY: the timer is initialised and open.
         self.h
-            .call(|h| unsafe { ffi::uv_timer_again(h) })
+            .call(|h| {
+                // SAFETY: the timer is initialised and open.
+                unsafe { ffi::uv_timer_again(h) }
+            })
             .map_err(|e| e.with_operation("Timer::again"))?;
         Ok(())
     }

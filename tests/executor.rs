@@ -198,7 +198,8 @@ fn waker_outliving_the_loop_is_harmless() {
         .join()
         .unwrap();
         w.wake_by_ref();
-        w.clone().wake();
+        let w3 = w.clone();
+        drop(w3);
     }
     drop((main_waker, task_waker, finished));
 }
@@ -330,7 +331,7 @@ fn panic_in_a_task_goes_to_its_handle() {
     assert!(e.is_panic());
     assert!(!e.is_cancelled());
     assert_eq!(e.to_string(), "task panicked: task boom");
-    let io: std::io::Error = uvio::JoinError::from(e).into();
+    let io: std::io::Error = e.into();
     assert!(io.to_string().contains("task boom"));
     // The loop is fine afterwards.
     assert_eq!(lp.block_on(async { 1 }).unwrap(), 1);
@@ -400,7 +401,7 @@ fn futures_polled_once_then_dropped() {
 #[test]
 #[should_panic(expected = "uvio::spawn_local called outside a uvio loop")]
 fn spawn_local_outside_a_loop_panics() {
-    let _ = uvio::spawn_local(async {});
+    drop(uvio::spawn_local(async {}));
 }
 
 #[test]

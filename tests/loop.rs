@@ -118,10 +118,8 @@ fn foreign_handle_blocks_forever_and_is_closed_by_drop() {
     let raw = Box::into_raw(raw).cast::<ffi::uv_async_t>();
     // SAFETY: `raw` is writable memory for a uv_async_t that outlives the loop (freed below,
     // after the loop is dropped and closed).
-    assert_eq!(
-        unsafe { ffi::uv_async_init(lp.as_raw(), raw, Some(noop)) },
-        0
-    );
+    let ret = unsafe { ffi::uv_async_init(lp.as_raw(), raw, Some(noop)) };
+    assert_eq!(ret, 0);
     assert!(lp.alive());
     assert!(lp.run(RunMode::NoWait).unwrap());
     assert_eq!(lp.backend_timeout(), None, "wait forever");
