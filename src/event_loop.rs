@@ -77,6 +77,8 @@ pub(crate) struct LoopInner {
     handle_count: Cell<usize>,
     /// Requests in flight (allocated and not yet completed).
     live_reqs: Cell<usize>,
+    /// The loop's time when it was closed: what `now()` reports afterwards.
+    closed_now: Cell<u64>,
     /// Called when `close_all` has finished (no handle and no request left).
     on_all_closed: Cell<Option<Box<dyn FnOnce()>>>,
     next_ticks: RefCell<VecDeque<Box<dyn FnOnce()>>>,
@@ -220,6 +222,13 @@ impl LoopInner {
         }
     }
 
+    /// Keeps the loop's time for `now()` after the loop is closed (when its memory is no
+    /// longer a valid loop: libuv scribbles over it, a host may free it).
+    fn record_now(&self) {
+        // SAFETY: called while the loop is still initialised.
+        self.closed_now.set(unsafe { ffi::uv_now(self.raw) });
+    }
+
     /// Owned-loop shutdown: drop tasks, close handles, drain, `uv_loop_close`.
     fn shutdown(&self) {
         if self.phase.get() != Phase::Open {
@@ -241,6 +250,7 @@ impl LoopInner {
             // SAFETY: the loop is initialised and not running (shutdown is only reached from
             // Loop::drop, which cannot happen inside `run`).
             unsafe { ffi::uv_run(self.raw, ffi::UV_RUN_DEFAULT) };
+            self.record_now();
             // SAFETY: as above.
             if unsafe { ffi::uv_loop_close(self.raw) } == 0 {
                 self.phase.set(Phase::Closed);
@@ -537,6 +547,7 @@ impl Drop for Loop {
             // A borrowed loop: close what uvio opened; the host's next run finishes it.
             inner.executor.shutdown();
             inner.close_every_handle();
+            inner.record_now();
             inner.phase.set(Phase::Closed);
         }
     }
@@ -558,6 +569,7 @@ impl LoopInner {
             handles_head: Cell::new(std::ptr::null_mut()),
             handle_count: Cell::new(0),
             live_reqs: Cell::new(0),
+            closed_now: Cell::new(0),
             on_all_closed: Cell::new(None),
             next_ticks: RefCell::new(VecDeque::new()),
             executor: Executor::new(),
@@ -621,8 +633,11 @@ impl LoopHandle {
     }
 
     /// The loop's cached time in milliseconds (`uv_now`), updated at the start of each
-    /// iteration.
+    /// iteration. Once the loop is closed, its time when it closed.
     pub fn now(&self) -> u64 {
+        if self.inner.phase.get() == Phase::Closed {
+            return self.inner.closed_now.get();
+        }
         // SAFETY: the loop memory lives as long as `inner`; uv_now reads one field.
         unsafe { ffi::uv_now(self.inner.raw) }
     }

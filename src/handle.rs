@@ -256,12 +256,13 @@ impl<H, S> HandleRef<H, S> {
         }
     }
 
-    /// Starts closing (if not already) and calls `f` once the close callback has run (at
-    /// once if it already has).
+    /// Starts closing (if not already) and calls `f` once the close callback has run. If it
+    /// already has, `f` still never runs on the caller's stack: it runs from the loop, as a
+    /// task (or at once when the loop itself is gone).
     pub(crate) fn close_then(&self, f: Box<dyn FnOnce()>) {
         let hdr = self.hdr();
         if hdr.flags.get() & CLOSED != 0 {
-            f();
+            defer(&hdr.lp, f);
             return;
         }
         let prev = hdr.on_closed.take();
@@ -279,9 +280,12 @@ impl<H, S> HandleRef<H, S> {
     /// A future that starts closing and resolves once the close callback has run.
     pub(crate) fn closed(&self) -> Closed {
         let shared = Rc::new(ClosedShared {
-            done: Cell::new(false),
+            done: Cell::new(self.hdr().flags.get() & CLOSED != 0),
             waker: Cell::new(None),
         });
+        if shared.done.get() {
+            return Closed { shared };
+        }
         let s2 = Rc::clone(&shared);
         self.close_then(Box::new(move || {
             s2.done.set(true);
@@ -308,6 +312,21 @@ impl<H, S> Drop for HandleRef<H, S> {
             }
         }
     }
+}
+
+/// Runs `f` from `lp`'s executor (a detached task); if the task is dropped instead (the loop
+/// shuts down first, or is gone already), `f` runs then.
+fn defer(lp: &Rc<LoopInner>, f: Box<dyn FnOnce()>) {
+    struct RunOnDrop(Option<Box<dyn FnOnce()>>);
+    impl Drop for RunOnDrop {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    let f = RunOnDrop(Some(f));
+    drop(lp.executor.spawn(lp, async move { drop(f) }));
 }
 
 pub(crate) fn closed_error() -> Error {
@@ -361,7 +380,9 @@ macro_rules! handle_methods {
             }
 
             /// Starts closing (if not already) and calls `f` on the loop thread once the close
-            /// callback has run.
+            /// callback has run. Never on the caller's stack: when the handle is closed
+            /// already, `f` runs from the loop's next iteration (or at once if the loop itself
+            /// is gone).
             pub fn close_with(&self, f: impl FnOnce() + 'static) {
                 self.$field.close_then(Box::new(f))
             }

@@ -377,6 +377,33 @@ fn panic_in_block_on_future_unwinds_and_loop_stays_usable() {
 }
 
 #[test]
+fn panic_caught_while_the_main_future_runs_is_resumed_by_that_block_on() {
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("drop boom");
+        }
+    }
+    let lp = Loop::new().unwrap();
+    let p = catch_unwind(AssertUnwindSafe(|| {
+        lp.block_on(async {
+            let h = uvio::spawn_local(async {
+                let _p = PanicOnDrop;
+                std::future::pending::<()>().await
+            });
+            yield_now().await;
+            // Dropping the task's future panics; the main future then finishes.
+            h.abort();
+            5
+        })
+    }))
+    .unwrap_err();
+    assert_eq!(panic_message(&*p), "drop boom");
+    // Not left for the next, unrelated call.
+    assert!(!lp.run(RunMode::Default).unwrap());
+}
+
+#[test]
 fn futures_polled_once_then_dropped() {
     let lp = Loop::new().unwrap();
     lp.block_on(async {

@@ -481,3 +481,54 @@ fn wake_from_thread_during_drop_is_harmless() {
     stop.store(true, Ordering::Relaxed);
     th.join().unwrap();
 }
+
+#[test]
+fn now_after_close_is_the_closing_time() {
+    let lp = Loop::new().unwrap();
+    let h = lp.handle();
+    let before = h.now();
+    drop(lp);
+    // Not whatever libuv left in the closed loop's memory.
+    let after = h.now();
+    assert!(after >= before && after != u64::MAX, "{before} -> {after}");
+    assert_eq!(h.now(), after);
+}
+
+#[test]
+fn close_with_on_a_closed_handle_never_runs_on_the_callers_stack() {
+    let lp = Loop::new().unwrap();
+    let t = Timer::new(&lp).unwrap();
+    t.close().unwrap();
+    lp.run(RunMode::Default).unwrap();
+    let state = Rc::new(RefCell::new(0));
+    let s = state.clone();
+    {
+        // The caller holds a borrow that `f` also needs: running `f` here would panic.
+        let mut held = state.borrow_mut();
+        t.close_with(move || *s.borrow_mut() += 1);
+        *held += 10;
+    }
+    assert_eq!(*state.borrow(), 10);
+    assert!(lp.alive(), "the deferred call is pending work");
+    lp.run(RunMode::Default).unwrap();
+    assert_eq!(*state.borrow(), 11);
+    // The `closed()` future of a closed handle is ready at once.
+    lp.block_on(t.closed()).unwrap();
+    // With the loop gone there is nothing to defer to: it runs at once.
+    drop(lp);
+    let s = state.clone();
+    t.close_with(move || *s.borrow_mut() += 100);
+    assert_eq!(*state.borrow(), 111);
+    // On a loop that is being dropped: runs during the drop.
+    let lp = Loop::new().unwrap();
+    let t2 = Timer::new(&lp).unwrap();
+    let s = state.clone();
+    t2.close_with(move || *s.borrow_mut() += 1000);
+    let u = Timer::new(&lp).unwrap();
+    u.close().unwrap();
+    lp.run(RunMode::Default).unwrap();
+    let s = state.clone();
+    u.close_with(move || *s.borrow_mut() += 10000);
+    drop(lp);
+    assert_eq!(*state.borrow(), 11111);
+}

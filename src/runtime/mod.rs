@@ -287,6 +287,9 @@ impl Executor {
         loop {
             if shared.take_main_woken() {
                 if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+                    // A panic caught while the future ran (a task it aborted panicked in
+                    // Drop) belongs to this call, not to the next run.
+                    lp.resume_panic();
                     return v;
                 }
             }
