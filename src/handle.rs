@@ -97,14 +97,14 @@ unsafe extern "C" fn close_cb<H, S>(h: *mut ffi::uv_handle_t) {
         let lp = Rc::clone(&hdr.lp);
         hdr.flags.set(hdr.flags.get() | CLOSED);
         lp.unlink(h);
-        crate::panic::guard(&lp, || {
-            // Drop the state (callbacks, wakers) now: nothing can call them any more.
-            ManuallyDrop::drop(&mut (*b).state);
-            if let Some(f) = hdr.on_closed.take() {
-                f();
-            }
-            lp.maybe_all_closed();
-        });
+        // Three steps, each guarded on its own so that a panic in one (a callback's Drop, a
+        // `close_with` closure) does not skip the others.
+        // Drop the state (callbacks, wakers) now: nothing can call them any more.
+        crate::panic::guard(&lp, || ManuallyDrop::drop(&mut (*b).state));
+        if let Some(f) = hdr.on_closed.take() {
+            crate::panic::guard(&lp, f);
+        }
+        crate::panic::guard(&lp, || lp.maybe_all_closed());
         if hdr.flags.get() & OWNED == 0 {
             drop(Box::from_raw(b));
         }

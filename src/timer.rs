@@ -29,17 +29,30 @@ impl<F: ?Sized> Listener<F> {
     /// firing and wakes the waiter.
     #[inline]
     pub(crate) fn fire(slot: &Cell<Listener<F>>, call: impl FnOnce(&mut F)) {
-        match slot.take() {
-            Listener::None => {}
-            Listener::Callback(mut cb) => {
-                call(&mut cb);
-                let now = slot.take();
-                match now {
-                    Listener::None => slot.set(Listener::Callback(cb)),
+        /// Puts the callback back when the call returns, and also when it panics: a panic
+        /// must not silently uninstall the callback of a handle that stays active.
+        struct PutBack<'a, F: ?Sized> {
+            slot: &'a Cell<Listener<F>>,
+            cb: Option<Box<F>>,
+        }
+        impl<F: ?Sized> Drop for PutBack<'_, F> {
+            fn drop(&mut self) {
+                let Some(cb) = self.cb.take() else { return };
+                match self.slot.take() {
+                    Listener::None => self.slot.set(Listener::Callback(cb)),
                     replaced => {
-                        slot.set(replaced);
+                        self.slot.set(replaced);
                         drop(cb);
                     }
+                }
+            }
+        }
+        match slot.take() {
+            Listener::None => {}
+            Listener::Callback(cb) => {
+                let mut put_back = PutBack { slot, cb: Some(cb) };
+                if let Some(cb) = put_back.cb.as_mut() {
+                    call(cb);
                 }
             }
             Listener::Waiter { pending, waker } => {

@@ -540,3 +540,56 @@ fn close_with_on_a_closed_handle_never_runs_on_the_callers_stack() {
     drop(lp);
     assert_eq!(*state.borrow(), 11111);
 }
+
+#[test]
+fn a_panicking_callback_stays_installed() {
+    let lp = Loop::new().unwrap();
+    let t = Timer::new(&lp).unwrap();
+    let n = Rc::new(Cell::new(0));
+    let n2 = n.clone();
+    t.start(MS, MS, move |t| {
+        n2.set(n2.get() + 1);
+        match n2.get() {
+            1 => panic!("first call"),
+            3 => t.stop().unwrap(),
+            _ => {}
+        }
+    })
+    .unwrap();
+    let p = catch_unwind(AssertUnwindSafe(|| lp.run(RunMode::Default))).unwrap_err();
+    assert_eq!(panic_message(&*p), "first call");
+    assert!(t.is_active());
+    // The same callback keeps running (bounded, so a lost callback fails instead of hanging).
+    for _ in 0..10_000 {
+        if !lp.run(RunMode::Once).unwrap() {
+            break;
+        }
+    }
+    assert_eq!(n.get(), 3);
+    assert!(!t.is_active());
+}
+
+#[test]
+fn panics_in_close_callbacks_skip_nothing() {
+    let lp = Loop::new().unwrap();
+    let (guard, dropped) = DropCount::new();
+    let a = Timer::new(&lp).unwrap();
+    let b = Timer::new(&lp).unwrap();
+    a.start(HOUR, Duration::ZERO, move |_| {
+        let _keep = &guard;
+    })
+    .unwrap();
+    a.close_with(|| panic!("close boom"));
+    let later = Rc::new(Cell::new(false));
+    let l = later.clone();
+    b.close_with(move || l.set(true));
+    let all = Rc::new(Cell::new(false));
+    let al = all.clone();
+    lp.close_all(move || al.set(true));
+    let p = catch_unwind(AssertUnwindSafe(|| lp.run(RunMode::Default))).unwrap_err();
+    assert_eq!(panic_message(&*p), "close boom");
+    lp.run(RunMode::Default).unwrap();
+    assert_eq!(dropped.get(), 1);
+    assert!(later.get());
+    assert!(all.get(), "close_all's callback still ran");
+}
