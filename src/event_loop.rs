@@ -425,7 +425,8 @@ impl Loop {
     ///
     /// # Errors
     ///
-    /// `EBUSY` when nested inside `run`/`block_on` of this loop; `EPERM` on a borrowed loop.
+    /// `EBUSY` when nested inside `run`/`block_on` of this loop; `EPERM` on a borrowed loop;
+    /// `EBADF` when the loop is closed or its tasks were shut down by [`Loop::close_all`].
     ///
     /// # Examples
     ///
@@ -446,6 +447,9 @@ impl Loop {
         }
         if inner.running.get() {
             return Err(Error::EBUSY.with_operation("nested Loop::block_on"));
+        }
+        if inner.executor.is_shut() {
+            return Err(Error::EBADF.with_operation("block_on after close_all"));
         }
         inner.running.set(true);
         struct Reset<'a>(&'a LoopInner);

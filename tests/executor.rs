@@ -555,3 +555,30 @@ fn task_dropping_spawns_during_shutdown() {
     drop(lp);
     assert!(a.is_finished());
 }
+
+#[test]
+fn close_all_shuts_the_executor_for_good() {
+    let lp = Loop::new().unwrap();
+    let (guard, dropped) = DropCount::new();
+    let pending = lp.spawn_local(async move {
+        let _keep = guard;
+        std::future::pending::<()>().await
+    });
+    lp.run(RunMode::NoWait).unwrap();
+    let done = Rc::new(Cell::new(false));
+    let d = done.clone();
+    lp.close_all(move || d.set(true));
+    assert_eq!(dropped.get(), 1, "close_all drops the tasks");
+    assert!(pending.is_finished());
+    lp.run(RunMode::Default).unwrap();
+    assert!(done.get());
+    // No executor any more: spawns are cancelled, block_on refuses (it would otherwise
+    // create handles and wakers nothing retires).
+    assert!(lp.spawn_local(async {}).is_finished());
+    let e = lp.block_on(async { 1 }).unwrap_err();
+    assert_eq!(e.name(), "EBADF");
+    // Plain handles still work on the open loop.
+    let t = Timer::new(&lp).unwrap();
+    t.start(Duration::from_millis(1), Duration::ZERO, |_| ()).unwrap();
+    assert!(!lp.run(RunMode::Default).unwrap());
+}

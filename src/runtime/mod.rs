@@ -86,12 +86,21 @@ impl Executor {
         }
     }
 
-    /// The cross-thread part, created with the executor's handles on first use.
+    /// True once [`Executor::shutdown`] ran (the loop closed, or `close_all`).
+    pub(crate) fn is_shut(&self) -> bool {
+        self.shut.get()
+    }
+
+    /// The cross-thread part, created with the executor's handles on first use (never after
+    /// shutdown: nothing would close those handles or retire their wakers).
     fn shared(&self, lp: &Rc<LoopInner>) -> crate::Result<Arc<Shared>> {
         if let Some(s) = &*self.shared.borrow() {
             return Ok(Arc::clone(s));
         }
         lp.ensure_open()?;
+        if self.shut.get() {
+            return Err(crate::Error::EBADF.with_operation("executor is shut down"));
+        }
         let handle = LoopHandle {
             inner: Rc::clone(lp),
         };
