@@ -579,6 +579,28 @@ fn close_all_shuts_the_executor_for_good() {
     assert_eq!(e.name(), "EBADF");
     // Plain handles still work on the open loop.
     let t = Timer::new(&lp).unwrap();
-    t.start(Duration::from_millis(1), Duration::ZERO, |_| ()).unwrap();
+    t.start(Duration::from_millis(1), Duration::ZERO, |_| ())
+        .unwrap();
     assert!(!lp.run(RunMode::Default).unwrap());
+}
+
+#[test]
+fn close_all_from_inside_a_running_task() {
+    // The task's own future must not be freed while it is being polled.
+    let lp = Rc::new(Loop::new().unwrap());
+    let (guard, dropped) = DropCount::new();
+    let seen = Rc::new(RefCell::new(String::new()));
+    let (l, s) = (lp.clone(), seen.clone());
+    let _task = lp.spawn_local(async move {
+        let _keep = guard;
+        let local = String::from("still here");
+        l.close_all(|| ());
+        // Everything on this future's frame is still alive until this poll returns.
+        s.borrow_mut().push_str(&local);
+        yield_now().await;
+        s.borrow_mut().push_str(" and polled again");
+    });
+    lp.run(RunMode::Default).unwrap();
+    assert_eq!(*seen.borrow(), "still here");
+    assert_eq!(dropped.get(), 1, "dropped once its poll returned");
 }

@@ -323,8 +323,7 @@ impl Executor {
         let slots = std::mem::take(&mut self.tasks.borrow_mut().slots);
         for t in slots.into_iter().flatten() {
             // SAFETY: on the loop thread.
-            let fut = unsafe { t.take_future() };
-            t.mark_done();
+            let fut = unsafe { t.take_future_unless_running() };
             if let Some(fut) = fut {
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(fut)));
                 if let Err(p) = r {
