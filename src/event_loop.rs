@@ -665,6 +665,9 @@ impl LoopHandle {
     }
 
     /// How long the next poll would block: `None` for "forever", `Some(ZERO)` for not at all.
+    ///
+    /// As libuv answers it: zero also when nothing is active (the loop would not poll), and
+    /// until an iteration has registered new I/O watchers with the backend.
     pub fn backend_timeout(&self) -> Option<Duration> {
         if self.is_closed() {
             return Some(Duration::ZERO);

@@ -556,3 +556,21 @@ fn timeout_both_outcomes() {
     // Nothing is left armed: the hour-long sleep's timer was closed.
     assert!(!lp.run(RunMode::NoWait).unwrap());
 }
+
+#[test]
+fn interval_does_not_burst_after_a_stall() {
+    let lp = Loop::new().unwrap();
+    lp.block_on(async {
+        let period = ms(2);
+        let mut iv = interval(period);
+        iv.next().await.unwrap();
+        // Stall the loop thread for many periods.
+        std::thread::sleep(period * 20);
+        // The missed ticks are not delivered as a burst: one tick, then nothing ready.
+        iv.next().await.unwrap();
+        assert!(futures::poll!(iv.next()).is_pending());
+        iv.next().await.unwrap();
+        assert!(futures::poll!(iv.next()).is_pending());
+    })
+    .unwrap();
+}
