@@ -593,3 +593,86 @@ fn panics_in_close_callbacks_skip_nothing() {
     assert!(later.get());
     assert!(all.get(), "close_all's callback still ran");
 }
+
+/// A loop owned by a "host" (here: this test, through `ffi`), borrowed by uvio.
+struct HostLoop(*mut ffi::uv_loop_t);
+
+impl HostLoop {
+    fn new() -> HostLoop {
+        let raw = Box::into_raw(Box::new(MaybeUninit::<ffi::uv_loop_t>::zeroed()));
+        let raw = raw.cast::<ffi::uv_loop_t>();
+        // SAFETY: writable memory for a loop, freed in Drop after uv_loop_close.
+        assert_eq!(unsafe { ffi::uv_loop_init(raw) }, 0);
+        HostLoop(raw)
+    }
+
+    fn run(&self) -> i32 {
+        // SAFETY: an initialised loop, run on this thread only.
+        unsafe { ffi::uv_run(self.0, ffi::UV_RUN_DEFAULT) }
+    }
+}
+
+impl Drop for HostLoop {
+    fn drop(&mut self) {
+        // SAFETY: initialised; closing it checks that nothing is left on it.
+        assert_eq!(
+            unsafe { ffi::uv_loop_close(self.0) },
+            0,
+            "handles left open"
+        );
+        // SAFETY: allocated in `new`, no longer used by libuv.
+        drop(unsafe { Box::from_raw(self.0.cast::<MaybeUninit<ffi::uv_loop_t>>()) });
+    }
+}
+
+#[test]
+fn borrowed_loop_is_run_by_its_host() {
+    // SAFETY: null is refused before anything is read.
+    assert_eq!(
+        unsafe { Loop::from_raw(std::ptr::null_mut()) }
+            .unwrap_err()
+            .name(),
+        "EINVAL"
+    );
+    let host = HostLoop::new();
+    // SAFETY: the host loop outlives every uvio handle on it (it is closed last, below).
+    let lp = unsafe { Loop::from_raw(host.0) }.unwrap();
+    assert_eq!(lp.run(RunMode::Default).unwrap_err().name(), "EPERM");
+    assert_eq!(lp.block_on(async {}).unwrap_err().name(), "EPERM");
+    assert_eq!(lp.measure_idle_time().unwrap_err().name(), "EPERM");
+    let n = Rc::new(Cell::new(0));
+    let t = Timer::new(&lp).unwrap();
+    let n2 = n.clone();
+    t.start(MS, Duration::ZERO, move |_| {
+        n2.set(n2.get() + 1);
+        // Tasks work inside the host's loop too.
+        let n3 = n2.clone();
+        drop(uvio::spawn_local(async move {
+            uvio::time::sleep(MS).await;
+            n3.set(n3.get() + 10);
+        }));
+    })
+    .unwrap();
+    host.run();
+    assert_eq!(n.get(), 11);
+    // A panic has no run to resume from: the embedder takes it.
+    t.start(MS, Duration::ZERO, |_| panic!("host boom"))
+        .unwrap();
+    host.run();
+    assert_eq!(panic_message(&*lp.take_panic().unwrap()), "host boom");
+    assert!(lp.take_panic().is_none());
+    let h = lp.handle();
+    let kept = Timer::new(&lp).unwrap();
+    kept.start(HOUR, HOUR, |_| ()).unwrap();
+    drop(lp);
+    // The host's next run finishes the closes; then it can close its loop.
+    assert_eq!(host.run(), 0);
+    drop(host);
+    // Everything that outlived the host's loop stays safe to use.
+    assert!(h.is_closed());
+    let _ = h.now();
+    assert_eq!(h.idle_time(), Duration::ZERO);
+    assert_eq!(kept.stop().unwrap_err().name(), "EBADF");
+    assert_eq!(t.start(MS, MS, |_| ()).unwrap_err().name(), "EBADF");
+    drop((t, kept, h));
+}
