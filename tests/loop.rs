@@ -615,11 +615,8 @@ impl HostLoop {
 impl Drop for HostLoop {
     fn drop(&mut self) {
         // SAFETY: initialised; closing it checks that nothing is left on it.
-        assert_eq!(
-            unsafe { ffi::uv_loop_close(self.0) },
-            0,
-            "handles left open"
-        );
+        let ret = unsafe { ffi::uv_loop_close(self.0) };
+        assert_eq!(ret, 0, "handles left open");
         // SAFETY: allocated in `new`, no longer used by libuv.
         drop(unsafe { Box::from_raw(self.0.cast::<MaybeUninit<ffi::uv_loop_t>>()) });
     }
@@ -628,12 +625,8 @@ impl Drop for HostLoop {
 #[test]
 fn borrowed_loop_is_run_by_its_host() {
     // SAFETY: null is refused before anything is read.
-    assert_eq!(
-        unsafe { Loop::from_raw(std::ptr::null_mut()) }
-            .unwrap_err()
-            .name(),
-        "EINVAL"
-    );
+    let null = unsafe { Loop::from_raw(std::ptr::null_mut()) };
+    assert_eq!(null.unwrap_err().name(), "EINVAL");
     let host = HostLoop::new();
     // SAFETY: the host loop outlives every uvio handle on it (it is closed last, below).
     let lp = unsafe { Loop::from_raw(host.0) }.unwrap();
