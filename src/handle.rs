@@ -95,17 +95,21 @@ unsafe extern "C" fn close_cb<H, S>(h: *mut ffi::uv_handle_t) {
     unsafe {
         let hdr = &(*b).hdr;
         let lp = Rc::clone(&hdr.lp);
-        hdr.flags.set(hdr.flags.get() | CLOSED);
         lp.unlink(h);
         // Three steps, each guarded on its own so that a panic in one (a callback's Drop, a
-        // `close_with` closure) does not skip the others.
+        // `close_with` closure) does not skip the others. `CLOSED` is set only after them:
+        // user code run here may drop the last owner (a callback that owns its handle), and
+        // that owner must then leave the free to us instead of freeing the box under our feet.
         // Drop the state (callbacks, wakers) now: nothing can call them any more.
         crate::panic::guard(&lp, || ManuallyDrop::drop(&mut (*b).state));
-        if let Some(f) = hdr.on_closed.take() {
+        // Including closures registered by the ones that run here.
+        while let Some(f) = hdr.on_closed.take() {
             crate::panic::guard(&lp, f);
         }
         crate::panic::guard(&lp, || lp.maybe_all_closed());
-        if hdr.flags.get() & OWNED == 0 {
+        let flags = hdr.flags.get() | CLOSED;
+        hdr.flags.set(flags);
+        if flags & OWNED == 0 {
             drop(Box::from_raw(b));
         }
     }

@@ -669,3 +669,34 @@ fn borrowed_loop_is_run_by_its_host() {
     assert_eq!(t.start(MS, MS, |_| ()).unwrap_err().name(), "EBADF");
     drop((t, kept, h));
 }
+
+#[test]
+fn handle_owned_by_its_own_callback() {
+    // The callback holds the last owner of its timer: the close callback drops the callback,
+    // which drops the owner, while the close callback is still running.
+    let lp = Loop::new().unwrap();
+    let t = Rc::new(Timer::new(&lp).unwrap());
+    let t2 = t.clone();
+    let fired = Rc::new(Cell::new(false));
+    let f = fired.clone();
+    t.start(MS, Duration::ZERO, move |_| {
+        let _own = &t2;
+        f.set(true);
+    })
+    .unwrap();
+    let closed = Rc::new(Cell::new(false));
+    let c = closed.clone();
+    t.close_with(move || c.set(true));
+    drop(t);
+    lp.run(RunMode::Default).unwrap();
+    assert!(closed.get());
+    // Same with the loop's shutdown doing the close.
+    let t = Rc::new(Timer::new(&lp).unwrap());
+    let t2 = t.clone();
+    t.start(HOUR, Duration::ZERO, move |_| {
+        let _own = &t2;
+    })
+    .unwrap();
+    drop(t);
+    drop(lp);
+}
