@@ -471,7 +471,15 @@ impl Loop {
     pub fn close_all(&self, done: impl FnOnce() + 'static) {
         let inner = &self.handle.inner;
         inner.executor.shutdown();
-        inner.on_all_closed.set(Some(Box::new(done)));
+        // A second close_all before the first finished: both callbacks run, in order.
+        let done: Box<dyn FnOnce()> = match inner.on_all_closed.take() {
+            None => Box::new(done),
+            Some(first) => Box::new(move || {
+                first();
+                done();
+            }),
+        };
+        inner.on_all_closed.set(Some(done));
         inner.close_every_handle();
         inner.maybe_all_closed();
     }

@@ -700,3 +700,18 @@ fn handle_owned_by_its_own_callback() {
     drop(t);
     drop(lp);
 }
+
+#[test]
+fn close_all_twice_calls_both() {
+    let lp = Loop::new().unwrap();
+    let t = Timer::new(&lp).unwrap();
+    t.start(HOUR, Duration::ZERO, |_| ()).unwrap();
+    let order = Rc::new(RefCell::new(Vec::new()));
+    let (o1, o2) = (order.clone(), order.clone());
+    lp.close_all(move || o1.borrow_mut().push(1));
+    lp.close_all(move || o2.borrow_mut().push(2));
+    assert!(order.borrow().is_empty(), "the timer is still closing");
+    lp.run(RunMode::Default).unwrap();
+    assert_eq!(*order.borrow(), [1, 2]);
+    assert!(t.is_closing());
+}
