@@ -77,6 +77,8 @@ pub(crate) struct LoopInner {
     handle_count: Cell<usize>,
     /// Requests in flight (allocated and not yet completed).
     live_reqs: Cell<usize>,
+    /// The loop's time when it was closed: what `now()` reports afterwards.
+    closed_now: Cell<u64>,
     /// Called when `close_all` has finished (no handle and no request left).
     on_all_closed: Cell<Option<Box<dyn FnOnce()>>>,
     next_ticks: RefCell<VecDeque<Box<dyn FnOnce()>>>,
@@ -220,6 +222,13 @@ impl LoopInner {
         }
     }
 
+    /// Keeps the loop's time for `now()` after the loop is closed (when its memory is no
+    /// longer a valid loop: libuv scribbles over it, a host may free it).
+    fn record_now(&self) {
+        // SAFETY: called while the loop is still initialised.
+        self.closed_now.set(unsafe { ffi::uv_now(self.raw) });
+    }
+
     /// Owned-loop shutdown: drop tasks, close handles, drain, `uv_loop_close`.
     fn shutdown(&self) {
         if self.phase.get() != Phase::Open {
@@ -232,18 +241,21 @@ impl LoopInner {
         self.next_ticks.borrow_mut().clear();
         for _ in 0..64 {
             self.close_every_handle();
+            // Something outside uvio's list may be open too (a handle created through `ffi`):
+            // close it as well, or an active one would keep uv_run below blocked forever. Its
+            // memory is never touched after the close.
+            // SAFETY: walking an initialised loop; `close_foreign` only calls uv_close on
+            // handles not already closing.
+            unsafe { ffi::uv_walk(self.raw, Some(close_foreign), std::ptr::null_mut()) };
             // SAFETY: the loop is initialised and not running (shutdown is only reached from
             // Loop::drop, which cannot happen inside `run`).
             unsafe { ffi::uv_run(self.raw, ffi::UV_RUN_DEFAULT) };
+            self.record_now();
             // SAFETY: as above.
             if unsafe { ffi::uv_loop_close(self.raw) } == 0 {
                 self.phase.set(Phase::Closed);
                 break;
             }
-            // Something outside uvio's list is still open (a handle created through `ffi`):
-            // close it too, without touching its memory afterwards.
-            // SAFETY: walking an initialised loop; `close_foreign` only calls uv_close.
-            unsafe { ffi::uv_walk(self.raw, Some(close_foreign), std::ptr::null_mut()) };
         }
         if let Some(p) = self.panic.take() {
             crate::panic::drop_payload(p);
@@ -281,7 +293,7 @@ impl Drop for LoopInner {
 ///
 /// It keeps the loop's memory alive but not the loop open: after the owning [`Loop`] is
 /// dropped, operations through a `LoopHandle` fail with `EBADF`. Not `Send`: a loop and its
-/// handles live on one thread (see [`crate::AsyncHandle`] and [`crate::spawn_blocking`] for
+/// handles live on one thread (see `AsyncHandle` and [`crate::spawn_blocking`] for
 /// crossing threads).
 ///
 /// # Examples
@@ -430,7 +442,8 @@ impl Loop {
     ///
     /// # Errors
     ///
-    /// `EBUSY` when nested inside `run`/`block_on` of this loop; `EPERM` on a borrowed loop.
+    /// `EBUSY` when nested inside `run`/`block_on` of this loop; `EPERM` on a borrowed loop;
+    /// `EBADF` when the loop is closed or its tasks were shut down by [`Loop::close_all`].
     ///
     /// # Examples
     ///
@@ -452,6 +465,9 @@ impl Loop {
         if inner.running.get() {
             return Err(Error::EBUSY.with_operation("nested Loop::block_on"));
         }
+        if inner.executor.is_shut() {
+            return Err(Error::EBADF.with_operation("block_on after close_all"));
+        }
         inner.running.set(true);
         struct Reset<'a>(&'a LoopInner);
         impl Drop for Reset<'_> {
@@ -472,7 +488,15 @@ impl Loop {
     pub fn close_all(&self, done: impl FnOnce() + 'static) {
         let inner = &self.handle.inner;
         inner.executor.shutdown();
-        inner.on_all_closed.set(Some(Box::new(done)));
+        // A second close_all before the first finished: both callbacks run, in order.
+        let done: Box<dyn FnOnce()> = match inner.on_all_closed.take() {
+            None => Box::new(done),
+            Some(first) => Box::new(move || {
+                first();
+                done();
+            }),
+        };
+        inner.on_all_closed.set(Some(done));
         inner.close_every_handle();
         inner.maybe_all_closed();
     }
@@ -552,6 +576,7 @@ impl Drop for Loop {
             // A borrowed loop: close what uvio opened; the host's next run finishes it.
             inner.executor.shutdown();
             inner.close_every_handle();
+            inner.record_now();
             inner.phase.set(Phase::Closed);
         }
     }
@@ -573,6 +598,7 @@ impl LoopInner {
             handles_head: Cell::new(std::ptr::null_mut()),
             handle_count: Cell::new(0),
             live_reqs: Cell::new(0),
+            closed_now: Cell::new(0),
             on_all_closed: Cell::new(None),
             next_ticks: RefCell::new(VecDeque::new()),
             executor: Executor::new(),
@@ -636,8 +662,11 @@ impl LoopHandle {
     }
 
     /// The loop's cached time in milliseconds (`uv_now`), updated at the start of each
-    /// iteration.
+    /// iteration. Once the loop is closed, its time when it closed.
     pub fn now(&self) -> u64 {
+        if self.inner.phase.get() == Phase::Closed {
+            return self.inner.closed_now.get();
+        }
         // SAFETY: the loop memory lives as long as `inner`; uv_now reads one field.
         unsafe { ffi::uv_now(self.inner.raw) }
     }
@@ -661,6 +690,9 @@ impl LoopHandle {
     }
 
     /// How long the next poll would block: `None` for "forever", `Some(ZERO)` for not at all.
+    ///
+    /// As libuv answers it: zero also when nothing is active (the loop would not poll), and
+    /// until an iteration has registered new I/O watchers with the backend.
     pub fn backend_timeout(&self) -> Option<Duration> {
         if self.is_closed() {
             return Some(Duration::ZERO);
@@ -670,8 +702,13 @@ impl LoopHandle {
         (ms >= 0).then(|| Duration::from_millis(ms as u64))
     }
 
-    /// Time spent idle in the kernel's poll since [`Loop::measure_idle_time`] was turned on.
+    /// Time spent idle in the kernel's poll since [`Loop::measure_idle_time`] was turned on
+    /// (zero once the loop is closed).
     pub fn idle_time(&self) -> Duration {
+        if self.is_closed() {
+            // uv_loop_close freed the metrics this would read.
+            return Duration::ZERO;
+        }
         // SAFETY: the loop memory is alive; the call reads loop fields.
         Duration::from_nanos(unsafe { ffi::uv_metrics_idle_time(self.inner.raw) })
     }

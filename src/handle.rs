@@ -96,20 +96,20 @@ unsafe extern "C" fn close_cb<H, S>(h: *mut ffi::uv_handle_t) {
         let hdr = &(*b).hdr;
         let lp = Rc::clone(&hdr.lp);
         lp.unlink(h);
-        // `CLOSED` is set only after the state and the close hooks are gone: dropping them
-        // may drop the owner (a callback that captured its own handle's owner), and the
-        // owner must then leave the free to this function instead of freeing the box under
-        // our feet.
-        crate::panic::guard(&lp, || {
-            // Drop the state (callbacks, wakers) now: nothing can call them any more.
-            ManuallyDrop::drop(&mut (*b).state);
-            while let Some(f) = hdr.on_closed.take() {
-                f();
-            }
-            lp.maybe_all_closed();
-        });
-        hdr.flags.set(hdr.flags.get() | CLOSED);
-        if hdr.flags.get() & OWNED == 0 {
+        // Three steps, each guarded on its own so that a panic in one (a callback's Drop, a
+        // `close_with` closure) does not skip the others. `CLOSED` is set only after them:
+        // user code run here may drop the last owner (a callback that owns its handle), and
+        // that owner must then leave the free to us instead of freeing the box under our feet.
+        // Drop the state (callbacks, wakers) now: nothing can call them any more.
+        crate::panic::guard(&lp, || ManuallyDrop::drop(&mut (*b).state));
+        // Including closures registered by the ones that run here.
+        while let Some(f) = hdr.on_closed.take() {
+            crate::panic::guard(&lp, f);
+        }
+        crate::panic::guard(&lp, || lp.maybe_all_closed());
+        let flags = hdr.flags.get() | CLOSED;
+        hdr.flags.set(flags);
+        if flags & OWNED == 0 {
             drop(Box::from_raw(b));
         }
     }
@@ -282,10 +282,13 @@ impl<H, S> HandleRef<H, S> {
 
     /// Starts closing (if not already) and calls `f` once the close callback has run (at
     /// once if it already has).
+    /// Starts closing (if not already) and calls `f` once the close callback has run. If it
+    /// already has, `f` still never runs on the caller's stack: it runs from the loop, as a
+    /// task (or at once when the loop itself is gone).
     pub(crate) fn close_then(&self, f: Box<dyn FnOnce()>) {
         let hdr = self.hdr();
         if hdr.flags.get() & CLOSED != 0 {
-            f();
+            defer(&hdr.lp, f);
             return;
         }
         let prev = hdr.on_closed.take();
@@ -303,9 +306,12 @@ impl<H, S> HandleRef<H, S> {
     /// A future that starts closing and resolves once the close callback has run.
     pub(crate) fn closed(&self) -> Closed {
         let shared = Rc::new(ClosedShared {
-            done: Cell::new(false),
+            done: Cell::new(self.hdr().flags.get() & CLOSED != 0),
             waker: Cell::new(None),
         });
+        if shared.done.get() {
+            return Closed { shared };
+        }
         let s2 = Rc::clone(&shared);
         self.close_then(Box::new(move || {
             s2.done.set(true);
@@ -332,6 +338,21 @@ impl<H, S> Drop for HandleRef<H, S> {
             }
         }
     }
+}
+
+/// Runs `f` from `lp`'s executor (a detached task); if the task is dropped instead (the loop
+/// shuts down first, or is gone already), `f` runs then.
+fn defer(lp: &Rc<LoopInner>, f: Box<dyn FnOnce()>) {
+    struct RunOnDrop(Option<Box<dyn FnOnce()>>);
+    impl Drop for RunOnDrop {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    let f = RunOnDrop(Some(f));
+    drop(lp.executor.spawn(lp, async move { drop(f) }));
 }
 
 pub(crate) fn closed_error() -> Error {
@@ -385,7 +406,9 @@ macro_rules! handle_methods {
             }
 
             /// Starts closing (if not already) and calls `f` on the loop thread once the close
-            /// callback has run.
+            /// callback has run. Never on the caller's stack: when the handle is closed
+            /// already, `f` runs from the loop's next iteration (or at once if the loop itself
+            /// is gone).
             pub fn close_with(&self, f: impl FnOnce() + 'static) {
                 self.$field.close_then(Box::new(f))
             }

@@ -17,7 +17,8 @@ fn current_loop() -> LoopHandle {
     LoopHandle::current().expect("uvio timer future polled outside a uvio loop")
 }
 
-/// Waits until `duration` has elapsed (a one-shot timer, millisecond resolution).
+/// Waits until `duration` has elapsed, measured from this call (a one-shot timer; never
+/// completes early, even though libuv's clock has millisecond resolution).
 ///
 /// # Panics
 ///
@@ -31,14 +32,14 @@ fn current_loop() -> LoopHandle {
 /// let lp = uvio::Loop::new()?;
 /// let start = Instant::now();
 /// lp.block_on(uvio::time::sleep(Duration::from_millis(10)))?;
-/// assert!(start.elapsed() >= Duration::from_millis(9));
+/// assert!(start.elapsed() >= Duration::from_millis(10));
 /// # Ok::<(), uvio::Error>(())
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
     Sleep {
         timer: None,
-        duration,
-        deadline: None,
+        // `None` (an overflowing deadline) never elapses.
+        deadline: Instant::now().checked_add(duration),
     }
 }
 
@@ -50,7 +51,6 @@ pub fn sleep(duration: Duration) -> Sleep {
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         timer: None,
-        duration: Duration::ZERO,
         deadline: Some(deadline),
     }
 }
@@ -60,25 +60,33 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 #[derive(Debug)]
 pub struct Sleep {
     timer: Option<Timer>,
-    duration: Duration,
     deadline: Option<Instant>,
+}
+
+impl Sleep {
+    fn remaining(&self) -> Duration {
+        match self.deadline {
+            Some(d) => d.saturating_duration_since(Instant::now()),
+            None => Duration::MAX,
+        }
+    }
 }
 
 impl Future for Sleep {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if self.timer.is_none() {
-            let wait = match self.deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()),
-                None => self.duration,
-            };
-            let t = match Timer::new(&current_loop()) {
+            let lp = current_loop();
+            // The loop's cached time may be stale (nothing ran for a while): a timer started
+            // from it would fire early.
+            lp.update_time();
+            let t = match Timer::new(&lp) {
                 Ok(t) => t,
                 // The loop is closed: nothing will ever fire; treat as elapsed.
                 Err(_) => return Poll::Ready(()),
             };
             if t.listen_for_waker()
-                .and_then(|_| t.start_raw(wait, Duration::ZERO))
+                .and_then(|_| t.start_raw(self.remaining(), Duration::ZERO))
                 .is_err()
             {
                 return Poll::Ready(());
@@ -87,8 +95,24 @@ impl Future for Sleep {
         }
         let t = self.timer.as_ref().expect("timer set above");
         match t.poll_fired(cx.waker()) {
-            Ok(true) | Err(_) => Poll::Ready(()),
             Ok(false) => Poll::Pending,
+            Err(_) => Poll::Ready(()),
+            Ok(true) => {
+                let left = self.remaining();
+                if left.is_zero() {
+                    return Poll::Ready(());
+                }
+                // libuv's millisecond clock fired a little before `Instant` got there: wait
+                // out the rest. The timer cannot fire synchronously, so the second poll stores
+                // the waker.
+                match t
+                    .start_raw(left, Duration::ZERO)
+                    .and_then(|_| t.poll_fired(cx.waker()))
+                {
+                    Ok(false) => Poll::Pending,
+                    _ => Poll::Ready(()),
+                }
+            }
         }
     }
 }
@@ -142,7 +166,10 @@ impl Stream for Interval {
     type Item = Instant;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Instant>> {
         if self.timer.is_none() {
-            let t = match Timer::new(&current_loop()) {
+            let lp = current_loop();
+            // A stale cached loop time would make the first tick early.
+            lp.update_time();
+            let t = match Timer::new(&lp) {
                 Ok(t) => t,
                 Err(_) => return Poll::Ready(None),
             };

@@ -29,17 +29,30 @@ impl<F: ?Sized> Listener<F> {
     /// firing and wakes the waiter.
     #[inline]
     pub(crate) fn fire(slot: &Cell<Listener<F>>, call: impl FnOnce(&mut F)) {
-        match slot.take() {
-            Listener::None => {}
-            Listener::Callback(mut cb) => {
-                call(&mut cb);
-                let now = slot.take();
-                match now {
-                    Listener::None => slot.set(Listener::Callback(cb)),
+        /// Puts the callback back when the call returns, and also when it panics: a panic
+        /// must not silently uninstall the callback of a handle that stays active.
+        struct PutBack<'a, F: ?Sized> {
+            slot: &'a Cell<Listener<F>>,
+            cb: Option<Box<F>>,
+        }
+        impl<F: ?Sized> Drop for PutBack<'_, F> {
+            fn drop(&mut self) {
+                let Some(cb) = self.cb.take() else { return };
+                match self.slot.take() {
+                    Listener::None => self.slot.set(Listener::Callback(cb)),
                     replaced => {
-                        slot.set(replaced);
+                        self.slot.set(replaced);
                         drop(cb);
                     }
+                }
+            }
+        }
+        match slot.take() {
+            Listener::None => {}
+            Listener::Callback(cb) => {
+                let mut put_back = PutBack { slot, cb: Some(cb) };
+                if let Some(cb) = put_back.cb.as_mut() {
+                    call(cb);
                 }
             }
             Listener::Waiter { pending, waker } => {
@@ -75,7 +88,6 @@ impl<F: ?Sized> Listener<F> {
     }
 }
 
-/// A timer's callback type.
 type TimerCallback = dyn FnMut(&Timer);
 
 pub(crate) struct TimerState {
@@ -133,10 +145,11 @@ pub(crate) fn millis(d: Duration) -> u64 {
 }
 
 unsafe extern "C" fn on_timer(raw: *mut ffi::uv_timer_t) {
+    // SAFETY: libuv calls this only for live timers created by `Timer::new`; the view is
+    // never dropped (ManuallyDrop), so it does not close or free anything.
+    let view = unsafe { HandleRef::borrowed(raw) };
     let timer = std::mem::ManuallyDrop::new(Timer {
-        // SAFETY: libuv calls this only for live timers created by `Timer::new`; the view is
-        // never dropped (ManuallyDrop), so it does not close or free anything.
-        h: std::mem::ManuallyDrop::into_inner(unsafe { HandleRef::borrowed(raw) }),
+        h: std::mem::ManuallyDrop::into_inner(view),
     });
     crate::panic::guard(timer.h.loop_inner(), || {
         // SAFETY: libuv calls timer callbacks only before the close callback.
@@ -204,8 +217,10 @@ impl Timer {
     /// `EINVAL` when the timer was never started; `EBADF` when closed.
     pub fn again(&self) -> Result<()> {
         self.h
-            // SAFETY: the timer is initialised and open.
-            .call(|h| unsafe { ffi::uv_timer_again(h) })
+            .call(|h| {
+                // SAFETY: the timer is initialised and open.
+                unsafe { ffi::uv_timer_again(h) }
+            })
             .map_err(|e| e.with_operation("Timer::again"))?;
         Ok(())
     }
@@ -233,6 +248,10 @@ impl Timer {
 
     /// Time until the timer fires; zero when it is overdue, stopped, or closed.
     pub fn due_in(&self) -> Duration {
+        // libuv computes it from the last schedule even for a stopped timer.
+        if !self.is_active() {
+            return Duration::ZERO;
+        }
         // SAFETY: the timer is initialised and open.
         let ms = self
             .h

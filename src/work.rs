@@ -188,6 +188,14 @@ impl<T> fmt::Debug for WorkRequest<T> {
 /// assert_eq!(n, 3628800);
 /// # Ok::<(), uvio::Error>(())
 /// ```
+///
+/// The closure must be `Send` (it runs on another thread):
+///
+/// ```compile_fail
+/// let lp = uvio::Loop::new().unwrap();
+/// let rc = std::rc::Rc::new(1);
+/// let _ = lp.block_on(async move { uvio::spawn_blocking(move || *rc).await });
+/// ```
 pub fn spawn_blocking<T, F>(f: F) -> SpawnBlocking<T>
 where
     T: Send + 'static,

@@ -91,7 +91,6 @@ macro_rules! uv_errno_map {
             ENODATA = UV_ENODATA,
             EUNATCH = UV_EUNATCH,
             ENOEXEC = UV_ENOEXEC,
-            ERRNO_MAX = UV_ERRNO_MAX,
         }
     };
 }

@@ -51,7 +51,8 @@ pub use bindings::*;
 
 pub use std::os::raw::{c_char, c_int, c_uint, c_void};
 
-/// The libuv version these bindings were generated from (`UV_VERSION_HEX` of libuv 1.53.0, which libuv-sys2 1.53.1 ships).
+/// The libuv version these bindings were generated from: `UV_VERSION_HEX` of libuv 1.53.0,
+/// the C library the `libuv-sys2 = "=1.53.1"` package vendors.
 pub const BINDINGS_VERSION_HEX: u32 = 0x01_35_00;
 
 /// The oldest libuv these bindings support (1.44.0), as `uv_version()` encodes it.

@@ -40,6 +40,8 @@ pub(crate) struct Executor {
     wake: RefCell<Option<HandleRef<ffi::uv_async_t, ()>>>,
     shared: RefCell<Option<Arc<Shared>>>,
     shut: Cell<bool>,
+    /// A `block_on` is running: only then does a wake of its main future count.
+    blocking: Cell<bool>,
 }
 
 #[derive(Default)]
@@ -80,15 +82,25 @@ impl Executor {
             wake: RefCell::new(None),
             shared: RefCell::new(None),
             shut: Cell::new(false),
+            blocking: Cell::new(false),
         }
     }
 
-    /// The cross-thread part, created with the executor's handles on first use.
+    /// True once [`Executor::shutdown`] ran (the loop closed, or `close_all`).
+    pub(crate) fn is_shut(&self) -> bool {
+        self.shut.get()
+    }
+
+    /// The cross-thread part, created with the executor's handles on first use (never after
+    /// shutdown: nothing would close those handles or retire their wakers).
     fn shared(&self, lp: &Rc<LoopInner>) -> crate::Result<Arc<Shared>> {
         if let Some(s) = &*self.shared.borrow() {
             return Ok(Arc::clone(s));
         }
         lp.ensure_open()?;
+        if self.shut.get() {
+            return Err(crate::Error::EBADF.with_operation("executor is shut down"));
+        }
         let handle = LoopHandle {
             inner: Rc::clone(lp),
         };
@@ -174,11 +186,7 @@ impl Executor {
             let Some(task) = next else { break };
             self.run_task(lp, task);
         }
-        let main_woken = self
-            .shared
-            .borrow()
-            .as_ref()
-            .is_some_and(|s| s.main_woken());
+        let main_woken = self.main_pending();
         if self.queue.borrow().is_empty() && !main_woken {
             self.stop_idle();
         }
@@ -209,7 +217,20 @@ impl Executor {
 
     /// The `block_on` future was woken on the loop thread: keep the loop from blocking.
     pub(crate) fn drain_main_wake(&self) {
-        self.ensure_idle();
+        if self.blocking.get() {
+            self.ensure_idle();
+        }
+    }
+
+    /// A running `block_on` has been woken and not polled yet. (A stale wake of a finished
+    /// `block_on` must not keep the idle handle spinning.)
+    fn main_pending(&self) -> bool {
+        self.blocking.get()
+            && self
+                .shared
+                .borrow()
+                .as_ref()
+                .is_some_and(|s| s.main_woken())
     }
 
     /// Moves tasks woken from other threads into the local queue.
@@ -220,7 +241,7 @@ impl Executor {
         for t in shared.take_remote() {
             self.push_local(t);
         }
-        if shared.main_woken() {
+        if self.main_pending() {
             self.ensure_idle();
         }
     }
@@ -242,20 +263,42 @@ impl Executor {
             // SAFETY: the async handle is initialised and open.
             unsafe { ffi::uv_ref(w) };
         }
-        struct Unref(Option<*mut ffi::uv_handle_t>, Arc<Shared>);
-        impl Drop for Unref {
+        /// Undoes what `block_on` set up, however it exits (a panic included).
+        struct Exit<'a> {
+            exec: &'a Executor,
+            wake: Option<*mut ffi::uv_handle_t>,
+            shared: Arc<Shared>,
+            main: Arc<Task>,
+        }
+        impl Drop for Exit<'_> {
             fn drop(&mut self) {
-                if let (Some(w), true) = (self.0, self.1.is_alive()) {
+                self.main.mark_done();
+                self.exec.blocking.set(false);
+                self.shared.set_main_woken(false);
+                if let (Some(w), true) = (self.wake, self.shared.is_alive()) {
                     // SAFETY: the executor is alive, so its async handle is open.
                     unsafe { ffi::uv_unref(w) };
                 }
+                // The idle handle may have been kept running for the main future only.
+                if self.exec.queue.borrow().is_empty() {
+                    self.exec.stop_idle();
+                }
             }
         }
-        let _unref = Unref(wake_raw, Arc::clone(&shared));
+        let _exit = Exit {
+            exec: self,
+            wake: wake_raw,
+            shared: Arc::clone(&shared),
+            main: Arc::clone(&main),
+        };
+        self.blocking.set(true);
         shared.set_main_woken(true);
         loop {
             if shared.take_main_woken() {
                 if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+                    // A panic caught while the future ran (a task it aborted panicked in
+                    // Drop) belongs to this call, not to the next run.
+                    lp.resume_panic();
                     return v;
                 }
             }
@@ -280,8 +323,7 @@ impl Executor {
         let slots = std::mem::take(&mut self.tasks.borrow_mut().slots);
         for t in slots.into_iter().flatten() {
             // SAFETY: on the loop thread.
-            let fut = unsafe { t.take_future() };
-            t.mark_done();
+            let fut = unsafe { t.take_future_unless_running() };
             if let Some(fut) = fut {
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(fut)));
                 if let Err(p) = r {

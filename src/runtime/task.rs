@@ -165,6 +165,22 @@ impl Task {
         self.state.fetch_or(DONE, Ordering::AcqRel);
     }
 
+    /// For shutdown: takes the future out (to drop it), unless the task is being polled right
+    /// now (shutdown reached from inside that poll, through `Loop::close_all`). Then it is
+    /// only marked aborted, and the executor drops it once the poll has returned.
+    ///
+    /// # Safety
+    ///
+    /// On the owner thread.
+    pub(crate) unsafe fn take_future_unless_running(&self) -> Option<BoxFuture> {
+        let prev = self.state.fetch_or(ABORT, Ordering::AcqRel);
+        if prev & RUNNING != 0 {
+            return None;
+        }
+        // SAFETY: owner thread (contract), and the future is not being polled.
+        unsafe { self.take_future() }
+    }
+
     /// Takes the future out (to drop it), marking the task done.
     ///
     /// # Safety
@@ -225,6 +241,10 @@ impl Task {
     fn schedule(self: Arc<Self>) {
         let prev = self.state.fetch_or(NOTIFIED, Ordering::AcqRel);
         if prev & MAIN != 0 {
+            if prev & DONE != 0 {
+                // Its block_on has returned.
+                return;
+            }
             self.shared.set_main_woken(true);
             if self.shared.owner == this_thread() {
                 if self.shared.is_alive() {

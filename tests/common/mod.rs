@@ -15,3 +15,51 @@ pub fn scale(n: usize) -> usize {
 pub fn under_valgrind() -> bool {
     std::env::var_os("UVIO_UNDER_VALGRIND").is_some()
 }
+
+use std::any::Any;
+use std::cell::Cell;
+use std::rc::Rc;
+
+/// The message of a panic payload (`&str` or `String`), or `"<non-string panic>"`.
+pub fn panic_message(p: &(dyn Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string panic>".to_string()
+    }
+}
+
+/// Counts how many of its clones have been dropped: put one inside a closure or future and
+/// check that it was dropped (exactly once).
+#[derive(Debug)]
+pub struct DropCount {
+    count: Rc<Cell<usize>>,
+}
+
+impl DropCount {
+    /// A counter, and the shared count it increments when dropped.
+    pub fn new() -> (DropCount, Rc<Cell<usize>>) {
+        let count = Rc::new(Cell::new(0));
+        (
+            DropCount {
+                count: Rc::clone(&count),
+            },
+            count,
+        )
+    }
+
+    /// Another guard on the same count.
+    pub fn another(&self) -> DropCount {
+        DropCount {
+            count: Rc::clone(&self.count),
+        }
+    }
+}
+
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.count.set(self.count.get() + 1);
+    }
+}

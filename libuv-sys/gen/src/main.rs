@@ -111,7 +111,10 @@ fn main() {
     for line in main.lines() {
         if let Some(rest) = line.trim().strip_prefix("pub const UV_") {
             if let Some((name, _)) = rest.split_once(": uv_errno_t") {
-                names.push(name.to_string());
+                // UV_ERRNO_MAX marks the end of the enum (`UV__EOF - 1`); it is no error.
+                if name != "ERRNO_MAX" {
+                    names.push(name.to_string());
+                }
             }
         }
     }
