@@ -186,7 +186,7 @@ impl Error {
             "ETXTBSY" => K::ExecutableFileBusy,
             "EXDEV" => K::CrossesDevices,
             "EMLINK" => K::TooManyLinks,
-            // (ENAMETOOLONG => InvalidFilename needs Rust 1.87; rust-version is 1.85.)
+            "ENAMETOOLONG" => K::InvalidFilename,
             "E2BIG" => K::ArgumentListTooLong,
             "ENETUNREACH" => K::NetworkUnreachable,
             "EHOSTUNREACH" => K::HostUnreachable,
