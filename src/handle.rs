@@ -280,8 +280,6 @@ impl<H, S> HandleRef<H, S> {
         Ok(())
     }
 
-    /// Starts closing (if not already) and calls `f` once the close callback has run (at
-    /// once if it already has).
     /// Starts closing (if not already) and calls `f` once the close callback has run. If it
     /// already has, `f` still never runs on the caller's stack: it runs from the loop, as a
     /// task (or at once when the loop itself is gone).
