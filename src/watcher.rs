@@ -334,8 +334,15 @@ watcher! {
     ///     l.borrow_mut().push("check");
     ///     c.stop().unwrap();
     /// })?;
+    /// // Something must end each poll: a check handle alone keeps the loop alive without
+    /// // ever waking it. A repeating timer does, until the check has run.
     /// let t = Timer::new(&lp)?;
-    /// t.start(Duration::from_millis(1), Duration::ZERO, |_| {})?;
+    /// let l = log.clone();
+    /// t.start(Duration::from_millis(1), Duration::from_millis(1), move |t| {
+    ///     if l.borrow().contains(&"check") {
+    ///         t.stop().unwrap();
+    ///     }
+    /// })?;
     /// lp.run(RunMode::Default)?;
     /// assert_eq!(*log.borrow(), ["prepare", "check"]);
     /// # Ok::<(), uvio::Error>(())
