@@ -95,11 +95,9 @@ pub(crate) fn listen<L: ListenerKind>(h: &ListenerHandle<L>, backlog: u32) -> Re
     Ok(())
 }
 
-/// `uv_accept` from listener `l` into the freshly initialised stream `client`.
-pub(crate) fn accept_into<L: ListenerKind>(
-    l: &ListenerHandle<L>,
-    client: *mut ffi::uv_stream_t,
-) -> Result<()> {
+/// `uv_accept` from stream `l` (a listener, or an IPC pipe holding a received handle) into
+/// the freshly initialised stream `client`.
+pub(crate) fn accept_into<H, S>(l: &HandleRef<H, S>, client: *mut ffi::uv_stream_t) -> Result<()> {
     l.call(|t| {
         // SAFETY: both handles are open and on the same loop (the caller made `client` on
         // the listener's loop).
