@@ -40,22 +40,26 @@ mod fs_poll;
 pub mod handle;
 mod net_addr;
 mod panic;
+mod pipe;
 mod req;
 mod runtime;
 mod stream;
 mod tcp;
 pub mod time;
 mod timer;
+mod tty;
 mod work;
 
 pub use error::{Error, Result};
 pub use event_loop::{Loop, LoopHandle, Metrics, RunMode};
 pub use fs_event::{FsEvent, FsEventInfo};
 pub use fs_poll::{FsPoll, FsPollEvent};
+pub use pipe::{PendingHandle, PipeAddr, PipeConnect, PipeListener, PipeStream};
 pub use runtime::{JoinError, JoinHandle, spawn_local};
 pub use stream::{ReadHalf, Shutdown, Write, WriteBuf, WriteHalf};
 pub use tcp::{Accept, Connect, DEFAULT_BACKLOG, Incoming, TcpBindOptions, TcpListener, TcpStream};
 pub use timer::Timer;
+pub use tty::{HandleType, Tty, TtyMode, guess_handle};
 pub use work::{SpawnBlocking, WorkRequest, queue_work, spawn_blocking};
 
 /// The version of the libuv in this process, as `(major, minor, patch)` (`uv_version`).

@@ -296,7 +296,13 @@ fn submit<T: StreamKind>(
             ffi::uv_write2(w, stream, iov_ptr, n, send_raw, Some(on_write))
         })
     }
-    .map_err(|e| e.with_operation(if send_raw.is_null() { "write" } else { "write2" }))?;
+    .map_err(|e| {
+        e.with_operation(if send_raw.is_null() {
+            "write"
+        } else {
+            "write2"
+        })
+    })?;
     side.in_flight.set(side.in_flight.get() + 1);
     Ok(r)
 }
@@ -336,6 +342,11 @@ pub(crate) fn write_fut<'a, T: StreamKind>(
     bufs: impl IntoIterator<Item = WriteBuf>,
 ) -> Write<'a> {
     future_of(h, submit(h, bufs, None, None, true, None))
+}
+
+/// A write future that fails with `e` (a check before submitting failed).
+pub(crate) fn write_failed<T: StreamKind>(h: &Handle<T>, e: Error) -> Write<'_> {
+    future_of(h, Err(e))
 }
 
 fn future_of<T: StreamKind>(h: &Handle<T>, r: Result<Option<Owner>>) -> Write<'_> {

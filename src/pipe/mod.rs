@@ -1,0 +1,824 @@
+//! Pipes (`uv_pipe_t`): Unix domain sockets, pipes and FIFOs as streams. [`PipeListener`]
+//! accepts connections on a path (or a Linux abstract name), [`PipeStream`] is a
+//! connection; in IPC mode a pipe also carries TCP and pipe handles to its peer.
+
+mod listener;
+
+pub use listener::PipeListener;
+
+use std::ffi::OsString;
+use std::fmt;
+use std::future::Future;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::error::{Error, Result, check};
+use crate::event_loop::LoopHandle;
+use crate::ffi;
+use crate::handle::{HandleRef, fd_methods, handle_methods};
+use crate::stream::listen::accept_into;
+use crate::stream::oneshot::{Connecting, ReqFuture, on_done};
+use crate::stream::write::Sent;
+use crate::stream::{self, Handle, RawCb, StreamKind, StreamState, stream_methods, wrap_cb};
+use crate::tcp::TcpStream;
+
+// ----- names -----
+
+/// The size of `sockaddr_un.sun_path` (108 on Linux).
+fn sun_path_len() -> usize {
+    // SAFETY: sockaddr_un is plain C data; all-zero is a valid value.
+    let sa: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    sa.sun_path.len()
+}
+
+/// A pipe name checked and encoded for libuv.
+struct PipeName {
+    /// A path with a terminating NUL, or a NUL followed by an abstract name (no terminator).
+    bytes: Vec<u8>,
+    is_abstract: bool,
+}
+
+impl PipeName {
+    /// A filesystem path: not empty, no NUL byte, and shorter than `sun_path` so it keeps
+    /// its terminating NUL (libuv would silently truncate a longer one).
+    fn path(path: &Path) -> Result<PipeName> {
+        let b = path.as_os_str().as_bytes();
+        let bad = |e: Error| Err(e.with_context("pipe name", path.display()));
+        if b.is_empty() || b.contains(&0) {
+            return bad(Error::EINVAL);
+        }
+        if b.len() >= sun_path_len() {
+            return bad(Error::ENAMETOOLONG);
+        }
+        let mut bytes = Vec::with_capacity(b.len() + 1);
+        bytes.extend_from_slice(b);
+        bytes.push(0);
+        Ok(PipeName {
+            bytes,
+            is_abstract: false,
+        })
+    }
+
+    /// A Linux abstract-namespace name (any bytes, NULs included), at most
+    /// `sun_path - 1` bytes long.
+    fn abstract_name(name: &[u8]) -> Result<PipeName> {
+        if name.len() >= sun_path_len() {
+            return Err(Error::ENAMETOOLONG.with_context("pipe name", show_abstract(name)));
+        }
+        let mut bytes = Vec::with_capacity(name.len() + 1);
+        bytes.push(0);
+        bytes.extend_from_slice(name);
+        Ok(PipeName {
+            bytes,
+            is_abstract: true,
+        })
+    }
+
+    fn show(&self) -> String {
+        if self.is_abstract {
+            show_abstract(&self.bytes[1..])
+        } else {
+            let p = &self.bytes[..self.bytes.len() - 1];
+            Path::new(std::ffi::OsStr::from_bytes(p))
+                .display()
+                .to_string()
+        }
+    }
+}
+
+/// An abstract name as Linux tools show it: `@name`, other bytes escaped.
+fn show_abstract(name: &[u8]) -> String {
+    format!("@{}", name.escape_ascii())
+}
+
+/// The address of a pipe's end: what [`PipeStream::local_addr`], [`PipeStream::peer_addr`]
+/// and [`PipeListener::local_addr`] return.
+///
+/// # Examples
+///
+/// ```
+/// use uvio::{Loop, PipeAddr, PipeListener};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("sock");
+/// let lp = Loop::new()?;
+/// let l = PipeListener::bind(&lp, &path)?;
+/// assert_eq!(l.local_addr()?, PipeAddr::Path(path.clone()));
+/// assert_eq!(l.local_addr()?.as_pathname(), Some(path.as_path()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum PipeAddr {
+    /// A socket bound to a filesystem path.
+    Path(PathBuf),
+    /// A socket in Linux's abstract namespace: the name, without the leading NUL byte.
+    Abstract(Vec<u8>),
+    /// A socket with no name (one end of a socketpair, the client end of a connection).
+    Unnamed,
+}
+
+impl PipeAddr {
+    /// The path, for [`PipeAddr::Path`].
+    pub fn as_pathname(&self) -> Option<&Path> {
+        match self {
+            PipeAddr::Path(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The abstract name (without the leading NUL), for [`PipeAddr::Abstract`].
+    pub fn as_abstract_name(&self) -> Option<&[u8]> {
+        match self {
+            PipeAddr::Abstract(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The address in the bytes libuv wrote: empty for no name, a leading NUL for an
+    /// abstract name, otherwise a path (cut at a NUL, in case a terminator was counted).
+    fn from_bytes(mut b: Vec<u8>) -> PipeAddr {
+        match b.first() {
+            None => PipeAddr::Unnamed,
+            Some(0) => PipeAddr::Abstract(b.split_off(1)),
+            Some(_) => {
+                if let Some(nul) = b.iter().position(|&c| c == 0) {
+                    b.truncate(nul);
+                }
+                PipeAddr::Path(PathBuf::from(OsString::from_vec(b)))
+            }
+        }
+    }
+}
+
+/// The initial buffer for a pipe name: room for any `sun_path` and its NUL on Linux.
+const NAME_BUF: usize = 128;
+
+/// `uv_pipe_getsockname`/`uv_pipe_getpeername`: starts with `initial` bytes and retries
+/// with the size libuv asks for when it reports `ENOBUFS`.
+fn pipe_addr<S>(h: &HandleRef<ffi::uv_pipe_t, S>, peer: bool, initial: usize) -> Result<PipeAddr> {
+    let op = if peer { "peer_addr" } else { "local_addr" };
+    let mut buf = vec![0u8; initial.max(1)];
+    for _ in 0..4 {
+        let mut size = buf.len();
+        let r = h.call(|p| {
+            let out = buf.as_mut_ptr().cast::<ffi::c_char>();
+            // SAFETY: the handle is open; `out` has `size` writable bytes and libuv
+            // writes at most that many (it reports ENOBUFS otherwise).
+            unsafe {
+                if peer {
+                    ffi::uv_pipe_getpeername(p, out, &mut size)
+                } else {
+                    ffi::uv_pipe_getsockname(p, out, &mut size)
+                }
+            }
+        });
+        match r {
+            Ok(_) => {
+                buf.truncate(size.min(buf.len()));
+                return Ok(PipeAddr::from_bytes(buf));
+            }
+            Err(e) if e.code() == Error::ENOBUFS.code() && size > buf.len() => {
+                buf.resize(size, 0);
+            }
+            Err(e) => return Err(e.with_operation(op)),
+        }
+    }
+    Err(Error::ENOBUFS.with_operation(op))
+}
+
+/// `uv_pipe_init` of a new handle box.
+fn pipe_init<S>(lp: &LoopHandle, state: S, ipc: bool) -> Result<HandleRef<ffi::uv_pipe_t, S>> {
+    // SAFETY: uv_pipe_init initialises a uv_pipe_t on the loop.
+    unsafe { HandleRef::new(lp, state, |l, p| ffi::uv_pipe_init(l, p, ipc as i32)) }
+}
+
+/// `uv_pipe_open` of `fd` on a fresh handle; on success libuv owns `fd`.
+fn pipe_open<S>(h: &HandleRef<ffi::uv_pipe_t, S>, fd: OwnedFd) -> Result<()> {
+    let raw = fd.as_raw_fd();
+    h.call(|p| {
+        // SAFETY: the handle is open; `raw` is a descriptor we own.
+        unsafe { ffi::uv_pipe_open(p, raw) }
+    })
+    .map_err(|e| e.with_operation("open"))?;
+    // libuv owns (and will close) it now.
+    let _ = fd.into_raw_fd();
+    Ok(())
+}
+
+/// `uv_pipe_bind` (a path) or `uv_pipe_bind2` (an abstract name, libuv 1.46+).
+fn pipe_bind<S>(h: &HandleRef<ffi::uv_pipe_t, S>, name: &PipeName) -> Result<()> {
+    let ptr = name.bytes.as_ptr().cast::<ffi::c_char>();
+    let r = if name.is_abstract {
+        h.with_raw(|p| {
+            // SAFETY: the handle is open; `ptr` has `len` bytes (NUL + name), which libuv
+            // copies during the call.
+            unsafe { ffi::late::uv_pipe_bind2(p, ptr, name.bytes.len(), 0) }
+        })?
+        .ok_or_else(|| Error::unsupported("uv_pipe_bind2"))?
+    } else {
+        // SAFETY: the handle is open; `ptr` is a NUL-terminated path, copied by libuv.
+        h.with_raw(|p| unsafe { ffi::uv_pipe_bind(p, ptr) })?
+    };
+    check(r).map(drop)
+}
+
+// ----- PipeStream -----
+
+/// A pipe connection: a Unix domain socket (from [`connect`](Self::connect),
+/// [`PipeListener::accept`], [`pair`](Self::pair)), one end of an OS pipe
+/// ([`pipe`](Self::pipe)) or any stream descriptor ([`open`](Self::open)). It has the same
+/// stream API as [`TcpStream`](crate::TcpStream): callbacks, futures, `AsyncRead`/`AsyncWrite`.
+///
+/// An IPC pipe ([`pair_ipc`](Self::pair_ipc), [`open_ipc`](Self::open_ipc)) also passes
+/// handles: [`write2`](Self::write2) sends a TCP or pipe stream with some bytes, and the
+/// receiver takes it with [`accept_pending`](Self::accept_pending) after reading them.
+///
+/// # Examples
+///
+/// ```
+/// use futures::{AsyncReadExt, AsyncWriteExt};
+/// use uvio::{Loop, PipeListener, PipeStream};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("echo.sock");
+/// let lp = Loop::new()?;
+/// let listener = PipeListener::bind(&lp, &path)?;
+/// let got = lp.block_on(async move {
+///     let server = uvio::spawn_local(async move {
+///         let s = listener.accept().await?;
+///         let (rd, mut wr) = s.split();
+///         futures::io::copy(rd, &mut wr).await?; // echo until the client shuts down
+///         wr.close().await
+///     });
+///     let mut c = PipeStream::connect(&path).await?;
+///     c.write_all(b"hello").await?;
+///     AsyncWriteExt::close(&mut c).await?; // shut down the write side
+///     let mut back = Vec::new();
+///     c.read_to_end(&mut back).await?;
+///     server.await.unwrap()?;
+///     Ok::<_, std::io::Error>(back)
+/// })??;
+/// assert_eq!(got, b"hello");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct PipeStream {
+    pub(crate) h: Handle<PipeStream>,
+}
+
+impl StreamKind for PipeStream {
+    type Raw = ffi::uv_pipe_t;
+    fn from_handle(h: Handle<Self>) -> Self {
+        PipeStream { h }
+    }
+    fn handle(&self) -> &Handle<Self> {
+        &self.h
+    }
+}
+
+handle_methods!(PipeStream, h);
+fd_methods!(PipeStream, h);
+stream_methods!(PipeStream);
+
+impl PipeStream {
+    /// A pipe handle with no descriptor yet (`uv_pipe_init`).
+    pub(crate) fn init(lp: &LoopHandle, ipc: bool) -> Result<PipeStream> {
+        Ok(PipeStream {
+            h: pipe_init(lp, StreamState::new(), ipc)?,
+        })
+    }
+
+    fn start_connect(
+        &self,
+        name: &PipeName,
+        cb: Option<RawCb>,
+    ) -> Result<Option<ReqFuture<ffi::uv_connect_t>>> {
+        self.h.state()?;
+        let pipe = self.h.raw();
+        let ptr = name.bytes.as_ptr().cast::<ffi::c_char>();
+        let len = name.bytes.len();
+        let is_abstract = name.is_abstract;
+        let mut missing = false;
+        // SAFETY: the handle is open; the name is copied by libuv during the call; on_done
+        // matches uv_connect_t; `cb` comes from wrap_cb::<PipeStream>.
+        let r = unsafe {
+            stream::oneshot::start::<ffi::uv_connect_t>(&self.loop_handle(), "connect", cb, |r| {
+                let cb: ffi::uv_connect_cb = Some(on_done::<ffi::uv_connect_t>);
+                if is_abstract {
+                    ffi::late::uv_pipe_connect2(r, pipe, ptr, len, 0, cb).unwrap_or_else(|| {
+                        missing = true;
+                        Error::ENOSYS.code()
+                    })
+                } else {
+                    // Errors (ENOENT, ECONNREFUSED) come through the callback.
+                    ffi::uv_pipe_connect(r, pipe, ptr, cb);
+                    0
+                }
+            })
+        };
+        if missing {
+            return Err(Error::unsupported("uv_pipe_connect2"));
+        }
+        r.map_err(|e| e.with_context("connect", name.show()))
+    }
+
+    fn connect_cb_name(
+        lp: &LoopHandle,
+        name: Result<PipeName>,
+        callback: impl FnOnce(&PipeStream, Result<()>) + 'static,
+    ) -> Result<PipeStream> {
+        let name = name?;
+        let s = PipeStream::init(lp, false)?;
+        let shown = name.show();
+        let cb = wrap_cb(move |s: &PipeStream, r: Result<()>| {
+            callback(s, r.map_err(|e| e.with_context("connect", &shown)))
+        });
+        s.start_connect(&name, Some(cb))?;
+        Ok(s)
+    }
+
+    /// Connects to the Unix domain socket at `path` and calls `callback` with the result.
+    /// The stream is returned at once (writes made before the connection is up are
+    /// queued); on failure the callback gets the error (`ENOENT` for a missing path,
+    /// `ECONNREFUSED` when nothing listens there) and the stream stays a valid, closable
+    /// value.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` for an empty path or one with a NUL byte, `ENAMETOOLONG` for a path of
+    /// 108 bytes or more (libuv itself would silently truncate it), `EBADF` when the loop
+    /// is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use uvio::{Loop, PipeStream, RunMode};
+    ///
+    /// let lp = Loop::new()?;
+    /// let s = PipeStream::connect_cb(&lp, "/nonexistent/sock", |s, r| {
+    ///     assert_eq!(r.unwrap_err().name(), "ENOENT");
+    ///     s.close().unwrap();
+    /// })?;
+    /// lp.run(RunMode::Default)?;
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
+    pub fn connect_cb(
+        lp: &LoopHandle,
+        path: impl AsRef<Path>,
+        callback: impl FnOnce(&PipeStream, Result<()>) + 'static,
+    ) -> Result<PipeStream> {
+        PipeStream::connect_cb_name(lp, PipeName::path(path.as_ref()), callback)
+    }
+
+    /// [`connect_cb`](Self::connect_cb) to a name in Linux's abstract namespace
+    /// (`uv_pipe_connect2`, libuv 1.46+); `name` is without the leading NUL byte.
+    ///
+    /// # Errors
+    ///
+    /// `ENAMETOOLONG` for a name of 108 bytes or more, [`Error::UNSUPPORTED`] with an
+    /// older libuv, `EBADF` when the loop is closed.
+    pub fn connect_abstract_cb(
+        lp: &LoopHandle,
+        name: &[u8],
+        callback: impl FnOnce(&PipeStream, Result<()>) + 'static,
+    ) -> Result<PipeStream> {
+        PipeStream::connect_cb_name(lp, PipeName::abstract_name(name), callback)
+    }
+
+    /// Connects to the Unix domain socket at `path` on the loop running on this thread;
+    /// resolves to the connected stream. Dropping the future before it resolves closes
+    /// the half-open stream.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect_cb`](Self::connect_cb), through the future.
+    ///
+    /// # Panics
+    ///
+    /// When first polled outside a uvio loop (use [`PipeStream::connect_on`]).
+    pub fn connect(path: impl AsRef<Path>) -> PipeConnect {
+        PipeConnect {
+            name: PipeName::path(path.as_ref()),
+            conn: Connecting::new(None),
+        }
+    }
+
+    /// [`PipeStream::connect`] on a given loop.
+    pub fn connect_on(lp: &LoopHandle, path: impl AsRef<Path>) -> PipeConnect {
+        PipeConnect {
+            name: PipeName::path(path.as_ref()),
+            conn: Connecting::new(Some(lp.clone())),
+        }
+    }
+
+    /// [`PipeStream::connect`] to a name in Linux's abstract namespace (without the
+    /// leading NUL byte; libuv 1.46+).
+    pub fn connect_abstract(name: &[u8]) -> PipeConnect {
+        PipeConnect {
+            name: PipeName::abstract_name(name),
+            conn: Connecting::new(None),
+        }
+    }
+
+    /// Takes over a stream descriptor (`uv_pipe_open`): a Unix socket, a pipe end or a
+    /// FIFO. libuv closes it with the stream. The descriptor is put in non-blocking mode.
+    ///
+    /// # Errors
+    ///
+    /// `EEXIST` when the loop already watches that descriptor, `EBADF` when the loop is
+    /// closed (the descriptor is closed then).
+    pub fn open(lp: &LoopHandle, fd: OwnedFd) -> Result<PipeStream> {
+        let s = PipeStream::init(lp, false)?;
+        pipe_open(&s.h, fd)?;
+        Ok(s)
+    }
+
+    /// [`open`](Self::open) in IPC mode: the descriptor must be a Unix socket; the pipe can
+    /// then send and receive handles ([`write2`](Self::write2),
+    /// [`accept_pending`](Self::accept_pending)).
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
+    pub fn open_ipc(lp: &LoopHandle, fd: OwnedFd) -> Result<PipeStream> {
+        let s = PipeStream::init(lp, true)?;
+        pipe_open(&s.h, fd)?;
+        Ok(s)
+    }
+
+    /// Takes over a connected `std::os::unix::net::UnixStream`.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
+    pub fn from_std(lp: &LoopHandle, s: std::os::unix::net::UnixStream) -> Result<PipeStream> {
+        PipeStream::open(lp, OwnedFd::from(s))
+    }
+
+    fn socketpair(lp: &LoopHandle, ipc: bool) -> Result<(PipeStream, PipeStream)> {
+        let mut fds: [ffi::uv_os_sock_t; 2] = [-1, -1];
+        // SAFETY: `fds` has room for two descriptors.
+        check(unsafe { ffi::uv_socketpair(libc::SOCK_STREAM, 0, fds.as_mut_ptr(), 0, 0) })
+            .map_err(|e| e.with_operation("socketpair"))?;
+        // SAFETY: uv_socketpair succeeded: both are fresh descriptors that we own.
+        let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let open = if ipc {
+            PipeStream::open_ipc
+        } else {
+            PipeStream::open
+        };
+        Ok((open(lp, a)?, open(lp, b)?))
+    }
+
+    /// A connected pair of Unix sockets (`uv_socketpair`), both directions.
+    ///
+    /// # Errors
+    ///
+    /// `EMFILE` when out of descriptors; `EBADF` when the loop is closed.
+    pub fn pair(lp: &LoopHandle) -> Result<(PipeStream, PipeStream)> {
+        PipeStream::socketpair(lp, false)
+    }
+
+    /// A connected pair of Unix sockets in IPC mode: each end can send handles to the
+    /// other with [`write2`](Self::write2).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use uvio::{Loop, PendingHandle, PipeStream};
+    ///
+    /// let lp = Loop::new()?;
+    /// let (a, b) = PipeStream::pair_ipc(&lp)?;
+    /// let (x, y) = PipeStream::pair(&lp)?;
+    /// lp.block_on(async {
+    ///     a.write2(b"take this", x).await?; // `x` moves to the other end
+    ///     let mut buf = [0u8; 9];
+    ///     futures::AsyncReadExt::read_exact(&mut &b, &mut buf).await?;
+    ///     assert_eq!(b.pending_count(), 1);
+    ///     let PendingHandle::Pipe(x2) = b.accept_pending()? else { panic!() };
+    ///     x2.write(b"via the passed handle").await?;
+    ///     let mut got = [0u8; 21];
+    ///     futures::AsyncReadExt::read_exact(&mut &y, &mut got).await?;
+    ///     assert_eq!(&got, b"via the passed handle");
+    ///     Ok::<(), std::io::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`pair`](Self::pair).
+    pub fn pair_ipc(lp: &LoopHandle) -> Result<(PipeStream, PipeStream)> {
+        PipeStream::socketpair(lp, true)
+    }
+
+    /// An OS pipe (`uv_pipe`, then `uv_pipe_open` on both ends): `(reader, writer)`; what
+    /// is written to `writer` is read from `reader`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::AsyncReadExt;
+    ///
+    /// let lp = uvio::Loop::new()?;
+    /// let (rd, wr) = uvio::PipeStream::pipe(&lp)?;
+    /// assert!(rd.is_readable() && !rd.is_writable());
+    /// let got = lp.block_on(async move {
+    ///     wr.write(b"one way").await?;
+    ///     drop(wr); // end of stream for the reader
+    ///     let mut all = Vec::new();
+    ///     (&rd).read_to_end(&mut all).await?;
+    ///     Ok::<_, std::io::Error>(all)
+    /// })??;
+    /// assert_eq!(got, b"one way");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `EMFILE` when out of descriptors; `EBADF` when the loop is closed.
+    pub fn pipe(lp: &LoopHandle) -> Result<(PipeStream, PipeStream)> {
+        let mut fds: [ffi::uv_file; 2] = [-1, -1];
+        let nb = ffi::UV_NONBLOCK_PIPE as i32;
+        // SAFETY: `fds` has room for two descriptors.
+        check(unsafe { ffi::uv_pipe(fds.as_mut_ptr(), nb, nb) })
+            .map_err(|e| e.with_operation("pipe"))?;
+        // SAFETY: uv_pipe succeeded: both are fresh descriptors that we own.
+        let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        Ok((PipeStream::open(lp, r)?, PipeStream::open(lp, w)?))
+    }
+
+    /// Whether the pipe was made for handle passing (the `ipc` flag of `uv_pipe_init`).
+    pub fn is_ipc(&self) -> bool {
+        // SAFETY: the handle is open; `ipc` is a plain field.
+        self.h
+            .with_raw(|p| unsafe { (*p).ipc } != 0)
+            .unwrap_or(false)
+    }
+
+    /// The name of this end (`uv_pipe_getsockname`): the path for the server end of a
+    /// connection, [`PipeAddr::Unnamed`] for a client end or a socketpair.
+    ///
+    /// # Errors
+    ///
+    /// `EBADF` when closed (or not yet connected), `ENOTSOCK` for an OS pipe.
+    pub fn local_addr(&self) -> Result<PipeAddr> {
+        pipe_addr(&self.h, false, NAME_BUF)
+    }
+
+    /// The name of the peer (`uv_pipe_getpeername`): the listener's path for a client.
+    ///
+    /// # Errors
+    ///
+    /// `ENOTCONN` when not connected, `EBADF` when closed, `ENOTSOCK` for an OS pipe.
+    pub fn peer_addr(&self) -> Result<PipeAddr> {
+        pipe_addr(&self.h, true, NAME_BUF)
+    }
+
+    /// Writes `buf` and sends `handle` with it (`uv_write2`) over an IPC pipe, then calls
+    /// `callback`. The handle moves into the request and is closed once the write is done
+    /// (the receiver has its own descriptor for it by then).
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` when the pipe is not in IPC mode or `buf` is empty (the descriptor travels
+    /// with the bytes), `EBADF` when either handle is closed, `EPIPE` after shutdown. The
+    /// callback is not called then, and `handle` is closed.
+    pub fn write2_cb(
+        &self,
+        buf: impl Into<crate::WriteBuf>,
+        handle: impl Into<PendingHandle>,
+        callback: impl FnOnce(&PipeStream, Result<()>) + 'static,
+    ) -> Result<()> {
+        let (buf, sent) = self.write2_args(buf.into(), handle.into())?;
+        stream::write::write2_cb(&self.h, buf, sent, callback)
+    }
+
+    /// Writes `buf` and sends `handle` with it over an IPC pipe; see
+    /// [`write2_cb`](Self::write2_cb). The future resolves once written.
+    pub fn write2(
+        &self,
+        buf: impl Into<crate::WriteBuf>,
+        handle: impl Into<PendingHandle>,
+    ) -> crate::Write<'_> {
+        match self.write2_args(buf.into(), handle.into()) {
+            Ok((buf, sent)) => stream::write::write2_fut(&self.h, buf, sent),
+            Err(e) => stream::write::write_failed(&self.h, e),
+        }
+    }
+
+    fn write2_args(
+        &self,
+        buf: crate::WriteBuf,
+        handle: PendingHandle,
+    ) -> Result<(crate::WriteBuf, Sent)> {
+        if buf.is_empty() {
+            return Err(Error::EINVAL.with_operation("write2 of no bytes"));
+        }
+        let lp = self.loop_handle();
+        let s = match handle {
+            PendingHandle::Tcp(s) => {
+                let raw = stream::raw_stream(&s.h);
+                return Ok((
+                    buf,
+                    Sent {
+                        raw,
+                        _owner: Box::new(s),
+                    },
+                ));
+            }
+            PendingHandle::Pipe(s) => s,
+            // A pipe handle carries any descriptor (uv_write2 only sends its number).
+            PendingHandle::Other(fd) => PipeStream::open(&lp, fd)?,
+        };
+        let raw = stream::raw_stream(&s.h);
+        Ok((
+            buf,
+            Sent {
+                raw,
+                _owner: Box::new(s),
+            },
+        ))
+    }
+
+    /// The number of received handles waiting to be taken with
+    /// [`accept_pending`](Self::accept_pending) (`uv_pipe_pending_count`). Handles arrive
+    /// with the bytes they were sent with: check after reading.
+    pub fn pending_count(&self) -> usize {
+        self.h
+            // SAFETY: the handle is open.
+            .with_raw(|p| unsafe { ffi::uv_pipe_pending_count(p) })
+            .map_or(0, |n| n.max(0) as usize)
+    }
+
+    /// Takes the next received handle (`uv_pipe_pending_type` + `uv_accept`), as a stream
+    /// of the type it is. A descriptor of another kind (a UDP socket, a file) comes back
+    /// as [`PendingHandle::Other`].
+    ///
+    /// # Errors
+    ///
+    /// `EAGAIN` when no handle is waiting, `EBADF` when closed, `EMFILE` when out of
+    /// descriptors.
+    pub fn accept_pending(&self) -> Result<PendingHandle> {
+        self.h.state()?;
+        // SAFETY: the handle is open.
+        let ty = unsafe { ffi::uv_pipe_pending_type(self.h.raw()) };
+        if ty == ffi::UV_UNKNOWN_HANDLE && self.pending_count() == 0 {
+            return Err(Error::EAGAIN.with_operation("accept_pending"));
+        }
+        let lp = self.loop_handle();
+        match ty {
+            ffi::UV_TCP => {
+                let s = TcpStream::init(&lp)?;
+                accept_into(&self.h, stream::raw_stream(&s.h))?;
+                Ok(PendingHandle::Tcp(s))
+            }
+            _ => {
+                // A pipe handle takes any descriptor (uv_accept only records it).
+                let s = PipeStream::init(&lp, false)?;
+                accept_into(&self.h, stream::raw_stream(&s.h))?;
+                if ty == ffi::UV_NAMED_PIPE {
+                    return Ok(PendingHandle::Pipe(s));
+                }
+                let fd = s.fileno()?;
+                // SAFETY: `fd` is open (owned by `s`); F_DUPFD_CLOEXEC makes a new one.
+                let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+                if dup < 0 {
+                    return Err(std::io::Error::last_os_error().into());
+                }
+                // SAFETY: `dup` is a fresh descriptor we own.
+                Ok(PendingHandle::Other(unsafe { OwnedFd::from_raw_fd(dup) }))
+            }
+        }
+    }
+
+    /// `uv_pipe_chmod`: makes the socket file readable and/or writable by everyone.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` when both are false, `EBADF` when closed; `ENOENT`/`EPERM` from `chmod`.
+    pub fn chmod(&self, readable: bool, writable: bool) -> Result<()> {
+        pipe_chmod(&self.h, readable, writable)
+    }
+}
+
+fn pipe_chmod<S>(h: &HandleRef<ffi::uv_pipe_t, S>, readable: bool, writable: bool) -> Result<()> {
+    let mut mode = 0;
+    if readable {
+        mode |= ffi::UV_READABLE as i32;
+    }
+    if writable {
+        mode |= ffi::UV_WRITABLE as i32;
+    }
+    if mode == 0 {
+        return Err(Error::EINVAL.with_operation("chmod"));
+    }
+    h.call(|p| {
+        // SAFETY: the handle is open.
+        unsafe { ffi::uv_pipe_chmod(p, mode) }
+    })
+    .map(drop)
+    .map_err(|e| e.with_operation("chmod"))
+}
+
+impl fmt::Debug for PipeStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("PipeStream");
+        if let Ok(a) = self.local_addr() {
+            d.field("local", &a);
+        }
+        if let Ok(a) = self.peer_addr() {
+            d.field("peer", &a);
+        }
+        if self.is_ipc() {
+            d.field("ipc", &true);
+        }
+        stream::debug_fields(&self.h, &mut d);
+        d.finish()
+    }
+}
+
+/// A handle passed over an IPC pipe: what [`PipeStream::write2`] sends (`TcpStream` and
+/// `PipeStream` convert into it) and [`PipeStream::accept_pending`] receives.
+///
+/// # Examples
+///
+/// ```
+/// use uvio::{Loop, PendingHandle, PipeStream};
+///
+/// let lp = Loop::new()?;
+/// let (a, _b) = PipeStream::pair(&lp)?;
+/// let h: PendingHandle = a.into();
+/// assert!(matches!(h, PendingHandle::Pipe(_)));
+/// # Ok::<(), uvio::Error>(())
+/// ```
+#[derive(Debug)]
+pub enum PendingHandle {
+    /// A TCP connection.
+    Tcp(TcpStream),
+    /// A Unix socket connection or pipe.
+    Pipe(PipeStream),
+    /// A received descriptor of another kind (a UDP socket, a file, ...).
+    Other(OwnedFd),
+}
+
+impl From<TcpStream> for PendingHandle {
+    fn from(s: TcpStream) -> Self {
+        PendingHandle::Tcp(s)
+    }
+}
+
+impl From<PipeStream> for PendingHandle {
+    fn from(s: PipeStream) -> Self {
+        PendingHandle::Pipe(s)
+    }
+}
+
+// ----- connect future -----
+
+/// The future of [`PipeStream::connect`]: resolves to the connected stream.
+///
+/// # Examples
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("s");
+/// let lp = uvio::Loop::new()?;
+/// let _listener = uvio::PipeListener::bind(&lp, &path)?;
+/// let s = lp.block_on(uvio::PipeStream::connect(&path))??;
+/// assert_eq!(s.peer_addr()?.as_pathname(), Some(path.as_path()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "futures do nothing unless polled"]
+pub struct PipeConnect {
+    name: Result<PipeName>,
+    conn: Connecting<PipeStream>,
+}
+
+impl Future for PipeConnect {
+    type Output = Result<PipeStream>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<PipeStream>> {
+        let this = &mut *self;
+        let name = match &this.name {
+            Ok(n) => n,
+            Err(e) => return Poll::Ready(Err(e.clone())),
+        };
+        this.conn
+            .poll(cx, |lp| {
+                let s = PipeStream::init(lp, false)?;
+                let f = s.start_connect(name, None)?;
+                Ok((s, f))
+            })
+            .map_err(|e| e.with_context("connect", name.show()))
+    }
+}
+
+impl fmt::Debug for PipeConnect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PipeConnect")
+            .field("started", &self.conn.started())
+            .finish()
+    }
+}
