@@ -50,7 +50,7 @@ use crate::tcp::DEFAULT_BACKLOG;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct PipeListener {
-    h: ListenerHandle<PipeListener>,
+    pub(super) h: ListenerHandle<PipeListener>,
 }
 
 handle_methods!(PipeListener, h);

@@ -822,3 +822,79 @@ impl fmt::Debug for PipeConnect {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_come_back_exact_from_any_first_buffer_size() {
+        // Every first buffer size, from 1 byte (ENOBUFS, then a retry with the size libuv
+        // asks for) to more than enough, for a path, an abstract name and no name.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n".repeat(40));
+        let lp = crate::Loop::new().unwrap();
+        let l = PipeListener::bind(&lp, &path).unwrap();
+        let name = format!("uvio-unit-{}", std::process::id()).into_bytes();
+        let la = match PipeListener::bind_abstract(&lp, &name) {
+            Ok(la) => Some(la),
+            Err(e) if e.is_unsupported() => None,
+            Err(e) => panic!("{e}"),
+        };
+        let (a, _b) = PipeStream::pair(&lp).unwrap();
+        let plen = path.as_os_str().len();
+        for initial in 1..plen + 4 {
+            let got = pipe_addr(&l.h, false, initial).unwrap();
+            assert_eq!(got, PipeAddr::Path(path.clone()), "first buffer {initial}");
+            if let Some(la) = &la {
+                let got = pipe_addr(&la.h, false, initial).unwrap();
+                assert_eq!(
+                    got,
+                    PipeAddr::Abstract(name.clone()),
+                    "first buffer {initial}"
+                );
+            }
+            assert_eq!(pipe_addr(&a.h, true, initial).unwrap(), PipeAddr::Unnamed);
+        }
+    }
+
+    #[test]
+    fn addr_from_bytes() {
+        // With or without a counted terminator, the path is the same.
+        assert_eq!(
+            PipeAddr::from_bytes(b"/tmp/s\0".to_vec()),
+            PipeAddr::Path("/tmp/s".into())
+        );
+        assert_eq!(
+            PipeAddr::from_bytes(b"/tmp/s".to_vec()),
+            PipeAddr::Path("/tmp/s".into())
+        );
+        // An abstract name keeps every byte after the leading NUL, NULs included.
+        assert_eq!(
+            PipeAddr::from_bytes(b"\0a\0b\0".to_vec()),
+            PipeAddr::Abstract(b"a\0b\0".to_vec())
+        );
+        assert_eq!(PipeAddr::from_bytes(Vec::new()), PipeAddr::Unnamed);
+    }
+
+    #[test]
+    fn name_checks() {
+        assert_eq!(
+            PipeName::path(Path::new(&"a".repeat(107)))
+                .unwrap()
+                .bytes
+                .len(),
+            108
+        );
+        assert_eq!(
+            PipeName::path(Path::new(&"a".repeat(108)))
+                .err()
+                .unwrap()
+                .name(),
+            "ENAMETOOLONG"
+        );
+        assert_eq!(PipeName::abstract_name(&[1; 107]).unwrap().bytes.len(), 108);
+        assert!(PipeName::abstract_name(&[1; 108]).is_err());
+        assert_eq!(PipeName::abstract_name(b"x\n").unwrap().show(), "@x\\n");
+    }
+}
