@@ -49,7 +49,11 @@ fn pattern(seed: usize, len: usize) -> Vec<u8> {
 /// 1 KiB).
 fn msg_len(conn: usize, round: usize) -> usize {
     let e = (conn * 7 + round * 3) % 17;
-    1 << if round % 4 == 0 { e } else { e.min(10) }
+    1 << if round.is_multiple_of(4) {
+        e
+    } else {
+        e.min(10)
+    }
 }
 
 /// The handles the executor keeps open once `block_on` has run (its idle and async handles).
@@ -842,10 +846,7 @@ fn dropping_stream_cancels_queued_writes() {
     lp.run(RunMode::Default).unwrap();
     let results = results.borrow();
     assert_eq!(results.len(), 3);
-    assert!(
-        results.iter().any(|r| *r == Err("ECANCELED")),
-        "{results:?}"
-    );
+    assert!(results.contains(&Err("ECANCELED")), "{results:?}");
     assert_eq!(lp.handle_count(), runtime_handles());
 }
 

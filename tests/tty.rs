@@ -43,6 +43,19 @@ fn termios(fd: i32) -> libc::termios {
     }
 }
 
+/// Sets the terminal size from the master side (`TIOCSWINSZ`).
+fn set_winsize(master: &File, cols: u16, rows: u16) {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ with a valid winsize on an open terminal descriptor.
+    let r = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    assert_eq!(r, 0);
+}
+
 /// Reads exactly `n` bytes from the master side.
 fn read_master(m: &mut File, n: usize) -> Vec<u8> {
     let mut buf = vec![0u8; n];
@@ -126,17 +139,7 @@ fn winsize_follows_the_master() {
     let lp = Loop::new().unwrap();
     let tty = Tty::new(&lp, slave).unwrap();
     for (cols, rows) in [(120u16, 40u16), (80, 24), (1, 1), (500, 300)] {
-        let ws = libc::winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: TIOCSWINSZ with a valid winsize on the master side.
-        assert_eq!(
-            unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) },
-            0
-        );
+        set_winsize(&master, cols, rows);
         assert_eq!(tty.winsize().unwrap(), (cols, rows));
     }
     let dbg = format!("{tty:?}");
@@ -269,17 +272,7 @@ fn standard_streams_in_a_child() {
         return;
     }
     let (mut master, slave) = pty();
-    let ws = libc::winsize {
-        ws_row: 33,
-        ws_col: 99,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCSWINSZ with a valid winsize on the master side.
-    assert_eq!(
-        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) },
-        0
-    );
+    set_winsize(&master, 99, 33);
     let exe = std::env::current_exe().unwrap();
     let slave = File::from(slave);
     let mut child = std::process::Command::new(exe)
