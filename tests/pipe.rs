@@ -17,22 +17,9 @@ fn sock(dir: &tempfile::TempDir, name: &str) -> PathBuf {
     dir.path().join(name)
 }
 
-/// The handles the executor keeps open once `block_on` has run.
-fn runtime_handles() -> usize {
-    let lp = Loop::new().unwrap();
-    lp.block_on(async {}).unwrap();
-    lp.handle_count()
-}
-
 /// An abstract name unique to this process and test.
 fn abstract_name(tag: &str) -> Vec<u8> {
     format!("uvio-test-{}-{tag}", std::process::id()).into_bytes()
-}
-
-fn pattern(seed: usize, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (seed.wrapping_mul(31).wrapping_add(i * 7) % 251) as u8)
-        .collect()
 }
 
 /// A callback-style echo server; connections are kept in the returned list.
@@ -72,7 +59,7 @@ fn echo_callbacks() {
             r.expect("connect");
             assert_eq!(s.peer_addr().unwrap(), PipeAddr::Path(p2));
             assert_eq!(s.local_addr().unwrap(), PipeAddr::Unnamed);
-            let msg = pattern(id, 1 + id * 997 % 70_000);
+            let msg = common::pattern(id, 1 + id * 997 % 70_000);
             s.write_cb(msg.clone(), |_, r| r.unwrap()).unwrap();
             let mut got = Vec::new();
             s.read_start(move |s, r| {
@@ -135,7 +122,7 @@ fn echo_async_incoming() {
                 let path = path.clone();
                 uvio::spawn_local(async move {
                     let mut c = PipeStream::connect(&path).await?;
-                    let msg = pattern(id, 100 + id * 4099);
+                    let msg = common::pattern(id, 100 + id * 4099);
                     c.write_all(&msg).await?;
                     AsyncWriteExt::close(&mut c).await?;
                     let mut back = Vec::new();
@@ -310,7 +297,7 @@ fn bad_names() {
     assert_eq!(e.name(), "EACCES");
     drop(_l);
     lp.run(RunMode::Default).unwrap();
-    assert_eq!(lp.handle_count(), runtime_handles());
+    assert_eq!(lp.handle_count(), common::runtime_handles());
 }
 
 #[test]
@@ -371,7 +358,7 @@ fn std_conversions_open_and_os_pipe() {
         uvio::guess_handle(&OwnedFdRef(rd.fileno().unwrap())),
         uvio::HandleType::NamedPipe
     );
-    let data = pattern(3, 300_000);
+    let data = common::pattern(3, 300_000);
     let d2 = data.clone();
     let got = lp
         .block_on(async move {
@@ -606,7 +593,7 @@ fn drop_before_start_and_close_twice() {
     assert!(next.is_none());
     drop(b);
     lp.run(RunMode::Default).unwrap();
-    assert_eq!(lp.handle_count(), runtime_handles());
+    assert_eq!(lp.handle_count(), common::runtime_handles());
 }
 
 #[test]
@@ -730,7 +717,7 @@ fn futures_polled_once_then_dropped() {
     .unwrap();
     drop((l, a, b));
     lp.run(RunMode::Default).unwrap();
-    assert_eq!(lp.handle_count(), runtime_handles());
+    assert_eq!(lp.handle_count(), common::runtime_handles());
 }
 
 #[test]

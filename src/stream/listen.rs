@@ -210,10 +210,19 @@ impl<S> Future for Accept<'_, S> {
 
 impl<S> fmt::Debug for Accept<'_, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Accept { l: ")?;
-        self.l.describe(f)?;
-        f.write_str(" }")
+        debug_with_listener("Accept", self.l, f)
     }
+}
+
+/// `Name { l: <the listener's Debug> }`.
+fn debug_with_listener<S>(
+    name: &str,
+    l: &dyn PollAccept<S>,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    write!(f, "{name} {{ l: ")?;
+    l.describe(f)?;
+    f.write_str(" }")
 }
 
 /// The stream of a listener's `incoming` ([`TcpListener::incoming`](crate::TcpListener::incoming),
@@ -259,9 +268,7 @@ impl<S> Stream for Incoming<'_, S> {
 
 impl<S> fmt::Debug for Incoming<'_, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Incoming { l: ")?;
-        self.l.describe(f)?;
-        f.write_str(" }")
+        debug_with_listener("Incoming", self.l, f)
     }
 }
 
