@@ -190,6 +190,7 @@ fn abstract_names() {
         };
         assert_eq!(l.local_addr().unwrap(), PipeAddr::Abstract(name.clone()));
         assert_eq!(l.local_addr().unwrap().as_abstract_name(), Some(&name[..]));
+        assert!(l.chmod(true, true).is_err(), "no file to chmod");
         // Taken: a second bind fails.
         let e = PipeListener::bind_abstract(&lp, &name).unwrap_err();
         assert_eq!(e.name(), "EADDRINUSE");
@@ -376,7 +377,7 @@ fn std_conversions_open_and_os_pipe() {
         .unwrap();
     assert!(got == data);
 
-    // open(): a socketpair end from std; the same descriptor twice is EEXIST.
+    // open(): a socketpair end from std, and a duplicate of its descriptor.
     let (x, y) = std::os::unix::net::UnixStream::pair().unwrap();
     let px = PipeStream::open(&lp, OwnedFd::from(x)).unwrap();
     let fd = px.fileno().unwrap();

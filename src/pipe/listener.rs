@@ -173,12 +173,14 @@ impl PipeListener {
     }
 
     /// Makes the socket file readable and/or writable by every user (`uv_pipe_chmod`), so
-    /// processes of other users can connect.
+    /// processes of other users can connect. libuv 1.53 sets the mode to exactly those
+    /// bits for owner, group and others (`r--r--r--`, `-w--w--w-` or `rw-rw-rw-`); older
+    /// versions add them to the current mode.
     ///
     /// # Errors
     ///
-    /// `EINVAL` when both are false or for an abstract name (it has no file), `EBADF` when
-    /// closed, `EPERM` when not the file's owner.
+    /// `EINVAL` when both are false, `EBADF` when closed, `EPERM` when not the file's
+    /// owner; an error (`ENOENT` with libuv 1.53) for an abstract name, which has no file.
     ///
     /// # Examples
     ///
