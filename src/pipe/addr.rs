@@ -76,8 +76,9 @@ fn show_abstract(name: &[u8]) -> String {
     format!("@{}", name.escape_ascii())
 }
 
-/// The address of a pipe's end: what [`PipeStream::local_addr`], [`PipeStream::peer_addr`]
-/// and [`PipeListener::local_addr`] return.
+/// The address of a pipe's end: what [`PipeStream::local_addr`](crate::PipeStream::local_addr),
+/// [`PipeStream::peer_addr`](crate::PipeStream::peer_addr)
+/// and [`PipeListener::local_addr`](crate::PipeListener::local_addr) return.
 ///
 /// # Examples
 ///
