@@ -39,12 +39,6 @@ fn raise_fd_limit() {
     }
 }
 
-fn pattern(seed: usize, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (seed.wrapping_mul(31).wrapping_add(i * 7) % 251) as u8)
-        .collect()
-}
-
 /// Message sizes from 1 B to 64 KiB (one round in four may be large, the rest are at most
 /// 1 KiB).
 fn msg_len(conn: usize, round: usize) -> usize {
@@ -54,13 +48,6 @@ fn msg_len(conn: usize, round: usize) -> usize {
     } else {
         e.min(10)
     }
-}
-
-/// The handles the executor keeps open once `block_on` has run (its idle and async handles).
-fn runtime_handles() -> usize {
-    let lp = Loop::new().unwrap();
-    lp.block_on(async {}).unwrap();
-    lp.handle_count()
 }
 
 /// A callback-style echo server; connections are kept in the returned list.
@@ -92,7 +79,7 @@ struct Client {
 }
 
 fn send_round(s: &TcpStream, c: &mut Client) {
-    c.expect = pattern(c.id + c.round, msg_len(c.id, c.round));
+    c.expect = common::pattern(c.id + c.round, msg_len(c.id, c.round));
     c.got = 0;
     s.write_cb(c.expect.clone(), |_, r| r.unwrap()).unwrap();
 }
@@ -167,7 +154,7 @@ async fn async_client(addr: SocketAddr, id: usize, rounds: usize) -> std::io::Re
     let mut s = TcpStream::connect(addr).await?;
     let mut buf = vec![0u8; 1 << 16];
     for round in 0..rounds {
-        let msg = pattern(id + round, msg_len(id, round));
+        let msg = common::pattern(id + round, msg_len(id, round));
         s.write_all(&msg).await?;
         let got = &mut buf[..msg.len()];
         s.read_exact(got).await?;
@@ -290,7 +277,7 @@ fn connect_refused_both_styles() {
     assert_eq!(e.name(), "ECONNREFUSED");
     assert!(e.to_string().contains(&addr.to_string()), "{e}");
     lp.run(RunMode::Default).unwrap();
-    assert_eq!(lp.handle_count(), runtime_handles());
+    assert_eq!(lp.handle_count(), common::runtime_handles());
 }
 
 #[test]
@@ -646,7 +633,7 @@ fn async_read_backpressure_keeps_every_byte() {
     let lp = Loop::new().unwrap();
     let (c, s) = tcp_pair(&lp);
     let n = 4 << 20;
-    let data = pattern(3, n);
+    let data = common::pattern(3, n);
     let expect = data.clone();
     lp.block_on(async move {
         let w = uvio::spawn_local(async move {
@@ -847,7 +834,7 @@ fn dropping_stream_cancels_queued_writes() {
     let results = results.borrow();
     assert_eq!(results.len(), 3);
     assert!(results.contains(&Err("ECANCELED")), "{results:?}");
-    assert_eq!(lp.handle_count(), runtime_handles());
+    assert_eq!(lp.handle_count(), common::runtime_handles());
 }
 
 #[test]
@@ -892,7 +879,7 @@ fn futures_polled_once_then_dropped() {
     .unwrap();
     drop(l);
     lp.run(RunMode::Default).unwrap();
-    assert_eq!(lp.handle_count(), runtime_handles());
+    assert_eq!(lp.handle_count(), common::runtime_handles());
 }
 
 #[test]
@@ -1003,7 +990,7 @@ fn steady_state_io_allocates_nothing_per_operation() {
     // and AsyncRead (the pooled read buffer), ping-pong with 1 B .. 64 KiB messages.
     let counted = lp
         .block_on(async {
-            let out = pattern(1, 1 << 16);
+            let out = common::pattern(1, 1 << 16);
             let mut buf = vec![0u8; 1 << 16];
             for i in 0..200 {
                 ping_pong(&c, &s, &out, &mut buf, 1 << (i % 17)).await;
@@ -1086,7 +1073,7 @@ fn switching_from_async_read_to_callback_keeps_queued_bytes() {
     for size in [1000, 200_000] {
         let lp = Loop::new().unwrap();
         let (c, s) = tcp_pair(&lp);
-        let data = pattern(9, size);
+        let data = common::pattern(9, size);
         c.write_cb(data.clone(), |_, r| r.unwrap()).unwrap();
         c.shutdown_cb(|_, r| r.unwrap()).unwrap();
         let mut first = [0u8; 1];

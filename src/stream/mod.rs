@@ -24,6 +24,7 @@ use crate::ffi;
 use crate::handle::HandleRef;
 
 pub(crate) mod io;
+pub(crate) mod listen;
 pub(crate) mod oneshot;
 pub(crate) mod write;
 

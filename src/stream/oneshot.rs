@@ -198,3 +198,53 @@ impl fmt::Debug for Shutdown {
             .finish()
     }
 }
+
+/// The state of a connect future (`TcpStream::connect`, `PipeStream::connect`): the stream
+/// is made and the request started on first poll, on the given loop or the current one.
+pub(crate) struct Connecting<S> {
+    lp: Option<LoopHandle>,
+    state: Option<(S, ReqFuture<ffi::uv_connect_t>)>,
+}
+
+impl<S> Connecting<S> {
+    pub(crate) fn new(lp: Option<LoopHandle>) -> Self {
+        Connecting { lp, state: None }
+    }
+
+    pub(crate) fn started(&self) -> bool {
+        self.state.is_some()
+    }
+
+    /// Polls the connect; `start` makes the stream and starts the request (first poll).
+    ///
+    /// # Panics
+    ///
+    /// When first polled outside a uvio loop and no loop was given.
+    pub(crate) fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        start: impl FnOnce(&LoopHandle) -> Result<(S, Option<ReqFuture<ffi::uv_connect_t>>)>,
+    ) -> Poll<Result<S>> {
+        if self.state.is_none() {
+            let lp = match self.lp.take() {
+                Some(lp) => lp,
+                None => LoopHandle::current().expect("uvio: connect polled outside a uvio loop"),
+            };
+            match start(&lp) {
+                Ok((s, f)) => {
+                    let f = f.unwrap_or_else(|| ReqFuture::failed(Error::EINVAL));
+                    self.state = Some((s, f));
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        let (_, f) = self.state.as_mut().expect("set above");
+        match Pin::new(f).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(r) => {
+                let (s, _) = self.state.take().expect("set above");
+                Poll::Ready(r.map(|()| s))
+            }
+        }
+    }
+}

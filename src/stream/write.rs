@@ -118,6 +118,16 @@ pub(crate) struct WriteState {
     status: Cell<i32>,
     /// Whether a `Write` future holds the request.
     future: Cell<bool>,
+    /// The handle sent with `uv_write2`, kept open until the write is done.
+    sent: Cell<Option<Sent>>,
+}
+
+/// A handle to send with a write (`uv_write2` on an IPC pipe): its stream, and its owner,
+/// which the request keeps (so the handle stays open and allocated) until the write is
+/// done, then drops.
+pub(crate) struct Sent {
+    pub(crate) raw: *mut ffi::uv_stream_t,
+    pub(crate) _owner: Box<dyn std::any::Any>,
 }
 
 impl WriteState {
@@ -130,6 +140,7 @@ impl WriteState {
             side: Cell::new(std::ptr::null()),
             status: Cell::new(0),
             future: Cell::new(false),
+            sent: Cell::new(None),
         }
     }
 }
@@ -192,6 +203,8 @@ unsafe extern "C" fn on_write(req: *mut ffi::uv_write_t, status: i32) {
             }
         }
         ws.bufs.set(bufs);
+        // The sent handle's descriptor is in the kernel's message now: close our copy.
+        drop(ws.sent.take());
         let res = check(status)
             .map(drop)
             .map_err(|e| e.with_operation("write"));
@@ -227,6 +240,7 @@ fn submit<T: StreamKind>(
     copy: Option<&[u8]>,
     cb: Option<RawCb>,
     future: bool,
+    send: Option<Sent>,
 ) -> Result<Option<Owner>> {
     let st: &StreamState<T> = h.state()?;
     let side = &st.w;
@@ -272,14 +286,23 @@ fn submit<T: StreamKind>(
     ws.status.set(0);
     ws.future.set(future);
     let stream = raw_stream(h);
+    let send_raw = send.as_ref().map_or(std::ptr::null_mut(), |s| s.raw);
+    ws.sent.set(send);
     // SAFETY: the stream is open (checked by `state`); the iovecs point into buffers the
-    // request owns until on_write, which ends with complete/reclaim as resubmit requires.
+    // request owns until on_write, which ends with complete/reclaim as resubmit requires;
+    // a sent handle is owned by the request until then too (null: a plain write).
     let r = unsafe {
         req.resubmit(future, |w| {
-            ffi::uv_write(w, stream, iov_ptr, n, Some(on_write))
+            ffi::uv_write2(w, stream, iov_ptr, n, send_raw, Some(on_write))
         })
     }
-    .map_err(|e| e.with_operation("write"))?;
+    .map_err(|e| {
+        e.with_operation(if send_raw.is_null() {
+            "write"
+        } else {
+            "write2"
+        })
+    })?;
     side.in_flight.set(side.in_flight.get() + 1);
     Ok(r)
 }
@@ -290,12 +313,27 @@ pub(crate) fn write_cb<T: StreamKind>(
     bufs: impl IntoIterator<Item = WriteBuf>,
     cb: impl FnOnce(&T, Result<()>) + 'static,
 ) -> Result<()> {
-    submit(h, bufs, None, Some(wrap_cb(cb)), false).map(drop)
+    submit(h, bufs, None, Some(wrap_cb(cb)), false, None).map(drop)
+}
+
+/// A write that also sends a handle (`uv_write2`), with a completion callback.
+pub(crate) fn write2_cb<T: StreamKind>(
+    h: &Handle<T>,
+    buf: WriteBuf,
+    send: Sent,
+    cb: impl FnOnce(&T, Result<()>) + 'static,
+) -> Result<()> {
+    submit(h, [buf], None, Some(wrap_cb(cb)), false, Some(send)).map(drop)
+}
+
+/// A write that also sends a handle (`uv_write2`), as a future.
+pub(crate) fn write2_fut<T: StreamKind>(h: &Handle<T>, buf: WriteBuf, send: Sent) -> Write<'_> {
+    future_of(h, submit(h, [buf], None, None, true, Some(send)))
 }
 
 /// A write whose completion nobody waits for (`AsyncWrite`): a copy of `bytes`.
 pub(crate) fn write_copy<T: StreamKind>(h: &Handle<T>, bytes: &[u8]) -> Result<()> {
-    submit(h, std::iter::empty(), Some(bytes), None, false).map(drop)
+    submit(h, std::iter::empty(), Some(bytes), None, false, None).map(drop)
 }
 
 /// A write as a future.
@@ -303,7 +341,16 @@ pub(crate) fn write_fut<'a, T: StreamKind>(
     h: &'a Handle<T>,
     bufs: impl IntoIterator<Item = WriteBuf>,
 ) -> Write<'a> {
-    let state = match submit(h, bufs, None, None, true) {
+    future_of(h, submit(h, bufs, None, None, true, None))
+}
+
+/// A write future that fails with `e` (a check before submitting failed).
+pub(crate) fn write_failed<T: StreamKind>(h: &Handle<T>, e: Error) -> Write<'_> {
+    future_of(h, Err(e))
+}
+
+fn future_of<T: StreamKind>(h: &Handle<T>, r: Result<Option<Owner>>) -> Write<'_> {
+    let state = match r {
         Ok(Some(o)) => Ok(o),
         Ok(None) => Err(Some(Error::EINVAL)),
         Err(e) => Err(Some(e)),

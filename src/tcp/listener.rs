@@ -1,22 +1,21 @@
 //! [`TcpListener`]: bind, listen, accept (callback, future, stream).
 
-use std::cell::Cell;
 use std::fmt;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
-
-use futures_core::Stream;
 
 use super::{DEFAULT_BACKLOG, TcpStream, tcp_addr, tcp_init, tcp_open};
-use crate::error::{Error, Result, check};
+use crate::error::Result;
 use crate::event_loop::LoopHandle;
 use crate::ffi;
-use crate::handle::{HandleRef, fd_methods, handle_methods};
+use crate::handle::{fd_methods, handle_methods};
 use crate::net_addr::to_sockaddr;
 use crate::stream;
+use crate::stream::listen::{
+    ListenerHandle, ListenerKind, ListenerState, accept_into, listen, listener_methods,
+};
+
+pub use crate::stream::listen::{Accept, Incoming};
 
 /// How [`TcpListener::bind_with`] binds.
 ///
@@ -52,25 +51,6 @@ impl Default for TcpBindOptions {
     }
 }
 
-type ConnectionCb = Box<dyn FnMut(&TcpListener, Result<TcpStream>)>;
-
-pub(crate) struct ListenerState {
-    cb: Cell<Option<ConnectionCb>>,
-    /// libuv holds an accepted connection for us (it stops accepting until we take it).
-    pending: Cell<bool>,
-    error: Cell<Option<Error>>,
-    waker: Cell<Option<Waker>>,
-}
-
-impl Drop for ListenerState {
-    /// The listener has closed: wake a task waiting in `accept`, so it sees `EBADF`.
-    fn drop(&mut self) {
-        if let Some(w) = self.waker.take() {
-            w.wake();
-        }
-    }
-}
-
 /// A listening TCP socket: bound and listening from [`TcpListener::bind`], handing out
 /// connections through a callback ([`on_connection`](Self::on_connection)), a future
 /// ([`accept`](Self::accept)) or a stream of them ([`incoming`](Self::incoming)).
@@ -97,32 +77,27 @@ impl Drop for ListenerState {
 /// # Ok::<(), uvio::Error>(())
 /// ```
 pub struct TcpListener {
-    h: HandleRef<ffi::uv_tcp_t, ListenerState>,
+    h: ListenerHandle<TcpListener>,
 }
 
 handle_methods!(TcpListener, h);
 fd_methods!(TcpListener, h);
+listener_methods!(TcpListener, TcpStream);
 
-unsafe extern "C" fn on_connection(server: *mut ffi::uv_stream_t, status: i32) {
-    // SAFETY: libuv calls this only for listeners made by TcpListener::listen; the view is
-    // never dropped, so it neither closes nor frees.
-    let h = unsafe { HandleRef::borrowed(server.cast()) };
-    let l = std::mem::ManuallyDrop::new(TcpListener {
-        h: std::mem::ManuallyDrop::into_inner(h),
-    });
-    crate::panic::guard(l.h.loop_inner(), || {
-        // SAFETY: a callback of a live handle: its state is alive.
-        let st = unsafe { l.h.state_unchecked() };
-        let result = check(status).map_err(|e| e.with_operation("accept"));
-        match (st.cb.take(), result) {
-            (Some(cb), r) => l.call_back(cb, r.and_then(|_| l.accept_now())),
-            (None, Err(e)) => st.error.set(Some(e)),
-            (None, Ok(_)) => st.pending.set(true),
-        }
-        if let Some(w) = st.waker.take() {
-            w.wake();
-        }
-    });
+impl ListenerKind for TcpListener {
+    type Raw = ffi::uv_tcp_t;
+    type Stream = TcpStream;
+    fn from_handle(h: ListenerHandle<Self>) -> Self {
+        TcpListener { h }
+    }
+    fn handle(&self) -> &ListenerHandle<Self> {
+        &self.h
+    }
+    fn accept_now(&self) -> Result<TcpStream> {
+        let s = TcpStream::init(&self.loop_handle())?;
+        accept_into(&self.h, stream::raw_stream(&s.h))?;
+        Ok(s)
+    }
 }
 
 impl TcpListener {
@@ -201,109 +176,13 @@ impl TcpListener {
     }
 
     fn init(lp: &LoopHandle) -> Result<TcpListener> {
-        let st = ListenerState {
-            cb: Cell::new(None),
-            pending: Cell::new(false),
-            error: Cell::new(None),
-            waker: Cell::new(None),
-        };
         Ok(TcpListener {
-            h: tcp_init(lp, st)?,
+            h: tcp_init(lp, ListenerState::new())?,
         })
     }
 
     fn listen(&self, backlog: u32) -> Result<()> {
-        let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
-        self.h.call(|t| {
-            // SAFETY: the handle is open; on_connection matches this handle's type.
-            unsafe { ffi::uv_listen(t.cast(), backlog, Some(on_connection)) }
-        })?;
-        Ok(())
-    }
-
-    /// Accepts the connection libuv is holding for us.
-    fn accept_now(&self) -> Result<TcpStream> {
-        let s = TcpStream::init(&self.loop_handle())?;
-        let client = stream::raw_stream(&s.h);
-        self.h
-            .call(|t| {
-                // SAFETY: both handles are open and on the same loop.
-                unsafe { ffi::uv_accept(t.cast(), client) }
-            })
-            .map_err(|e| e.with_operation("accept"))?;
-        Ok(s)
-    }
-
-    /// Calls the connection callback (taken out of its slot) and puts it back unless it
-    /// installed another one meanwhile.
-    fn call_back(&self, mut cb: ConnectionCb, r: Result<TcpStream>) {
-        cb(self, r);
-        if let Ok(st) = self.h.state() {
-            match st.cb.take() {
-                None => st.cb.set(Some(cb)),
-                other => st.cb.set(other),
-            }
-        }
-    }
-
-    /// Calls `callback` with each new connection (or an accept error, like `EMFILE`).
-    /// Replaces an earlier callback; a connection that was already waiting is delivered
-    /// at once. Futures ([`accept`](Self::accept)) cannot be used while a callback is set.
-    ///
-    /// # Errors
-    ///
-    /// `EBADF` when the listener is closed.
-    pub fn on_connection(
-        &self,
-        callback: impl FnMut(&TcpListener, Result<TcpStream>) + 'static,
-    ) -> Result<()> {
-        let st = self.h.state()?;
-        let cb: ConnectionCb = Box::new(callback);
-        if st.pending.replace(false) {
-            self.call_back(cb, self.accept_now());
-        } else if let Some(e) = st.error.take() {
-            self.call_back(cb, Err(e));
-        } else {
-            st.cb.set(Some(cb));
-        }
-        Ok(())
-    }
-
-    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<Result<TcpStream>> {
-        let st = match self.h.state() {
-            Ok(st) => st,
-            Err(e) => return Poll::Ready(Err(e)),
-        };
-        if let Some(e) = st.error.take() {
-            return Poll::Ready(Err(e));
-        }
-        if st.pending.replace(false) {
-            return Poll::Ready(self.accept_now());
-        }
-        let cb = st.cb.take();
-        if cb.is_some() {
-            st.cb.set(cb);
-            return Poll::Ready(Err(
-                Error::EBUSY.with_operation("accept on a listener with a callback")
-            ));
-        }
-        st.waker.set(Some(cx.waker().clone()));
-        Poll::Pending
-    }
-
-    /// Waits for the next connection.
-    ///
-    /// # Errors
-    ///
-    /// Accept errors (`EMFILE`), `EBADF` when the listener is closed, `EBUSY` while an
-    /// [`on_connection`](Self::on_connection) callback is set.
-    pub fn accept(&self) -> Accept<'_> {
-        Accept { l: self }
-    }
-
-    /// The connections, as a `Stream` that ends when the listener is closed.
-    pub fn incoming(&self) -> Incoming<'_> {
-        Incoming { l: self }
+        listen(&self.h, backlog)
     }
 
     /// The bound address (`uv_tcp_getsockname`).
@@ -338,67 +217,5 @@ impl fmt::Debug for TcpListener {
             Err(_) => d.field("closed", &self.is_closing()),
         };
         d.finish()
-    }
-}
-
-/// The future of [`TcpListener::accept`].
-///
-/// # Examples
-///
-/// ```
-/// let lp = uvio::Loop::new()?;
-/// let listener = uvio::TcpListener::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
-/// let addr = listener.local_addr()?;
-/// lp.block_on(async move {
-///     let (c, s) = futures::join!(uvio::TcpStream::connect(addr), listener.accept());
-///     assert_eq!(c?.local_addr()?, s?.peer_addr()?);
-///     Ok::<(), uvio::Error>(())
-/// })??;
-/// # Ok::<(), uvio::Error>(())
-/// ```
-#[must_use = "futures do nothing unless polled"]
-#[derive(Debug)]
-pub struct Accept<'a> {
-    l: &'a TcpListener,
-}
-
-impl Future for Accept<'_> {
-    type Output = Result<TcpStream>;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<TcpStream>> {
-        self.l.poll_accept(cx)
-    }
-}
-
-/// The stream of [`TcpListener::incoming`].
-///
-/// # Examples
-///
-/// ```
-/// use futures::StreamExt;
-///
-/// let lp = uvio::Loop::new()?;
-/// let listener = uvio::TcpListener::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
-/// let addr = listener.local_addr()?;
-/// lp.block_on(async move {
-///     let _c = uvio::TcpStream::connect(addr).await?;
-///     let first = listener.incoming().next().await.expect("open listener")?;
-///     assert_eq!(first.local_addr()?, addr);
-///     Ok::<(), uvio::Error>(())
-/// })??;
-/// # Ok::<(), uvio::Error>(())
-/// ```
-#[must_use = "streams do nothing unless polled"]
-#[derive(Debug)]
-pub struct Incoming<'a> {
-    l: &'a TcpListener,
-}
-
-impl Stream for Incoming<'_> {
-    type Item = Result<TcpStream>;
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<TcpStream>>> {
-        if self.l.is_closing() {
-            return Poll::Ready(None);
-        }
-        self.l.poll_accept(cx).map(Some)
     }
 }

@@ -18,7 +18,7 @@ use crate::event_loop::LoopHandle;
 use crate::ffi;
 use crate::handle::{HandleRef, fd_methods, handle_methods};
 use crate::net_addr::{read_sockaddr, to_sockaddr};
-use crate::stream::oneshot::{ReqFuture, on_done};
+use crate::stream::oneshot::{Connecting, ReqFuture, on_done};
 use crate::stream::{self, Handle, RawCb, StreamKind, StreamState, stream_methods, wrap_cb};
 
 /// The listen backlog of [`TcpListener::bind`] (Node's default).
@@ -164,7 +164,7 @@ stream_methods!(TcpStream);
 
 impl TcpStream {
     /// A TCP handle with no socket yet (`uv_tcp_init`).
-    fn init(lp: &LoopHandle) -> Result<TcpStream> {
+    pub(crate) fn init(lp: &LoopHandle) -> Result<TcpStream> {
         Ok(TcpStream {
             h: tcp_init(lp, StreamState::new())?,
         })
@@ -237,8 +237,7 @@ impl TcpStream {
     pub fn connect(addr: SocketAddr) -> Connect {
         Connect {
             addr,
-            lp: None,
-            state: None,
+            conn: Connecting::new(None),
         }
     }
 
@@ -246,8 +245,7 @@ impl TcpStream {
     pub fn connect_on(lp: &LoopHandle, addr: SocketAddr) -> Connect {
         Connect {
             addr,
-            lp: Some(lp.clone()),
-            state: None,
+            conn: Connecting::new(Some(lp.clone())),
         }
     }
 
@@ -434,37 +432,20 @@ impl fmt::Debug for TcpStream {
 #[must_use = "futures do nothing unless polled"]
 pub struct Connect {
     addr: SocketAddr,
-    lp: Option<LoopHandle>,
-    state: Option<(TcpStream, ReqFuture<ffi::uv_connect_t>)>,
+    conn: Connecting<TcpStream>,
 }
 
 impl Future for Connect {
     type Output = Result<TcpStream>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<TcpStream>> {
         let addr = self.addr;
-        if self.state.is_none() {
-            let lp = match self.lp.take() {
-                Some(lp) => lp,
-                None => LoopHandle::current()
-                    .expect("uvio::TcpStream::connect polled outside a uvio loop"),
-            };
-            let started = TcpStream::init(&lp).and_then(|s| {
+        self.conn
+            .poll(cx, |lp| {
+                let s = TcpStream::init(lp)?;
                 let f = s.start_connect(addr, None)?;
-                Ok((s, f.unwrap_or_else(|| ReqFuture::failed(Error::EINVAL))))
-            });
-            match started {
-                Ok(st) => self.state = Some(st),
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
-        let (_, f) = self.state.as_mut().expect("set above");
-        match Pin::new(f).poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(r) => {
-                let (s, _) = self.state.take().expect("set above");
-                Poll::Ready(r.map(|()| s).map_err(|e| e.with_context("connect", addr)))
-            }
-        }
+                Ok((s, f))
+            })
+            .map_err(|e| e.with_context("connect", addr))
     }
 }
 
@@ -472,7 +453,7 @@ impl fmt::Debug for Connect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connect")
             .field("addr", &self.addr)
-            .field("started", &self.state.is_some())
+            .field("started", &self.conn.started())
             .finish()
     }
 }

@@ -63,3 +63,18 @@ impl Drop for DropCount {
         self.count.set(self.count.get() + 1);
     }
 }
+
+/// Deterministic test bytes: `len` bytes that differ with `seed`.
+pub fn pattern(seed: usize, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (seed.wrapping_mul(31).wrapping_add(i * 7) % 251) as u8)
+        .collect()
+}
+
+/// The handles the executor keeps open once `block_on` has run (its idle and async
+/// handles): what `handle_count` returns on a loop with nothing else open.
+pub fn runtime_handles() -> usize {
+    let lp = uvio::Loop::new().unwrap();
+    lp.block_on(async {}).unwrap();
+    lp.handle_count()
+}
