@@ -9,7 +9,7 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell, UnsafeCell};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::mem::MaybeUninit;
 use std::ops::Deref;
@@ -80,6 +80,9 @@ pub(crate) struct LoopInner {
     /// Called when `close_all` has finished (no handle and no request left).
     on_all_closed: Cell<Option<Box<dyn FnOnce()>>>,
     next_ticks: RefCell<VecDeque<Box<dyn FnOnce()>>>,
+    /// What to call once a handle's close callback has run (`close_with`, `closed()`), by
+    /// handle. Kept here rather than in every handle's header: few handles have one.
+    on_closed: RefCell<HashMap<*mut ffi::uv_handle_t, Box<dyn FnOnce()>>>,
     pub(crate) executor: Executor,
 }
 
@@ -124,6 +127,17 @@ impl LoopInner {
         if let Some(p) = self.panic.take() {
             std::panic::resume_unwind(p);
         }
+    }
+
+    /// Registers `f` to run after `h`'s close callback (replacing any earlier one: the
+    /// caller chains them).
+    pub(crate) fn set_on_closed(&self, h: *mut ffi::uv_handle_t, f: Box<dyn FnOnce()>) {
+        self.on_closed.borrow_mut().insert(h, f);
+    }
+
+    /// Takes what was registered for `h` with [`LoopInner::set_on_closed`].
+    pub(crate) fn take_on_closed(&self, h: *mut ffi::uv_handle_t) -> Option<Box<dyn FnOnce()>> {
+        self.on_closed.borrow_mut().remove(&h)
     }
 
     pub(crate) fn push_next_tick(&self, f: Box<dyn FnOnce()>) {
@@ -558,6 +572,7 @@ impl LoopInner {
             live_reqs: Cell::new(0),
             on_all_closed: Cell::new(None),
             next_ticks: RefCell::new(VecDeque::new()),
+            on_closed: RefCell::new(HashMap::new()),
             executor: Executor::new(),
         }
     }

@@ -14,8 +14,10 @@
 typedef struct uvb_phases {
   uint64_t init_ns;
   uint64_t dispatch_ns;
-  uint64_t dispatch_cpu_ns;
   uint64_t cleanup_ns;
+  uint64_t init_cpu_ns;
+  uint64_t dispatch_cpu_ns;
+  uint64_t cleanup_cpu_ns;
   uint64_t fired;
   uint64_t closed;
 } uvb_phases;
@@ -49,53 +51,87 @@ static void on_timer_closed(uv_handle_t* h) {
   timers_closed++;
 }
 
+static void on_boxed_timer_closed(uv_handle_t* h) {
+  timers_closed++;
+  free(h);
+}
+
 /* `n` one-shot timers, timer i due after i / 1000 + 1 ms; run until all fired, close all,
  * run until all closed. The loop and the timer array exist before the clock starts (as
- * uvio's loop and Vec do); the array is freed inside the cleanup phase (as uvio frees its
- * boxes in close callbacks). */
-int uvb_million_timers(uint64_t n, uvb_phases* out) {
+ * uvio's loop and Vec do); the memory is freed inside the cleanup phase (as uvio frees its
+ * boxes in close callbacks).
+ *
+ * box_size 0: one array of uv_timer_t (libuv's own benchmark). Otherwise each timer is its
+ * own malloc(box_size) block, freed in its close callback: uvio's memory layout without
+ * uvio's code, to tell the cost of the layout from the cost of the binding. */
+int uvb_million_timers(uint64_t n, uint64_t box_size, uvb_phases* out) {
   uv_loop_t loop;
-  uv_timer_t* timers;
-  uint64_t i, t0, t1, t2, t3, c1, c2;
+  uv_timer_t* timers = NULL;
+  uv_timer_t** boxes = NULL;
+  uv_timer_t* t;
+  uint64_t i, t0, t1, t2, t3, c0, c1, c2, c3;
   int err;
 
-  timers = malloc(n * sizeof(*timers));
-  if (timers == NULL)
+  if (box_size == 0)
+    timers = malloc(n * sizeof(*timers));
+  else if (box_size >= sizeof(uv_timer_t))
+    boxes = malloc(n * sizeof(*boxes));
+  else
+    return UV_EINVAL;
+  if (timers == NULL && boxes == NULL)
     return UV_ENOMEM;
   err = uv_loop_init(&loop);
   if (err != 0) {
     free(timers);
+    free(boxes);
     return err;
   }
   timers_fired = 0;
   timers_closed = 0;
 
   t0 = uv_hrtime();
+  c0 = cpu_now_ns();
   for (i = 0; i < n; i++) {
-    err = uv_timer_init(&loop, &timers[i]);
+    if (boxes == NULL) {
+      t = &timers[i];
+    } else {
+      t = malloc(box_size);
+      if (t == NULL)
+        abort();
+      boxes[i] = t;
+    }
+    err = uv_timer_init(&loop, t);
     if (err == 0)
-      err = uv_timer_start(&timers[i], on_timer_fired, i / 1000 + 1, 0);
+      err = uv_timer_start(t, on_timer_fired, i / 1000 + 1, 0);
     if (err != 0)
       abort(); /* neither can fail for an initialised loop and a valid callback */
   }
   t1 = uv_hrtime();
   c1 = cpu_now_ns();
 
-  err = uv_run(&loop, UV_RUN_DEFAULT);
+  uv_run(&loop, UV_RUN_DEFAULT);
   t2 = uv_hrtime();
   c2 = cpu_now_ns();
 
-  for (i = 0; i < n; i++)
-    uv_close((uv_handle_t*) &timers[i], on_timer_closed);
+  for (i = 0; i < n; i++) {
+    if (boxes == NULL)
+      uv_close((uv_handle_t*) &timers[i], on_timer_closed);
+    else
+      uv_close((uv_handle_t*) boxes[i], on_boxed_timer_closed);
+  }
   uv_run(&loop, UV_RUN_DEFAULT);
   err = uv_loop_close(&loop);
   free(timers);
+  free(boxes);
   t3 = uv_hrtime();
+  c3 = cpu_now_ns();
 
   out->init_ns = t1 - t0;
   out->dispatch_ns = t2 - t1;
-  out->dispatch_cpu_ns = c2 - c1;
   out->cleanup_ns = t3 - t2;
+  out->init_cpu_ns = c1 - c0;
+  out->dispatch_cpu_ns = c2 - c1;
+  out->cleanup_cpu_ns = c3 - c2;
   out->fired = timers_fired;
   out->closed = timers_closed;
   return err;

@@ -8,8 +8,10 @@ use std::ffi::c_int;
 pub struct Phases {
     pub init_ns: u64,
     pub dispatch_ns: u64,
-    pub dispatch_cpu_ns: u64,
     pub cleanup_ns: u64,
+    pub init_cpu_ns: u64,
+    pub dispatch_cpu_ns: u64,
+    pub cleanup_cpu_ns: u64,
     pub fired: u64,
     pub closed: u64,
 }
@@ -24,7 +26,7 @@ pub struct Ticks {
 }
 
 unsafe extern "C" {
-    fn uvb_million_timers(n: u64, out: *mut Phases) -> c_int;
+    fn uvb_million_timers(n: u64, box_size: u64, out: *mut Phases) -> c_int;
     fn uvb_loop_count_idle(ms: u64, out: *mut Ticks) -> c_int;
     fn uvb_loop_count_timer0(ms: u64, out: *mut Ticks) -> c_int;
 }
@@ -37,11 +39,12 @@ fn checked<T>(ret: c_int, v: T, what: &str) -> Result<T, String> {
     }
 }
 
-/// C libuv: `n` one-shot timers.
-pub fn million_timers(n: u64) -> Result<Phases, String> {
+/// C libuv: `n` one-shot timers, in one array (`box_size` 0) or each in its own
+/// `malloc(box_size)` block.
+pub fn million_timers(n: u64, box_size: u64) -> Result<Phases, String> {
     let mut out = Phases::default();
     // SAFETY: `out` is a valid, writable `uvb_phases`; the function touches nothing else of ours.
-    let ret = unsafe { uvb_million_timers(n, &mut out) };
+    let ret = unsafe { uvb_million_timers(n, box_size, &mut out) };
     checked(ret, out, "million_timers")
 }
 

@@ -36,3 +36,33 @@ pub fn peak_rss_bytes() -> u64 {
         v * 1024
     }
 }
+
+/// A point in time, on the wall clock and in process CPU time.
+#[derive(Clone, Copy, Debug)]
+pub struct Mark {
+    wall: Instant,
+    cpu: u64,
+}
+
+impl Mark {
+    pub fn now() -> Mark {
+        Mark {
+            wall: Instant::now(),
+            cpu: cpu_ns(),
+        }
+    }
+}
+
+/// The phases between four marks: before init, after init, after dispatch, after cleanup.
+pub fn phases([m0, m1, m2, m3]: [Mark; 4], fired: u64, closed: u64) -> crate::c::Phases {
+    crate::c::Phases {
+        init_ns: elapsed_ns(m0.wall, m1.wall),
+        dispatch_ns: elapsed_ns(m1.wall, m2.wall),
+        cleanup_ns: elapsed_ns(m2.wall, m3.wall),
+        init_cpu_ns: m1.cpu - m0.cpu,
+        dispatch_cpu_ns: m2.cpu - m1.cpu,
+        cleanup_cpu_ns: m3.cpu - m2.cpu,
+        fired,
+        closed,
+    }
+}

@@ -34,6 +34,11 @@ const MILLION_TIMERS: &[Variant] = &[
         baseline: None,
     },
     Variant {
+        key: "c_boxed",
+        label: "C, uvio's layout",
+        baseline: Some("c"),
+    },
+    Variant {
         key: "callbacks",
         label: "uvio callbacks",
         baseline: Some("c"),
@@ -150,9 +155,13 @@ fn child(spec: &str, param: &str) -> Result<(), String> {
     let mut f = Figures::new();
     let secs = |ns: u64| ns as f64 / 1e9;
     match spec {
-        "million_timers:c" | "million_timers:callbacks" | "million_timers:futures" => {
+        "million_timers:c"
+        | "million_timers:c_boxed"
+        | "million_timers:callbacks"
+        | "million_timers:futures" => {
             let p = match spec {
-                "million_timers:c" => c::million_timers(param)?,
+                "million_timers:c" => c::million_timers(param, 0)?,
+                "million_timers:c_boxed" => c::million_timers(param, timers::BOX_BYTES)?,
                 "million_timers:callbacks" => timers::callbacks(param)?,
                 _ => timers::futures(param)?,
             };
@@ -162,14 +171,22 @@ fn child(spec: &str, param: &str) -> Result<(), String> {
                     p.fired, p.closed
                 ));
             }
-            f.insert("init".into(), secs(p.init_ns));
-            f.insert("dispatch".into(), secs(p.dispatch_ns));
-            f.insert("dispatch_cpu".into(), secs(p.dispatch_cpu_ns));
-            f.insert("cleanup".into(), secs(p.cleanup_ns));
-            f.insert(
-                "total".into(),
-                secs(p.init_ns + p.dispatch_ns + p.cleanup_ns),
-            );
+            let figures = [
+                ("init", p.init_ns),
+                ("dispatch", p.dispatch_ns),
+                ("cleanup", p.cleanup_ns),
+                ("total", p.init_ns + p.dispatch_ns + p.cleanup_ns),
+                ("init_cpu", p.init_cpu_ns),
+                ("dispatch_cpu", p.dispatch_cpu_ns),
+                ("cleanup_cpu", p.cleanup_cpu_ns),
+                (
+                    "total_cpu",
+                    p.init_cpu_ns + p.dispatch_cpu_ns + p.cleanup_cpu_ns,
+                ),
+            ];
+            for (name, ns) in figures {
+                f.insert(name.into(), secs(ns));
+            }
         }
         "loop_count:c_idle"
         | "loop_count:c_timer0"
@@ -290,9 +307,12 @@ fn print_million_timers(opts: &Options, results: &Results) {
     let rows = [
         ("init (s)", "init", 3),
         ("dispatch (s)", "dispatch", 3),
-        ("dispatch cpu (s)", "dispatch_cpu", 3),
         ("cleanup (s)", "cleanup", 3),
         ("total (s)", "total", 3),
+        ("init cpu (s)", "init_cpu", 3),
+        ("dispatch cpu (s)", "dispatch_cpu", 3),
+        ("cleanup cpu (s)", "cleanup_cpu", 3),
+        ("total cpu (s)", "total_cpu", 3),
         ("peak RSS (MiB)", "peak_rss", 1),
     ];
     for (label, name, decimals) in rows {

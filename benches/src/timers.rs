@@ -6,12 +6,18 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use uvio::{Loop, RunMode, Timer};
 
 use crate::c::Phases;
-use crate::clock::{cpu_ns, elapsed_ns};
+use crate::clock::{Mark, phases};
+
+/// The size of one uvio timer allocation, `size_of::<HandleBox<uv_timer_t, TimerState>>()`
+/// (uv_timer_t, the handle header, the listener), for the C variant that mimics uvio's
+/// memory layout (one `malloc` per timer). Check it when `src/handle.rs` changes: the peak
+/// RSS of the two variants should then match.
+pub const BOX_BYTES: u64 = 216;
 
 /// Timer `i` fires after `i / 1000 + 1` ms (as in the C variant).
 fn timeout(i: u64) -> Duration {
@@ -29,7 +35,7 @@ pub fn callbacks(n: u64) -> Result<Phases, String> {
     FIRED.store(0, Relaxed);
     let lp = Loop::new().map_err(err)?;
     let mut timers = Vec::with_capacity(n as usize);
-    let t0 = Instant::now();
+    let m0 = Mark::now();
     for i in 0..n {
         let t = Timer::new(&lp).map_err(err)?;
         t.start(timeout(i), Duration::ZERO, |_t: &Timer| {
@@ -38,24 +44,19 @@ pub fn callbacks(n: u64) -> Result<Phases, String> {
         .map_err(err)?;
         timers.push(t);
     }
-    let t1 = Instant::now();
-    let c1 = cpu_ns();
+    let m1 = Mark::now();
     lp.run(RunMode::Default).map_err(err)?;
-    let t2 = Instant::now();
-    let c2 = cpu_ns();
+    let m2 = Mark::now();
     drop(timers);
     lp.run(RunMode::Default).map_err(err)?;
     let handle = lp.handle();
     drop(lp);
-    let t3 = Instant::now();
-    Ok(Phases {
-        init_ns: elapsed_ns(t0, t1),
-        dispatch_ns: elapsed_ns(t1, t2),
-        dispatch_cpu_ns: c2 - c1,
-        cleanup_ns: elapsed_ns(t2, t3),
-        fired: FIRED.load(Relaxed),
-        closed: n.saturating_sub(handle.handle_count() as u64),
-    })
+    let m3 = Mark::now();
+    Ok(phases(
+        [m0, m1, m2, m3],
+        FIRED.load(Relaxed),
+        n.saturating_sub(handle.handle_count() as u64),
+    ))
 }
 
 /// What the tasks of the async variant report to the `block_on` future.
@@ -63,7 +64,7 @@ struct Progress {
     n: u64,
     fired: Cell<u64>,
     /// When the last task's timer was started (every earlier task's had been: FIFO queue).
-    started: Cell<Option<(Instant, u64)>>,
+    started: Cell<Option<Mark>>,
     done: Cell<Option<Waker>>,
 }
 
@@ -81,7 +82,7 @@ pub fn futures(n: u64) -> Result<Phases, String> {
         started: Cell::new(None),
         done: Cell::new(None),
     });
-    let t0 = Instant::now();
+    let m0 = Mark::now();
     let p = Rc::clone(&progress);
     lp.block_on(async move {
         for i in 0..n {
@@ -94,7 +95,7 @@ pub fn futures(n: u64) -> Result<Phases, String> {
                     let first =
                         std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut sleep).poll(cx)));
                     let ready = first.await.is_ready();
-                    p.started.set(Some((Instant::now(), cpu_ns())));
+                    p.started.set(Some(Mark::now()));
                     if !ready {
                         sleep.await;
                     }
@@ -120,21 +121,17 @@ pub fn futures(n: u64) -> Result<Phases, String> {
         .await;
     })
     .map_err(err)?;
-    let t2 = Instant::now();
-    let c2 = cpu_ns();
+    let m2 = Mark::now();
     let handle = lp.handle();
     drop(lp);
-    let t3 = Instant::now();
-    let (t1, c1) = progress
+    let m3 = Mark::now();
+    let m1 = progress
         .started
         .get()
         .ok_or("the last task never started")?;
-    Ok(Phases {
-        init_ns: elapsed_ns(t0, t1),
-        dispatch_ns: elapsed_ns(t1, t2),
-        dispatch_cpu_ns: c2 - c1,
-        cleanup_ns: elapsed_ns(t2, t3),
-        fired: progress.fired.get(),
-        closed: n.saturating_sub(handle.handle_count() as u64),
-    })
+    Ok(phases(
+        [m0, m1, m2, m3],
+        progress.fired.get(),
+        n.saturating_sub(handle.handle_count() as u64),
+    ))
 }
