@@ -37,8 +37,7 @@ fn current_loop() -> LoopHandle {
 pub fn sleep(duration: Duration) -> Sleep {
     Sleep {
         timer: None,
-        duration,
-        deadline: None,
+        wait: Wait::For(duration),
     }
 }
 
@@ -50,8 +49,7 @@ pub fn sleep(duration: Duration) -> Sleep {
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         timer: None,
-        duration: Duration::ZERO,
-        deadline: Some(deadline),
+        wait: Wait::Until(deadline),
     }
 }
 
@@ -60,17 +58,24 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 #[derive(Debug)]
 pub struct Sleep {
     timer: Option<Timer>,
-    duration: Duration,
-    deadline: Option<Instant>,
+    wait: Wait,
+}
+
+/// How long a [`Sleep`] waits (one enum rather than two fields: a task holding a million
+/// sleeps holds a million of these).
+#[derive(Debug, Clone, Copy)]
+enum Wait {
+    For(Duration),
+    Until(Instant),
 }
 
 impl Future for Sleep {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if self.timer.is_none() {
-            let wait = match self.deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()),
-                None => self.duration,
+            let wait = match self.wait {
+                Wait::Until(d) => d.saturating_duration_since(Instant::now()),
+                Wait::For(d) => d,
             };
             let t = match Timer::new(&current_loop()) {
                 Ok(t) => t,
