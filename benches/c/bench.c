@@ -26,6 +26,7 @@ typedef struct uvb_phases {
 typedef struct uvb_ticks {
   uint64_t ticks;
   uint64_t elapsed_ns;
+  uint64_t cpu_ns;
   uint64_t loop_iterations;
 } uvb_ticks;
 
@@ -168,7 +169,7 @@ static void stop_zero_timer(uv_timer_t* t) {
 
 static int run_counted(uv_loop_t* loop, uvb_ticks* out) {
   uv_metrics_t m;
-  uint64_t start_iters, start;
+  uint64_t start_iters, start, start_cpu;
   int err;
 
   err = uv_metrics_info(loop, &m);
@@ -176,8 +177,10 @@ static int run_counted(uv_loop_t* loop, uvb_ticks* out) {
     return err;
   start_iters = m.loop_count;
   start = uv_hrtime();
+  start_cpu = cpu_now_ns();
   uv_run(loop, UV_RUN_DEFAULT);
   out->elapsed_ns = uv_hrtime() - start;
+  out->cpu_ns = cpu_now_ns() - start_cpu;
   out->ticks = ticks;
   err = uv_metrics_info(loop, &m);
   out->loop_iterations = m.loop_count - start_iters;

@@ -22,6 +22,7 @@ pub struct Phases {
 pub struct Ticks {
     pub ticks: u64,
     pub elapsed_ns: u64,
+    pub cpu_ns: u64,
     pub loop_iterations: u64,
 }
 

@@ -51,6 +51,16 @@ impl Mark {
             cpu: cpu_ns(),
         }
     }
+
+    /// A `loop_count` result: `ticks` and `loop_iterations` counted since `start`.
+    pub fn ticks_since(self, start: Mark, ticks: u64, loop_iterations: u64) -> crate::c::Ticks {
+        crate::c::Ticks {
+            ticks,
+            elapsed_ns: elapsed_ns(start.wall, self.wall),
+            cpu_ns: self.cpu - start.cpu,
+            loop_iterations,
+        }
+    }
 }
 
 /// The phases between four marks: before init, after init, after dispatch, after cleanup.

@@ -11,12 +11,12 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use uvio::{Loop, LoopHandle, RunMode, Timer};
 
 use crate::c::Ticks;
-use crate::clock::elapsed_ns;
+use crate::clock::Mark;
 
 static TICKS: AtomicU64 = AtomicU64::new(0);
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -51,14 +51,9 @@ pub fn callbacks(ms: u64) -> Result<Ticks, String> {
     })
     .map_err(err)?;
     let iters0 = iterations(&lp)?;
-    let t0 = Instant::now();
+    let m0 = Mark::now();
     lp.run(RunMode::Default).map_err(err)?;
-    let t1 = Instant::now();
-    Ok(Ticks {
-        ticks: TICKS.load(Relaxed),
-        elapsed_ns: elapsed_ns(t0, t1),
-        loop_iterations: iterations(&lp)? - iters0,
-    })
+    Ok(Mark::now().ticks_since(m0, TICKS.load(Relaxed), iterations(&lp)? - iters0))
 }
 
 /// Futures: polls of a self-waking task in `ms` milliseconds, stopped by `time::sleep`.
@@ -68,7 +63,7 @@ pub fn futures(ms: u64) -> Result<Ticks, String> {
     let polls = Rc::new(Cell::new(0u64));
     let stop = Rc::new(Cell::new(false));
     let iters0 = iterations(&lp)?;
-    let t0 = Instant::now();
+    let m0 = Mark::now();
     let (p, s) = (Rc::clone(&polls), Rc::clone(&stop));
     lp.block_on(async move {
         let spinner = uvio::spawn_local(std::future::poll_fn(move |cx| {
@@ -84,10 +79,5 @@ pub fn futures(ms: u64) -> Result<Ticks, String> {
         spinner.await.expect("the spinner task finishes");
     })
     .map_err(err)?;
-    let t1 = Instant::now();
-    Ok(Ticks {
-        ticks: polls.get(),
-        elapsed_ns: elapsed_ns(t0, t1),
-        loop_iterations: iterations(&lp)? - iters0,
-    })
+    Ok(Mark::now().ticks_since(m0, polls.get(), iterations(&lp)? - iters0))
 }

@@ -200,6 +200,7 @@ fn child(spec: &str, param: &str) -> Result<(), String> {
             };
             let s = secs(t.elapsed_ns);
             f.insert("rate".into(), t.ticks as f64 / s);
+            f.insert("cpu_rate".into(), t.ticks as f64 / secs(t.cpu_ns));
             f.insert("iterations".into(), t.loop_iterations as f64 / s);
         }
         _ => return Err(format!("unknown child variant {spec}")),
@@ -327,29 +328,31 @@ fn print_million_timers(opts: &Options, results: &Results) {
 
 fn print_loop_count(opts: &Options, results: &Results) {
     println!(
-        "\nloop_count: {:.1} s per variant; median of {} run(s) ±spread, (ratio to C)",
+        "\nloop_count: {:.1} s per variant; millions per wall second and per CPU second, \
+         median of {} run(s) ±spread, (ratio to C)",
         opts.loop_ms() as f64 / 1000.0,
         opts.runs
     );
     println!(
-        "{:<34}{:>28}{:>22}{:>18}",
-        "", "millions per second", "M loop iterations/s", "peak RSS (MiB)"
+        "{:<32}{:>24}{:>24}{:>12}{:>10}",
+        "", "M/s (wall)", "M/s (cpu)", "M iter/s", "RSS MiB"
     );
+    let millions = |s: Stat| Stat {
+        median: s.median / 1e6,
+        ..s
+    };
     for v in LOOP_COUNT {
-        let base = |name| v.baseline.map(|b| figure(results, b, name));
-        let rate = figure(results, v.key, "rate");
-        let shown = |s: Stat| Stat {
-            median: s.median / 1e6,
-            ..s
+        let rate = |name| {
+            let base = v.baseline.map(|b| millions(figure(results, b, name)));
+            cell(millions(figure(results, v.key, name)), base, 2)
         };
-        let rate_cell = cell(shown(rate), base("rate").map(shown), 2);
-        let iters = figure(results, v.key, "iterations");
         println!(
-            "{:<34}{:>28}{:>22}{:>18}",
+            "{:<32}{:>24}{:>24}{:>12.2}{:>10.1}",
             v.label,
-            rate_cell,
-            format!("{:.2}", iters.median / 1e6),
-            cell(figure(results, v.key, "peak_rss"), None, 1)
+            rate("rate"),
+            rate("cpu_rate"),
+            figure(results, v.key, "iterations").median / 1e6,
+            figure(results, v.key, "peak_rss").median,
         );
     }
 }
