@@ -61,6 +61,9 @@ enum Phase {
     Closed,
 }
 
+/// What runs after a handle's close callback (`close_with`, `closed()`).
+type Continuation = Box<dyn FnOnce()>;
+
 /// The shared state of one loop. Reached through `Rc` from `Loop`, `LoopHandle` and every
 /// handle and request box; all access is on the loop's thread.
 pub(crate) struct LoopInner {
@@ -82,7 +85,7 @@ pub(crate) struct LoopInner {
     next_ticks: RefCell<VecDeque<Box<dyn FnOnce()>>>,
     /// What to call once a handle's close callback has run (`close_with`, `closed()`), by
     /// handle. Kept here rather than in every handle's header: few handles have one.
-    on_closed: RefCell<HashMap<*mut ffi::uv_handle_t, Box<dyn FnOnce()>>>,
+    on_closed: RefCell<HashMap<*mut ffi::uv_handle_t, Continuation>>,
     pub(crate) executor: Executor,
 }
 
@@ -131,12 +134,12 @@ impl LoopInner {
 
     /// Registers `f` to run after `h`'s close callback (replacing any earlier one: the
     /// caller chains them).
-    pub(crate) fn set_on_closed(&self, h: *mut ffi::uv_handle_t, f: Box<dyn FnOnce()>) {
+    pub(crate) fn set_on_closed(&self, h: *mut ffi::uv_handle_t, f: Continuation) {
         self.on_closed.borrow_mut().insert(h, f);
     }
 
     /// Takes what was registered for `h` with [`LoopInner::set_on_closed`].
-    pub(crate) fn take_on_closed(&self, h: *mut ffi::uv_handle_t) -> Option<Box<dyn FnOnce()>> {
+    pub(crate) fn take_on_closed(&self, h: *mut ffi::uv_handle_t) -> Option<Continuation> {
         self.on_closed.borrow_mut().remove(&h)
     }
 

@@ -1,8 +1,6 @@
 //! `million_timers` with uvio: callbacks (`Timer::start`) and futures (`time::sleep` tasks).
 
 use std::cell::Cell;
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Poll, Waker};
@@ -63,7 +61,7 @@ pub fn callbacks(n: u64) -> Result<Phases, String> {
 struct Progress {
     n: u64,
     fired: Cell<u64>,
-    /// When the last task's timer was started (every earlier task's had been: FIFO queue).
+    /// When every task had started its timer.
     started: Cell<Option<Mark>>,
     done: Cell<Option<Waker>>,
 }
@@ -71,7 +69,7 @@ struct Progress {
 /// Futures: one task per timer, each awaiting `uvio::time::sleep`; `block_on` until all
 /// have fired. Timers close as their tasks finish; what is left closes when the loop drops.
 ///
-/// `init` ends when the last task has started its timer; timers due meanwhile already fire
+/// `init` ends when every task has started its timer; timers due meanwhile already fire
 /// (the executor polls 1024 tasks per loop iteration), so init and dispatch overlap a little.
 pub fn futures(n: u64) -> Result<Phases, String> {
     let err = |e: uvio::Error| e.to_string();
@@ -86,22 +84,11 @@ pub fn futures(n: u64) -> Result<Phases, String> {
     let p = Rc::clone(&progress);
     lp.block_on(async move {
         for i in 0..n {
+            let sleep = uvio::time::sleep(timeout(i));
             let p = Rc::clone(&p);
             // Dropping the JoinHandle detaches the task.
             drop(uvio::spawn_local(async move {
-                let mut sleep = uvio::time::sleep(timeout(i));
-                if i + 1 == p.n {
-                    // The first poll creates and starts the timer.
-                    let first =
-                        std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut sleep).poll(cx)));
-                    let ready = first.await.is_ready();
-                    p.started.set(Some(Mark::now()));
-                    if !ready {
-                        sleep.await;
-                    }
-                } else {
-                    sleep.await;
-                }
+                sleep.await;
                 p.fired.set(p.fired.get() + 1);
                 if p.fired.get() == p.n {
                     if let Some(w) = p.done.take() {
@@ -110,6 +97,12 @@ pub fn futures(n: u64) -> Result<Phases, String> {
                 }
             }));
         }
+        // Tasks are first polled in spawn order: this one runs right after the last timer
+        // task has started its timer.
+        let marker = Rc::clone(&p);
+        drop(uvio::spawn_local(async move {
+            marker.started.set(Some(Mark::now()));
+        }));
         std::future::poll_fn(|cx| {
             if p.fired.get() == p.n {
                 Poll::Ready(())
