@@ -401,18 +401,18 @@ macro_rules! handle_methods {
 
             /// Lets the loop exit while this handle is active (`uv_unref`).
             pub fn unref(&self) {
-                // SAFETY: the handle is initialised and open.
-                let _ = self
-                    .$field
-                    .with_raw(|h| unsafe { $crate::ffi::uv_unref(h.cast()) });
+                let _ = self.$field.with_raw(|h| {
+                    // SAFETY: the handle is initialised and open.
+                    unsafe { $crate::ffi::uv_unref(h.cast()) }
+                });
             }
 
             /// Keeps the loop alive while this handle is active (`uv_ref`, the default).
             pub fn ref_(&self) {
-                // SAFETY: the handle is initialised and open.
-                let _ = self
-                    .$field
-                    .with_raw(|h| unsafe { $crate::ffi::uv_ref(h.cast()) });
+                let _ = self.$field.with_raw(|h| {
+                    // SAFETY: the handle is initialised and open.
+                    unsafe { $crate::ffi::uv_ref(h.cast()) }
+                });
             }
 
             /// Whether the handle is referenced (`uv_has_ref`).

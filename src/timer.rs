@@ -20,6 +20,8 @@ pub(crate) enum Listener<F: ?Sized> {
     Waiter { pending: u32, waker: Option<Waker> },
 }
 
+// Not derived: `#[derive(Default)]` would require `F: Default`, which `dyn FnMut` is not.
+#[allow(clippy::derivable_impls)]
 impl<F: ?Sized> Default for Listener<F> {
     fn default() -> Self {
         Listener::None
@@ -78,8 +80,11 @@ impl<F: ?Sized> Listener<F> {
     }
 }
 
+/// A timer's callback, as stored in its listener.
+pub(crate) type TimerCallback = dyn FnMut(&Timer);
+
 pub(crate) struct TimerState {
-    pub(crate) listener: Cell<Listener<dyn FnMut(&Timer)>>,
+    pub(crate) listener: Cell<Listener<TimerCallback>>,
 }
 
 /// A libuv timer: runs a callback once after a timeout, then every `repeat` if non-zero.
@@ -135,8 +140,9 @@ pub(crate) fn millis(d: Duration) -> u64 {
 unsafe extern "C" fn on_timer(raw: *mut ffi::uv_timer_t) {
     // SAFETY: libuv calls this only for live timers created by `Timer::new`; the view is
     // never dropped (ManuallyDrop), so it does not close or free anything.
+    let view = unsafe { HandleRef::borrowed(raw) };
     let timer = std::mem::ManuallyDrop::new(Timer {
-        h: std::mem::ManuallyDrop::into_inner(unsafe { HandleRef::borrowed(raw) }),
+        h: std::mem::ManuallyDrop::into_inner(view),
     });
     crate::panic::guard(timer.h.loop_inner(), || {
         // SAFETY: libuv calls timer callbacks only before the close callback.
@@ -203,9 +209,11 @@ impl Timer {
     ///
     /// `EINVAL` when the timer was never started; `EBADF` when closed.
     pub fn again(&self) -> Result<()> {
-        // SAFETY: the timer is initialised and open.
         self.h
-            .call(|h| unsafe { ffi::uv_timer_again(h) })
+            .call(|h| {
+                // SAFETY: the timer is initialised and open.
+                unsafe { ffi::uv_timer_again(h) }
+            })
             .map_err(|e| e.with_operation("Timer::again"))?;
         Ok(())
     }
