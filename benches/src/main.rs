@@ -15,6 +15,7 @@ mod c;
 mod clock;
 mod loop_count;
 mod timers;
+mod wheel;
 
 use std::collections::BTreeMap;
 use std::process::{Command, ExitCode};
@@ -46,6 +47,11 @@ const MILLION_TIMERS: &[Variant] = &[
     Variant {
         key: "futures",
         label: "uvio async",
+        baseline: Some("c"),
+    },
+    Variant {
+        key: "futures_shared",
+        label: "async, shared timer*",
         baseline: Some("c"),
     },
 ];
@@ -158,12 +164,14 @@ fn child(spec: &str, param: &str) -> Result<(), String> {
         "million_timers:c"
         | "million_timers:c_boxed"
         | "million_timers:callbacks"
-        | "million_timers:futures" => {
+        | "million_timers:futures"
+        | "million_timers:futures_shared" => {
             let p = match spec {
                 "million_timers:c" => c::million_timers(param, 0)?,
                 "million_timers:c_boxed" => c::million_timers(param, timers::BOX_BYTES)?,
                 "million_timers:callbacks" => timers::callbacks(param)?,
-                _ => timers::futures(param)?,
+                "million_timers:futures" => timers::futures(param)?,
+                _ => timers::futures_shared_timer(param)?,
             };
             if p.fired != param || p.closed != param {
                 return Err(format!(
@@ -302,7 +310,7 @@ fn print_million_timers(opts: &Options, results: &Results) {
     );
     print!("{:<16}", "");
     for v in MILLION_TIMERS {
-        print!("{:>26}", v.label);
+        print!("{:>21}", v.label);
     }
     println!();
     let rows = [
@@ -320,7 +328,7 @@ fn print_million_timers(opts: &Options, results: &Results) {
         print!("{label:<16}");
         for v in MILLION_TIMERS {
             let base = v.baseline.map(|b| figure(results, b, name));
-            print!("{:>26}", cell(figure(results, v.key, name), base, decimals));
+            print!("{:>21}", cell(figure(results, v.key, name), base, decimals));
         }
         println!();
     }

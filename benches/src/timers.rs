@@ -1,15 +1,17 @@
 //! `million_timers` with uvio: callbacks (`Timer::start`) and futures (`time::sleep` tasks).
 
 use std::cell::Cell;
+use std::future::Future;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use uvio::{Loop, RunMode, Timer};
+use uvio::{Loop, LoopHandle, RunMode, Timer};
 
 use crate::c::Phases;
 use crate::clock::{Mark, phases};
+use crate::wheel::Wheel;
 
 /// The size of one uvio timer allocation, `size_of::<HandleBox<uv_timer_t, TimerState>>()`
 /// (uv_timer_t, the handle header, the listener), for the C variant that mimics uvio's
@@ -72,8 +74,29 @@ struct Progress {
 /// `init` ends when every task has started its timer; timers due meanwhile already fire
 /// (the executor polls 1024 tasks per loop iteration), so init and dispatch overlap a little.
 pub fn futures(n: u64) -> Result<Phases, String> {
+    run_futures(n, |_| Ok(uvio::time::sleep))
+}
+
+/// Like [`futures`], with every sleep on one shared timer ([`crate::wheel`], a prototype).
+pub fn futures_shared_timer(n: u64) -> Result<Phases, String> {
+    run_futures(n, |lp| {
+        let wheel = Wheel::new(lp).map_err(|e| e.to_string())?;
+        Ok(move |d| wheel.sleep(d))
+    })
+}
+
+/// The async variant with sleeps from `sleeper` (made once the loop exists).
+fn run_futures<S, M>(
+    n: u64,
+    sleeper: impl FnOnce(&LoopHandle) -> Result<M, String>,
+) -> Result<Phases, String>
+where
+    S: Future<Output = ()> + 'static,
+    M: Fn(Duration) -> S + 'static,
+{
     let err = |e: uvio::Error| e.to_string();
     let lp = Loop::new().map_err(err)?;
+    let sleep = sleeper(&lp)?;
     let progress = Rc::new(Progress {
         n,
         fired: Cell::new(0),
@@ -84,7 +107,7 @@ pub fn futures(n: u64) -> Result<Phases, String> {
     let p = Rc::clone(&progress);
     lp.block_on(async move {
         for i in 0..n {
-            let sleep = uvio::time::sleep(timeout(i));
+            let sleep = sleep(timeout(i));
             let p = Rc::clone(&p);
             // Dropping the JoinHandle detaches the task.
             drop(uvio::spawn_local(async move {
