@@ -86,6 +86,8 @@ pub(crate) struct LoopInner {
     /// What to call once a handle's close callback has run (`close_with`, `closed()`), by
     /// handle. Kept here rather than in every handle's header: few handles have one.
     on_closed: RefCell<HashMap<*mut ffi::uv_handle_t, Continuation>>,
+    /// The shared timer of every `time::sleep` (created on first use, dropped at shutdown).
+    pub(crate) sleeps: RefCell<Option<Rc<crate::sleeps::Sleeps>>>,
     pub(crate) executor: Executor,
 }
 
@@ -222,6 +224,14 @@ impl LoopInner {
         }
     }
 
+    /// Drops every task, then the sleeps' shared timer (which the loop holds until now, so
+    /// dropping it here breaks that reference cycle).
+    fn stop_futures(&self) {
+        self.executor.shutdown();
+        let sleeps = self.sleeps.borrow_mut().take();
+        drop(sleeps);
+    }
+
     /// Starts closing every uvio handle on this loop that is not closing already.
     fn close_every_handle(&self) {
         let mut h = self.handles_head.get();
@@ -244,7 +254,7 @@ impl LoopInner {
         }
         self.phase.set(Phase::ShuttingDown);
         let _enter = crate::panic::enter(self);
-        self.executor.shutdown();
+        self.stop_futures();
         self.run_next_ticks();
         self.next_ticks.borrow_mut().clear();
         for _ in 0..64 {
@@ -471,7 +481,7 @@ impl Loop {
     /// Handles stay valid Rust values; their operations return `EBADF` afterwards.
     pub fn close_all(&self, done: impl FnOnce() + 'static) {
         let inner = &self.handle.inner;
-        inner.executor.shutdown();
+        inner.stop_futures();
         inner.on_all_closed.set(Some(Box::new(done)));
         inner.close_every_handle();
         inner.maybe_all_closed();
@@ -550,7 +560,7 @@ impl Drop for Loop {
             inner.shutdown();
         } else {
             // A borrowed loop: close what uvio opened; the host's next run finishes it.
-            inner.executor.shutdown();
+            inner.stop_futures();
             inner.close_every_handle();
             inner.phase.set(Phase::Closed);
         }
@@ -576,6 +586,7 @@ impl LoopInner {
             on_all_closed: Cell::new(None),
             next_ticks: RefCell::new(VecDeque::new()),
             on_closed: RefCell::new(HashMap::new()),
+            sleeps: RefCell::new(None),
             executor: Executor::new(),
         }
     }

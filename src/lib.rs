@@ -38,6 +38,7 @@ pub mod handle;
 mod panic;
 mod req;
 mod runtime;
+mod sleeps;
 pub mod time;
 mod timer;
 mod work;

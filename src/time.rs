@@ -1,9 +1,12 @@
 //! Futures over timers: [`sleep`], [`sleep_until`], [`interval`], [`timeout`].
 //!
-//! Each creates its timer on the loop running on this thread when first polled.
+//! Each starts on the loop running on this thread when first polled. Sleeps (and so
+//! timeouts) share one libuv timer per loop (`src/sleeps.rs`); an interval has its own.
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -11,7 +14,8 @@ use futures_core::Stream;
 
 use crate::error::{Error, Result};
 use crate::event_loop::LoopHandle;
-use crate::timer::Timer;
+use crate::sleeps::{Key, Sleeps};
+use crate::timer::{Timer, millis};
 
 fn current_loop() -> LoopHandle {
     LoopHandle::current().expect("uvio timer future polled outside a uvio loop")
@@ -36,8 +40,7 @@ fn current_loop() -> LoopHandle {
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
     Sleep {
-        timer: None,
-        wait: Wait::For(duration),
+        state: State::For(duration),
     }
 }
 
@@ -48,53 +51,85 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// When first polled outside a uvio loop.
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
-        timer: None,
-        wait: Wait::Until(deadline),
+        state: State::Until(deadline),
     }
 }
 
-/// The future of [`sleep`] and [`sleep_until`]. Dropping it closes its timer.
+/// The future of [`sleep`] and [`sleep_until`]. Dropping it cancels the wait.
 #[must_use = "futures do nothing unless polled"]
-#[derive(Debug)]
 pub struct Sleep {
-    timer: Option<Timer>,
-    wait: Wait,
+    state: State,
 }
 
-/// How long a [`Sleep`] waits (one enum rather than two fields: a task holding a million
-/// sleeps holds a million of these).
-#[derive(Debug, Clone, Copy)]
-enum Wait {
+/// One enum, 24 bytes: a task holding a million sleeps holds a million of these.
+enum State {
+    /// Not polled yet: wait this long from the first poll.
     For(Duration),
+    /// Not polled yet: wait until then.
     Until(Instant),
+    /// Registered on the loop's shared timer.
+    Waiting(Rc<Sleeps>, Key),
+    Done,
 }
 
 impl Future for Sleep {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.timer.is_none() {
-            let wait = match self.wait {
-                Wait::Until(d) => d.saturating_duration_since(Instant::now()),
-                Wait::For(d) => d,
-            };
-            let t = match Timer::new(&current_loop()) {
-                Ok(t) => t,
-                // The loop is closed: nothing will ever fire; treat as elapsed.
-                Err(_) => return Poll::Ready(()),
-            };
-            if t.listen_for_waker()
-                .and_then(|_| t.start_raw(wait, Duration::ZERO))
-                .is_err()
-            {
-                return Poll::Ready(());
+        match &self.state {
+            State::Done => Poll::Ready(()),
+            State::Waiting(sleeps, key) => {
+                if !sleeps.poll_fired(*key, cx.waker()) {
+                    return Poll::Pending;
+                }
+                sleeps.release(*key);
+                self.state = State::Done;
+                Poll::Ready(())
             }
-            self.timer = Some(t);
+            &State::For(wait) => self.start(wait, cx),
+            &State::Until(deadline) => {
+                self.start(deadline.saturating_duration_since(Instant::now()), cx)
+            }
         }
-        let t = self.timer.as_ref().expect("timer set above");
-        match t.poll_fired(cx.waker()) {
-            Ok(true) | Err(_) => Poll::Ready(()),
-            Ok(false) => Poll::Pending,
+    }
+}
+
+impl Sleep {
+    fn start(&mut self, wait: Duration, cx: &mut Context<'_>) -> Poll<()> {
+        let lp = current_loop();
+        // A closed loop never fires anything: treat the wait as elapsed.
+        let started = Sleeps::of(&lp.inner)
+            .and_then(|s| s.register(millis(wait), cx.waker()).map(|k| (s, k)));
+        match started {
+            Ok((sleeps, key)) => {
+                self.state = State::Waiting(sleeps, key);
+                Poll::Pending
+            }
+            Err(_) => {
+                self.state = State::Done;
+                Poll::Ready(())
+            }
         }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let State::Waiting(sleeps, key) = &self.state {
+            sleeps.release(*key);
+        }
+    }
+}
+
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Sleep");
+        match &self.state {
+            State::For(wait) => d.field("wait", wait),
+            State::Until(deadline) => d.field("until", deadline),
+            State::Waiting(..) => d.field("state", &"waiting"),
+            State::Done => d.field("state", &"elapsed"),
+        };
+        d.finish()
     }
 }
 

@@ -15,7 +15,6 @@ mod c;
 mod clock;
 mod loop_count;
 mod timers;
-mod wheel;
 
 use std::collections::BTreeMap;
 use std::process::{Command, ExitCode};
@@ -47,11 +46,6 @@ const MILLION_TIMERS: &[Variant] = &[
     Variant {
         key: "futures",
         label: "uvio async",
-        baseline: Some("c"),
-    },
-    Variant {
-        key: "futures_shared",
-        label: "async, shared timer*",
         baseline: Some("c"),
     },
 ];
@@ -164,14 +158,12 @@ fn child(spec: &str, param: &str) -> Result<(), String> {
         "million_timers:c"
         | "million_timers:c_boxed"
         | "million_timers:callbacks"
-        | "million_timers:futures"
-        | "million_timers:futures_shared" => {
+        | "million_timers:futures" => {
             let p = match spec {
                 "million_timers:c" => c::million_timers(param, 0)?,
                 "million_timers:c_boxed" => c::million_timers(param, timers::BOX_BYTES)?,
                 "million_timers:callbacks" => timers::callbacks(param)?,
-                "million_timers:futures" => timers::futures(param)?,
-                _ => timers::futures_shared_timer(param)?,
+                _ => timers::futures(param)?,
             };
             if p.fired != param || p.closed != param {
                 return Err(format!(

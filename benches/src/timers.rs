@@ -1,17 +1,15 @@
 //! `million_timers` with uvio: callbacks (`Timer::start`) and futures (`time::sleep` tasks).
 
 use std::cell::Cell;
-use std::future::Future;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use uvio::{Loop, LoopHandle, RunMode, Timer};
+use uvio::{Loop, RunMode, Timer};
 
 use crate::c::Phases;
 use crate::clock::{Mark, phases};
-use crate::wheel::Wheel;
 
 /// The size of one uvio timer allocation, `size_of::<HandleBox<uv_timer_t, TimerState>>()`
 /// (uv_timer_t, the handle header, the listener), for the C variant that mimics uvio's
@@ -68,35 +66,15 @@ struct Progress {
     done: Cell<Option<Waker>>,
 }
 
-/// Futures: one task per timer, each awaiting `uvio::time::sleep`; `block_on` until all
-/// have fired. Timers close as their tasks finish; what is left closes when the loop drops.
+/// Futures: one task per timer, each awaiting `uvio::time::sleep` (which share one libuv
+/// timer per loop); `block_on` until all have fired; then drop the loop.
 ///
-/// `init` ends when every task has started its timer; timers due meanwhile already fire
-/// (the executor polls 1024 tasks per loop iteration), so init and dispatch overlap a little.
+/// `init` ends when every task has started its sleep; sleeps due meanwhile already fire
+/// (the executor polls 1024 tasks per loop iteration), so init and dispatch overlap, and the
+/// last sleep is due `init + 1 s` after the start, not `1 s`: compare CPU times.
 pub fn futures(n: u64) -> Result<Phases, String> {
-    run_futures(n, |_| Ok(uvio::time::sleep))
-}
-
-/// Like [`futures`], with every sleep on one shared timer ([`crate::wheel`], a prototype).
-pub fn futures_shared_timer(n: u64) -> Result<Phases, String> {
-    run_futures(n, |lp| {
-        let wheel = Wheel::new(lp).map_err(|e| e.to_string())?;
-        Ok(move |d| wheel.sleep(d))
-    })
-}
-
-/// The async variant with sleeps from `sleeper` (made once the loop exists).
-fn run_futures<S, M>(
-    n: u64,
-    sleeper: impl FnOnce(&LoopHandle) -> Result<M, String>,
-) -> Result<Phases, String>
-where
-    S: Future<Output = ()> + 'static,
-    M: Fn(Duration) -> S + 'static,
-{
     let err = |e: uvio::Error| e.to_string();
     let lp = Loop::new().map_err(err)?;
-    let sleep = sleeper(&lp)?;
     let progress = Rc::new(Progress {
         n,
         fired: Cell::new(0),
@@ -107,7 +85,7 @@ where
     let p = Rc::clone(&progress);
     lp.block_on(async move {
         for i in 0..n {
-            let sleep = sleep(timeout(i));
+            let sleep = uvio::time::sleep(timeout(i));
             let p = Rc::clone(&p);
             // Dropping the JoinHandle detaches the task.
             drop(uvio::spawn_local(async move {
