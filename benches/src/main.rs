@@ -244,7 +244,8 @@ fn run_child(workload: &str, variant: &str, param: u64) -> Result<Figures, Strin
         .collect()
 }
 
-/// Median and spread ((max - min) / median) of one figure over the runs.
+/// Median and spread ((max - min) / median, NaN for a single run) of one figure over the
+/// runs.
 #[derive(Clone, Copy)]
 struct Stat {
     median: f64,
@@ -259,7 +260,10 @@ fn stat(values: &mut [f64]) -> Stat {
     } else {
         (values[n / 2 - 1] + values[n / 2]) / 2.0
     };
-    let spread = if median > 0.0 {
+    // One run has no spread (NaN: not printed).
+    let spread = if n < 2 {
+        f64::NAN
+    } else if median > 0.0 {
         (values[n - 1] - values[0]) / median
     } else {
         0.0
@@ -286,7 +290,10 @@ fn figure(results: &Results, key: &str, name: &str) -> Stat {
 }
 
 fn cell(s: Stat, base: Option<Stat>, decimals: usize) -> String {
-    let mut out = format!("{:.*} ±{:.0}%", decimals, s.median, s.spread * 100.0);
+    let mut out = format!("{:.*}", decimals, s.median);
+    if !s.spread.is_nan() {
+        out.push_str(&format!(" ±{:.0}%", s.spread * 100.0));
+    }
     if let Some(b) = base {
         out.push_str(&format!(" ({:.2}x)", s.median / b.median));
     }
