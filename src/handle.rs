@@ -76,12 +76,13 @@ impl Header {
 }
 
 /// A handle allocation: the libuv struct first (so a `*mut H` is a `*mut HandleBox`), then
-/// the header, then the type's state.
+/// the type's state, then the header starting with the loop pointer: what a callback reads
+/// besides the libuv struct (the listener, the loop) sits in one cache line right after it.
 #[repr(C)]
 pub(crate) struct HandleBox<H, S> {
     raw: UnsafeCell<H>,
-    hdr: Header,
     state: ManuallyDrop<S>,
+    hdr: Header,
 }
 
 /// The owner of a handle box (exactly one per box), or, wrapped in `ManuallyDrop`, a borrowed
