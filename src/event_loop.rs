@@ -9,7 +9,7 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell, UnsafeCell};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::mem::MaybeUninit;
 use std::ops::Deref;
@@ -61,6 +61,9 @@ enum Phase {
     Closed,
 }
 
+/// What runs after a handle's close callback (`close_with`, `closed()`).
+type Continuation = Box<dyn FnOnce()>;
+
 /// The shared state of one loop. Reached through `Rc` from `Loop`, `LoopHandle` and every
 /// handle and request box; all access is on the loop's thread.
 pub(crate) struct LoopInner {
@@ -82,6 +85,11 @@ pub(crate) struct LoopInner {
     /// Called when `close_all` has finished (no handle and no request left).
     on_all_closed: Cell<Option<Box<dyn FnOnce()>>>,
     next_ticks: RefCell<VecDeque<Box<dyn FnOnce()>>>,
+    /// What to call once a handle's close callback has run (`close_with`, `closed()`), by
+    /// handle. Kept here rather than in every handle's header: few handles have one.
+    on_closed: RefCell<HashMap<*mut ffi::uv_handle_t, Continuation>>,
+    /// The shared timer of every `time::sleep` (created on first use, dropped at shutdown).
+    pub(crate) sleeps: RefCell<Option<Rc<crate::sleeps::Sleeps>>>,
     pub(crate) executor: Executor,
 }
 
@@ -126,6 +134,17 @@ impl LoopInner {
         if let Some(p) = self.panic.take() {
             std::panic::resume_unwind(p);
         }
+    }
+
+    /// Registers `f` to run after `h`'s close callback (replacing any earlier one: the
+    /// caller chains them).
+    pub(crate) fn set_on_closed(&self, h: *mut ffi::uv_handle_t, f: Continuation) {
+        self.on_closed.borrow_mut().insert(h, f);
+    }
+
+    /// Takes what was registered for `h` with [`LoopInner::set_on_closed`].
+    pub(crate) fn take_on_closed(&self, h: *mut ffi::uv_handle_t) -> Option<Continuation> {
+        self.on_closed.borrow_mut().remove(&h)
     }
 
     pub(crate) fn push_next_tick(&self, f: Box<dyn FnOnce()>) {
@@ -207,6 +226,14 @@ impl LoopInner {
         }
     }
 
+    /// Drops every task, then the sleeps' shared timer (which the loop holds until now, so
+    /// dropping it here breaks that reference cycle).
+    fn stop_futures(&self) {
+        self.executor.shutdown();
+        let sleeps = self.sleeps.borrow_mut().take();
+        drop(sleeps);
+    }
+
     /// Starts closing every uvio handle on this loop that is not closing already.
     fn close_every_handle(&self) {
         let mut h = self.handles_head.get();
@@ -236,7 +263,7 @@ impl LoopInner {
         }
         self.phase.set(Phase::ShuttingDown);
         let _enter = crate::panic::enter(self);
-        self.executor.shutdown();
+        self.stop_futures();
         self.run_next_ticks();
         self.next_ticks.borrow_mut().clear();
         for _ in 0..64 {
@@ -487,7 +514,7 @@ impl Loop {
     /// Handles stay valid Rust values; their operations return `EBADF` afterwards.
     pub fn close_all(&self, done: impl FnOnce() + 'static) {
         let inner = &self.handle.inner;
-        inner.executor.shutdown();
+        inner.stop_futures();
         // A second close_all before the first finished: both callbacks run, in order.
         let done: Box<dyn FnOnce()> = match inner.on_all_closed.take() {
             None => Box::new(done),
@@ -574,7 +601,7 @@ impl Drop for Loop {
             inner.shutdown();
         } else {
             // A borrowed loop: close what uvio opened; the host's next run finishes it.
-            inner.executor.shutdown();
+            inner.stop_futures();
             inner.close_every_handle();
             inner.record_now();
             inner.phase.set(Phase::Closed);
@@ -601,6 +628,8 @@ impl LoopInner {
             closed_now: Cell::new(0),
             on_all_closed: Cell::new(None),
             next_ticks: RefCell::new(VecDeque::new()),
+            on_closed: RefCell::new(HashMap::new()),
+            sleeps: RefCell::new(None),
             executor: Executor::new(),
         }
     }

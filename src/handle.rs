@@ -27,16 +27,20 @@ use crate::ffi;
 const OWNED: u8 = 1;
 const CLOSING: u8 = 2;
 const CLOSED: u8 = 4;
+/// A function waits in the loop's `on_closed` table for this handle's close callback.
+const ON_CLOSED: u8 = 8;
 
 /// The part of every handle box that does not depend on the handle's type.
+///
+/// Kept small: a program may hold a million handles, and every byte here is a byte per
+/// handle (the `close_with`/`closed()` continuation, which few handles ever have, lives in
+/// the loop's `on_closed` table instead, flagged by `ON_CLOSED`).
 pub(crate) struct Header {
     pub(crate) lp: Rc<LoopInner>,
     flags: Cell<u8>,
     pub(crate) prev: Cell<*mut ffi::uv_handle_t>,
     pub(crate) next: Cell<*mut ffi::uv_handle_t>,
     close_cb: unsafe extern "C" fn(*mut ffi::uv_handle_t),
-    /// Called once the close callback has run (awaitable close, `close_with`).
-    on_closed: Cell<Option<Box<dyn FnOnce()>>>,
 }
 
 impl Header {
@@ -72,12 +76,13 @@ impl Header {
 }
 
 /// A handle allocation: the libuv struct first (so a `*mut H` is a `*mut HandleBox`), then
-/// the header, then the type's state.
+/// the type's state, then the header starting with the loop pointer: what a callback reads
+/// besides the libuv struct (the listener, the loop) sits in one cache line right after it.
 #[repr(C)]
 pub(crate) struct HandleBox<H, S> {
     raw: UnsafeCell<H>,
-    hdr: Header,
     state: ManuallyDrop<S>,
+    hdr: Header,
 }
 
 /// The owner of a handle box (exactly one per box), or, wrapped in `ManuallyDrop`, a borrowed
@@ -102,9 +107,12 @@ unsafe extern "C" fn close_cb<H, S>(h: *mut ffi::uv_handle_t) {
         // that owner must then leave the free to us instead of freeing the box under our feet.
         // Drop the state (callbacks, wakers) now: nothing can call them any more.
         crate::panic::guard(&lp, || ManuallyDrop::drop(&mut (*b).state));
-        // Including closures registered by the ones that run here.
-        while let Some(f) = hdr.on_closed.take() {
-            crate::panic::guard(&lp, f);
+        // Close continuations, including those registered by the ones that run here.
+        while hdr.flags.get() & ON_CLOSED != 0 {
+            hdr.flags.set(hdr.flags.get() & !ON_CLOSED);
+            if let Some(f) = lp.take_on_closed(h) {
+                crate::panic::guard(&lp, f);
+            }
         }
         crate::panic::guard(&lp, || lp.maybe_all_closed());
         let flags = hdr.flags.get() | CLOSED;
@@ -138,7 +146,6 @@ impl<H, S> HandleRef<H, S> {
                 prev: Cell::new(std::ptr::null_mut()),
                 next: Cell::new(std::ptr::null_mut()),
                 close_cb: close_cb::<H, S>,
-                on_closed: Cell::new(None),
             },
             state: ManuallyDrop::new(state),
         });
@@ -289,14 +296,21 @@ impl<H, S> HandleRef<H, S> {
             defer(&hdr.lp, f);
             return;
         }
-        let prev = hdr.on_closed.take();
-        hdr.on_closed.set(Some(match prev {
-            None => f,
-            Some(p) => Box::new(move || {
-                p();
-                f();
-            }),
-        }));
+        let prev = match hdr.flags.get() & ON_CLOSED {
+            0 => None,
+            _ => hdr.lp.take_on_closed(self.raw_handle()),
+        };
+        hdr.lp.set_on_closed(
+            self.raw_handle(),
+            match prev {
+                None => f,
+                Some(p) => Box::new(move || {
+                    p();
+                    f();
+                }),
+            },
+        );
+        hdr.flags.set(hdr.flags.get() | ON_CLOSED);
         // SAFETY: the box is alive and the handle initialised.
         unsafe { Header::begin_close(self.raw_handle()) };
     }
@@ -557,3 +571,25 @@ macro_rules! fd_methods {
 }
 #[allow(unused_imports)]
 pub(crate) use fd_methods;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A program may hold a million timers: each costs one of these boxes (plus malloc's
+    /// 8-byte header), so growth here shows directly in `uvio-bench million_timers`.
+    #[test]
+    #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+    fn timer_box_stays_small() {
+        use crate::timer::{Listener, TimerState};
+        assert_eq!(
+            std::mem::size_of::<Listener<dyn FnMut(&crate::Timer)>>(),
+            24
+        );
+        assert_eq!(std::mem::size_of::<Header>(), 40);
+        assert_eq!(
+            std::mem::size_of::<HandleBox<ffi::uv_timer_t, TimerState>>(),
+            std::mem::size_of::<ffi::uv_timer_t>() + 40 + 24
+        );
+    }
+}

@@ -47,6 +47,7 @@ mod pipe;
 mod req;
 mod runtime;
 pub mod signal;
+mod sleeps;
 mod stream;
 mod tcp;
 pub mod time;

@@ -1,9 +1,12 @@
 //! Futures over timers: [`sleep`], [`sleep_until`], [`interval`], [`timeout`].
 //!
-//! Each creates its timer on the loop running on this thread when first polled.
+//! Each starts on the loop running on this thread when first polled. Sleeps (and so
+//! timeouts) share one libuv timer per loop (`src/sleeps.rs`); an interval has its own.
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -11,14 +14,14 @@ use futures_core::Stream;
 
 use crate::error::{Error, Result};
 use crate::event_loop::LoopHandle;
-use crate::timer::Timer;
+use crate::sleeps::{Key, Sleeps};
+use crate::timer::{Timer, millis};
 
 fn current_loop() -> LoopHandle {
     LoopHandle::current().expect("uvio timer future polled outside a uvio loop")
 }
 
-/// Waits until `duration` has elapsed, measured from this call (a one-shot timer; never
-/// completes early, even though libuv's clock has millisecond resolution).
+/// Waits until `duration` has elapsed (a one-shot timer, millisecond resolution).
 ///
 /// # Panics
 ///
@@ -32,14 +35,14 @@ fn current_loop() -> LoopHandle {
 /// let lp = uvio::Loop::new()?;
 /// let start = Instant::now();
 /// lp.block_on(uvio::time::sleep(Duration::from_millis(10)))?;
-/// assert!(start.elapsed() >= Duration::from_millis(10));
+/// assert!(start.elapsed() >= Duration::from_millis(9));
 /// # Ok::<(), uvio::Error>(())
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
+    // Counted from the call, as tokio does; `None` (an overflowing deadline) never elapses.
     Sleep {
-        timer: None,
-        // `None` (an overflowing deadline) never elapses.
         deadline: Instant::now().checked_add(duration),
+        state: State::Idle,
     }
 }
 
@@ -50,70 +53,104 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// When first polled outside a uvio loop.
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
-        timer: None,
         deadline: Some(deadline),
+        state: State::Idle,
     }
 }
 
-/// The future of [`sleep`] and [`sleep_until`]. Dropping it closes its timer.
+/// The future of [`sleep`] and [`sleep_until`]. Dropping it cancels the wait.
+///
+/// It never completes before its deadline by the monotonic clock (`Instant`): libuv's
+/// millisecond loop clock can run a little behind, so a wait that the loop's timer ends
+/// early is registered again for the rest.
 #[must_use = "futures do nothing unless polled"]
-#[derive(Debug)]
 pub struct Sleep {
-    timer: Option<Timer>,
     deadline: Option<Instant>,
+    state: State,
+}
+
+enum State {
+    /// Not registered yet.
+    Idle,
+    /// Registered on the loop's shared timer.
+    Waiting(Rc<Sleeps>, Key),
+    Done,
+}
+
+impl Future for Sleep {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match &self.state {
+            State::Done => Poll::Ready(()),
+            State::Waiting(sleeps, key) => {
+                if !sleeps.poll_fired(*key, cx.waker()) {
+                    return Poll::Pending;
+                }
+                sleeps.release(*key);
+                self.state = State::Idle;
+                let left = self.remaining();
+                if left.is_zero() {
+                    self.state = State::Done;
+                    return Poll::Ready(());
+                }
+                self.start(left, cx)
+            }
+            State::Idle => {
+                let left = self.remaining();
+                self.start(left, cx)
+            }
+        }
+    }
 }
 
 impl Sleep {
+    /// Time left until the deadline (`Duration::MAX` for one that never comes).
     fn remaining(&self) -> Duration {
         match self.deadline {
             Some(d) => d.saturating_duration_since(Instant::now()),
             None => Duration::MAX,
         }
     }
+
+    fn start(&mut self, wait: Duration, cx: &mut Context<'_>) -> Poll<()> {
+        let lp = current_loop();
+        // The loop's cached time may be stale (nothing ran for a while): a deadline computed
+        // from it would come early.
+        lp.update_time();
+        // A closed loop never fires anything: treat the wait as elapsed.
+        let started = Sleeps::of(&lp.inner)
+            .and_then(|s| s.register(millis(wait), cx.waker()).map(|k| (s, k)));
+        match started {
+            Ok((sleeps, key)) => {
+                self.state = State::Waiting(sleeps, key);
+                Poll::Pending
+            }
+            Err(_) => {
+                self.state = State::Done;
+                Poll::Ready(())
+            }
+        }
+    }
 }
 
-impl Future for Sleep {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.timer.is_none() {
-            let lp = current_loop();
-            // The loop's cached time may be stale (nothing ran for a while): a timer started
-            // from it would fire early.
-            lp.update_time();
-            let t = match Timer::new(&lp) {
-                Ok(t) => t,
-                // The loop is closed: nothing will ever fire; treat as elapsed.
-                Err(_) => return Poll::Ready(()),
-            };
-            if t.listen_for_waker()
-                .and_then(|_| t.start_raw(self.remaining(), Duration::ZERO))
-                .is_err()
-            {
-                return Poll::Ready(());
-            }
-            self.timer = Some(t);
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let State::Waiting(sleeps, key) = &self.state {
+            sleeps.release(*key);
         }
-        let t = self.timer.as_ref().expect("timer set above");
-        match t.poll_fired(cx.waker()) {
-            Ok(false) => Poll::Pending,
-            Err(_) => Poll::Ready(()),
-            Ok(true) => {
-                let left = self.remaining();
-                if left.is_zero() {
-                    return Poll::Ready(());
-                }
-                // libuv's millisecond clock fired a little before `Instant` got there: wait
-                // out the rest. The timer cannot fire synchronously, so the second poll stores
-                // the waker.
-                match t
-                    .start_raw(left, Duration::ZERO)
-                    .and_then(|_| t.poll_fired(cx.waker()))
-                {
-                    Ok(false) => Poll::Pending,
-                    _ => Poll::Ready(()),
-                }
-            }
-        }
+    }
+}
+
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Sleep");
+        d.field("remaining", &self.remaining());
+        match &self.state {
+            State::Idle => d.field("state", &"not started"),
+            State::Waiting(..) => d.field("state", &"waiting"),
+            State::Done => d.field("state", &"elapsed"),
+        };
+        d.finish()
     }
 }
 
@@ -166,10 +203,7 @@ impl Stream for Interval {
     type Item = Instant;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Instant>> {
         if self.timer.is_none() {
-            let lp = current_loop();
-            // A stale cached loop time would make the first tick early.
-            lp.update_time();
-            let t = match Timer::new(&lp) {
+            let t = match Timer::new(&current_loop()) {
                 Ok(t) => t,
                 Err(_) => return Poll::Ready(None),
             };

@@ -422,7 +422,11 @@ fn futures_polled_once_then_dropped() {
     .unwrap();
     // Everything they started is gone or finishing: the loop runs dry.
     assert!(!lp.run(RunMode::Default).unwrap());
-    assert_eq!(lp.handle_count(), 2, "only the executor's handles");
+    assert_eq!(
+        lp.handle_count(),
+        3,
+        "only the executor's two handles and the shared sleep timer"
+    );
 }
 
 #[test]

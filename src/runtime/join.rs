@@ -1,7 +1,7 @@
 //! `JoinHandle`: the output slot shared by a spawned task and whoever awaits it.
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -78,7 +78,8 @@ struct JoinState<T> {
     finished: Cell<bool>,
     waker: Cell<Option<Waker>>,
     detached: Cell<bool>,
-    task: RefCell<Option<Arc<Task>>>,
+    /// A `Cell`, not a `RefCell` (8 bytes less per task): taken out and put back around use.
+    task: Cell<Option<Arc<Task>>>,
 }
 
 impl<T> JoinState<T> {
@@ -134,10 +135,11 @@ impl<T> JoinHandle<T> {
     /// Cancels the task: its future is dropped (at once, or after its current poll), and the
     /// handle resolves to a cancelled [`JoinError`] unless the task had already finished.
     pub fn abort(&self) {
-        let task = self.state.task.borrow().clone();
-        if let Some(t) = task {
+        let task = self.state.task.take();
+        if let Some(t) = &task {
             t.abort();
         }
+        self.state.task.set(task);
     }
 
     /// True once the task has finished (completed, panicked or been cancelled).
@@ -146,7 +148,7 @@ impl<T> JoinHandle<T> {
     }
 
     pub(crate) fn set_task(&self, t: Arc<Task>) {
-        *self.state.task.borrow_mut() = Some(t);
+        self.state.task.set(Some(t));
     }
 }
 
@@ -168,7 +170,7 @@ impl<T> Future for JoinHandle<T> {
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
         self.state.detached.set(true);
-        self.state.task.borrow_mut().take();
+        drop(self.state.task.take());
     }
 }
 
@@ -222,7 +224,7 @@ pub(crate) fn wrap<F: Future>(fut: F) -> (Spawned<F>, JoinHandle<F::Output>) {
         finished: Cell::new(false),
         waker: Cell::new(None),
         detached: Cell::new(false),
-        task: RefCell::new(None),
+        task: Cell::new(None),
     });
     (
         Spawned {

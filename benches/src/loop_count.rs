@@ -1,0 +1,83 @@
+//! `loop_count` with uvio: how many callbacks (or task polls) one loop runs in a fixed time.
+//!
+//! * callbacks: a zero-timeout `Timer` that re-arms itself from its callback fires once per
+//!   loop iteration (compared with the same in C). uvio's `Idle` is not in this tree yet;
+//!   when it is, an idle variant belongs here, compared with C's idle ticks.
+//! * futures: a task that wakes itself on every poll. The executor polls up to 1024 queued
+//!   tasks per loop iteration, so this measures polls, not iterations (compared with C's
+//!   idle ticks: both are "the cheapest repeated callback" of their API).
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::task::Poll;
+use std::time::Duration;
+
+use uvio::{Loop, LoopHandle, RunMode, Timer};
+
+use crate::c::Ticks;
+use crate::clock::Mark;
+
+static TICKS: AtomicU64 = AtomicU64::new(0);
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// The zero-timeout timer's callback: count, then re-arm (a fn item: no allocation).
+fn on_zero_timer(t: &Timer) {
+    TICKS.store(TICKS.load(Relaxed) + 1, Relaxed);
+    if !STOP.load(Relaxed) {
+        t.start(Duration::ZERO, Duration::ZERO, on_zero_timer)
+            .expect("re-arm an open timer");
+    }
+}
+
+fn iterations(lp: &LoopHandle) -> Result<u64, String> {
+    lp.metrics()
+        .map(|m| m.loop_count)
+        .map_err(|e| e.to_string())
+}
+
+/// Callbacks: firings of a re-armed zero-timeout timer in `ms` milliseconds.
+pub fn callbacks(ms: u64) -> Result<Ticks, String> {
+    let err = |e: uvio::Error| e.to_string();
+    TICKS.store(0, Relaxed);
+    STOP.store(false, Relaxed);
+    let lp = Loop::new().map_err(err)?;
+    let zero = Timer::new(&lp).map_err(err)?;
+    zero.start(Duration::ZERO, Duration::ZERO, on_zero_timer)
+        .map_err(err)?;
+    let stop = Timer::new(&lp).map_err(err)?;
+    stop.start(Duration::from_millis(ms), Duration::ZERO, |_t: &Timer| {
+        STOP.store(true, Relaxed)
+    })
+    .map_err(err)?;
+    let iters0 = iterations(&lp)?;
+    let m0 = Mark::now();
+    lp.run(RunMode::Default).map_err(err)?;
+    Ok(Mark::now().ticks_since(m0, TICKS.load(Relaxed), iterations(&lp)? - iters0))
+}
+
+/// Futures: polls of a self-waking task in `ms` milliseconds, stopped by `time::sleep`.
+pub fn futures(ms: u64) -> Result<Ticks, String> {
+    let err = |e: uvio::Error| e.to_string();
+    let lp = Loop::new().map_err(err)?;
+    let polls = Rc::new(Cell::new(0u64));
+    let stop = Rc::new(Cell::new(false));
+    let iters0 = iterations(&lp)?;
+    let m0 = Mark::now();
+    let (p, s) = (Rc::clone(&polls), Rc::clone(&stop));
+    lp.block_on(async move {
+        let spinner = uvio::spawn_local(std::future::poll_fn(move |cx| {
+            if s.get() {
+                return Poll::Ready(());
+            }
+            p.set(p.get() + 1);
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }));
+        uvio::time::sleep(Duration::from_millis(ms)).await;
+        stop.set(true);
+        spinner.await.expect("the spinner task finishes");
+    })
+    .map_err(err)?;
+    Ok(Mark::now().ticks_since(m0, polls.get(), iterations(&lp)? - iters0))
+}
