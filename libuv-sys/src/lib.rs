@@ -108,10 +108,9 @@ pub mod late {
                     if addr.is_null() {
                         return None;
                     }
-                    // SAFETY: `addr` is the address of the exported C function `$name`,
-                    // whose signature is the one declared in libuv's uv.h (from which this
-                    // declaration was generated).
                     let f: unsafe extern "C" fn($($ty),*) $(-> $ret)? =
+                        // SAFETY: `addr` is the exported C function `$name`, whose signature
+                        // is the one in libuv's uv.h (this declaration was generated from it).
                         unsafe { core::mem::transmute(addr) };
                     // SAFETY: the caller upholds the C function's contract.
                     Some(unsafe { f($($arg),*) })
