@@ -467,9 +467,12 @@ fn loop_is_not_left_alive_after_block_on() {
     assert_eq!(v, 4);
     assert!(!lp.alive(), "block_on left executor work behind");
     assert_eq!(lp.backend_timeout(), Some(Duration::ZERO));
-    let n = lp.metrics().unwrap().loop_count;
+    // uv_metrics_info needs libuv 1.45: skip that part on an older system libuv.
+    let before = lp.metrics().ok().map(|m| m.loop_count);
     assert!(!lp.run(RunMode::NoWait).unwrap());
-    assert_eq!(lp.metrics().unwrap().loop_count, n, "no iteration needed");
+    if let Some(n) = before {
+        assert_eq!(lp.metrics().unwrap().loop_count, n, "no iteration needed");
+    }
 }
 
 #[test]
