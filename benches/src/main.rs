@@ -57,6 +57,16 @@ const LOOP_COUNT: &[Variant] = &[
         baseline: None,
     },
     Variant {
+        key: "idle_callbacks",
+        label: "uvio callbacks idle ticks",
+        baseline: Some("c_idle"),
+    },
+    Variant {
+        key: "idle_async",
+        label: "uvio async Idle::tick().await",
+        baseline: Some("c_idle"),
+    },
+    Variant {
         key: "futures",
         label: "uvio async self-wake polls",
         baseline: Some("c_idle"),
@@ -190,11 +200,15 @@ fn child(spec: &str, param: &str) -> Result<(), String> {
         }
         "loop_count:c_idle"
         | "loop_count:c_timer0"
+        | "loop_count:idle_callbacks"
+        | "loop_count:idle_async"
         | "loop_count:callbacks"
         | "loop_count:futures" => {
             let t = match spec {
                 "loop_count:c_idle" => c::loop_count_idle(param)?,
                 "loop_count:c_timer0" => c::loop_count_timer0(param)?,
+                "loop_count:idle_callbacks" => loop_count::idle_callbacks(param)?,
+                "loop_count:idle_async" => loop_count::idle_async(param)?,
                 "loop_count:callbacks" => loop_count::callbacks(param)?,
                 _ => loop_count::futures(param)?,
             };
