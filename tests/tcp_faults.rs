@@ -237,8 +237,12 @@ fn emfile_scenario() {
     assert_eq!(e.name(), "EMFILE", "{e}");
     let e = lp.block_on(TcpStream::connect(a1)).unwrap().unwrap_err();
     assert_eq!(e.name(), "EMFILE", "{e}");
-    let e = TcpStream::pair(&lp).unwrap_err();
-    assert_eq!(e.name(), "EMFILE", "{e}");
+    if !common::under_valgrind() {
+        // Valgrind emulates the lowered limit (the kernel's stays) and its socketpair
+        // wrapper closes descriptors over the limit yet reports success.
+        let e = TcpStream::pair(&lp).unwrap_err();
+        assert_eq!(e.name(), "EMFILE", "{e}");
+    }
 
     // Make room for the clients only: each takes one of the freed descriptors, so the
     // table is full again when the listeners try to accept.

@@ -246,9 +246,15 @@ impl TcpListener {
         }
     }
 
-    /// Calls `callback` with each new connection (or an accept error, like `EMFILE`).
-    /// Replaces an earlier callback; a connection that was already waiting is delivered
-    /// at once. Futures ([`accept`](Self::accept)) cannot be used while a callback is set.
+    /// Calls `callback` with each new connection (or an accept error). Replaces an earlier
+    /// callback; a connection that was already waiting is delivered at once. Futures
+    /// ([`accept`](Self::accept)) cannot be used while a callback is set.
+    ///
+    /// Out of descriptors (`EMFILE`), libuv sheds load instead of reporting an error: it
+    /// frees a spare descriptor it keeps, accepts every pending connection and closes it
+    /// at once (those clients see the connection closed), takes the spare again and keeps
+    /// listening; the listener serves again once descriptors are free. libuv before 1.45
+    /// may also report `EMFILE`/`ENFILE` here when it has no spare descriptor.
     ///
     /// # Errors
     ///
@@ -295,8 +301,10 @@ impl TcpListener {
     ///
     /// # Errors
     ///
-    /// Accept errors (`EMFILE`), `EBADF` when the listener is closed, `EBUSY` while an
-    /// [`on_connection`](Self::on_connection) callback is set.
+    /// Accept errors (rare: out of descriptors, libuv closes pending connections rather
+    /// than report `EMFILE`; see [`on_connection`](Self::on_connection)), `EBADF` when the
+    /// listener is closed, `EBUSY` while an [`on_connection`](Self::on_connection)
+    /// callback is set.
     pub fn accept(&self) -> Accept<'_> {
         Accept { l: self }
     }
