@@ -1,18 +1,61 @@
 //! Run: cargo run --example echo_server [ADDR]
 //!
 //! A TCP echo server with callbacks. With an address (`127.0.0.1:7000`) it serves until
-//! killed. Without one it listens on a free loopback port, serves three connections from
-//! clients in this same process (also callback-driven), checks the echoes, and exits.
+//! interrupted: on Ctrl-C (`SIGINT`) or `SIGTERM` it closes the listener and every
+//! connection and exits with status 0. Without one it listens on a free loopback port,
+//! serves three connections from clients in this same process (also callback-driven),
+//! checks the echoes, and exits.
+//!
+//! A connection whose peer does not read its echoes stops being read (`read_stop`) once
+//! [`HIGH_WATER`] bytes wait to be written, and is read again when they are: memory stays
+//! bounded however fast a client sends.
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use uvio::{Loop, RunMode, TcpListener, TcpStream};
+use uvio::{Loop, RunMode, Signal, TcpListener, TcpStream};
 
 /// The connections being served (owned here, not by the listener's callback, so that
 /// closing the listener does not drop them).
 type Conns = Rc<RefCell<Vec<TcpStream>>>;
+
+/// Stop reading a connection while more than this many bytes wait to be written to it.
+const HIGH_WATER: usize = 1 << 20;
+
+/// Reads `s` and writes back what arrives, pausing reads while the peer is slow to take
+/// the echoes (`paused` records that, so the write callback knows to resume).
+fn echo(s: &TcpStream, paused: Rc<Cell<bool>>) {
+    let r = s.read_start(move |s, r| match r {
+        Ok(bytes) => {
+            let resume = paused.clone();
+            let written = s.write_cb(bytes.to_vec(), move |s, r| match r {
+                Ok(()) if resume.get() && s.write_queue_size() == 0 => {
+                    resume.set(false);
+                    echo(s, resume);
+                }
+                Ok(()) => {}
+                // The peer went away; the read side sees it too and closes.
+                Err(_) => {}
+            });
+            if let Err(e) = written {
+                eprintln!("write: {e}");
+                let _ = s.close();
+            } else if s.write_queue_size() > HIGH_WATER {
+                paused.set(true);
+                let _ = s.read_stop();
+            }
+        }
+        // End of stream (EOF) or an error: done with this connection.
+        Err(_) => {
+            let _ = s.close();
+        }
+    });
+    if let Err(e) = r {
+        eprintln!("read_start: {e}");
+        let _ = s.close();
+    }
+}
 
 /// Echoes every connection; closes the listener after `limit` connections if given.
 fn serve(lp: &Loop, addr: SocketAddr, limit: Option<usize>) -> uvio::Result<(TcpListener, Conns)> {
@@ -25,18 +68,7 @@ fn serve(lp: &Loop, addr: SocketAddr, limit: Option<usize>) -> uvio::Result<(Tcp
             Ok(c) => c,
             Err(e) => return eprintln!("accept: {e}"),
         };
-        conn.read_start(|s, r| match r {
-            Ok(bytes) => {
-                if let Err(e) = s.write_cb(bytes.to_vec(), |_, _| ()) {
-                    eprintln!("write: {e}");
-                }
-            }
-            // End of stream (EOF) or an error: done with this connection.
-            Err(_) => {
-                let _ = s.close();
-            }
-        })
-        .unwrap_or_else(|e| eprintln!("read_start: {e}"));
+        echo(&conn, Rc::default());
         let mut list = keep.borrow_mut();
         list.retain(|c| !c.is_closing());
         list.push(conn);
@@ -86,14 +118,43 @@ fn self_test(
     Ok((streams, ok))
 }
 
+/// Serves at `addr` until `SIGINT` or `SIGTERM`, then closes everything and returns.
+fn serve_until_interrupted(lp: &Loop, addr: SocketAddr) -> uvio::Result<()> {
+    let (listener, conns) = serve(lp, addr, None)?;
+    println!("echo server on {}", listener.local_addr()?);
+    let listener = Rc::new(listener);
+    let watchers: Rc<RefCell<Vec<Signal>>> = Rc::default();
+    for (signum, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM")] {
+        let sig = Signal::new(lp)?;
+        let (l, conns, all) = (listener.clone(), conns.clone(), watchers.clone());
+        sig.start(signum, move |_, _| {
+            let mut list = conns.borrow_mut();
+            list.retain(|c| !c.is_closing());
+            println!(
+                "{name}: closing the listener and {} connections",
+                list.len()
+            );
+            let _ = l.close();
+            // Dropping a connection closes it (queued writes complete with ECANCELED).
+            list.clear();
+            // Stop watching signals too: with nothing left open, `run` returns.
+            for s in all.borrow().iter() {
+                let _ = s.close();
+            }
+        })?;
+        watchers.borrow_mut().push(sig);
+    }
+    lp.run(RunMode::Default)?;
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let lp = Loop::new()?;
     match std::env::args().nth(1) {
         Some(a) => {
             let addr: SocketAddr = a.parse()?;
-            let (listener, _conns) = serve(&lp, addr, None)?;
-            println!("echo server on {}", listener.local_addr()?);
-            lp.run(RunMode::Default)?;
+            serve_until_interrupted(&lp, addr)?;
+            println!("stopped");
         }
         None => {
             let clients = 3;

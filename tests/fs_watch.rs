@@ -203,20 +203,29 @@ fn fs_poll_callback_form() {
     let p = FsPoll::new(&lp).unwrap();
     let sizes = Rc::new(RefCell::new(Vec::new()));
     let s = sizes.clone();
+    let done = Rc::new(Cell::new(false));
+    let d2 = done.clone();
     p.start(&f, ms(10), move |p, ev| {
         let len = ev.unwrap().curr.len();
         s.borrow_mut().push(len);
         // A poll can land between the truncate and the write: wait for the final size.
         if len == 4 {
+            d2.set(true);
             p.stop().unwrap();
             p.close().unwrap();
         }
     })
     .unwrap();
+    // Write until the poll has seen it: a slow first stat (under valgrind) may take the
+    // first write as its starting point; each rewrite changes the mtime again.
     let t = Timer::new(&lp).unwrap();
     let f2 = f.clone();
-    t.start(ms(40), Duration::ZERO, move |_| {
-        std::fs::write(&f2, "abcd").unwrap()
+    t.start(ms(40), ms(40), move |t| {
+        if done.get() {
+            t.close().unwrap();
+        } else {
+            std::fs::write(&f2, "abcd").unwrap();
+        }
     })
     .unwrap();
     lp.run(RunMode::Default).unwrap();

@@ -277,10 +277,16 @@ impl<S> fmt::Debug for Incoming<'_, S> {
 macro_rules! listener_methods {
     ($ty:ident, $stream:ident) => {
         impl $ty {
-            /// Calls `callback` with each new connection (or an accept error, like
-            /// `EMFILE`). Replaces an earlier callback; a connection that was already
-            /// waiting is delivered at once. Futures ([`accept`](Self::accept)) cannot be
-            /// used while a callback is set.
+            /// Calls `callback` with each new connection (or an accept error). Replaces an
+            /// earlier callback; a connection that was already waiting is delivered at once.
+            /// Futures ([`accept`](Self::accept)) cannot be used while a callback is set.
+            ///
+            /// Out of descriptors (`EMFILE`), libuv sheds load instead of reporting an
+            /// error: it frees a spare descriptor it keeps, accepts every pending connection
+            /// and closes it at once (those clients see the connection closed), takes the
+            /// spare again and keeps listening; the listener serves again once descriptors
+            /// are free. libuv before 1.45 may also report `EMFILE`/`ENFILE` here when it has
+            /// no spare descriptor.
             ///
             /// # Errors
             ///
