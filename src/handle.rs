@@ -14,7 +14,7 @@
 
 use std::cell::{Cell, UnsafeCell};
 use std::marker::PhantomData;
-use std::mem::{ManuallyDrop, MaybeUninit};
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::rc::Rc;
@@ -99,22 +99,26 @@ unsafe extern "C" fn close_cb<H, S>(h: *mut ffi::uv_handle_t) {
     // registered for such boxes); libuv is done with it from now on.
     unsafe {
         let hdr = &(*b).hdr;
-        let lp = Rc::clone(&hdr.lp);
+        // The box (and with it the header's `Rc`, so the loop) stays allocated until the
+        // end of this function: nothing below frees it before `CLOSED` is set.
+        let lp: &LoopInner = &hdr.lp;
         lp.unlink(h);
         // Three steps, each guarded on its own so that a panic in one (a callback's Drop, a
         // `close_with` closure) does not skip the others. `CLOSED` is set only after them:
         // user code run here may drop the last owner (a callback that owns its handle), and
         // that owner must then leave the free to us instead of freeing the box under our feet.
         // Drop the state (callbacks, wakers) now: nothing can call them any more.
-        crate::panic::guard(&lp, || ManuallyDrop::drop(&mut (*b).state));
+        crate::panic::guard(lp, || ManuallyDrop::drop(&mut (*b).state));
         // Close continuations, including those registered by the ones that run here.
         while hdr.flags.get() & ON_CLOSED != 0 {
             hdr.flags.set(hdr.flags.get() & !ON_CLOSED);
             if let Some(f) = lp.take_on_closed(h) {
-                crate::panic::guard(&lp, f);
+                crate::panic::guard(lp, f);
             }
         }
-        crate::panic::guard(&lp, || lp.maybe_all_closed());
+        if lp.all_closed() {
+            crate::panic::guard(lp, || lp.maybe_all_closed());
+        }
         let flags = hdr.flags.get() | CLOSED;
         hdr.flags.set(flags);
         if flags & OWNED == 0 {
@@ -137,19 +141,25 @@ impl<H, S> HandleRef<H, S> {
         init: impl FnOnce(*mut ffi::uv_loop_t, *mut H) -> i32,
     ) -> Result<Self> {
         lp.inner.ensure_open()?;
-        let b = Box::new(HandleBox {
-            // SAFETY: libuv handle structs are plain C data; all-zero is a valid value.
-            raw: UnsafeCell::new(unsafe { MaybeUninit::<H>::zeroed().assume_init() }),
-            hdr: Header {
+        // Built in place: a `HandleBox` assembled on the stack and moved would be copied
+        // whole into the allocation.
+        let mut b = Box::<HandleBox<H, S>>::new_uninit();
+        let p = b.as_mut_ptr();
+        // SAFETY: `p` points at an allocation for a `HandleBox<H, S>`; each field is written
+        // once through a raw pointer (`UnsafeCell<H>` has `H`'s layout, and libuv handle
+        // structs are plain C data for which all-zero is a valid value).
+        let ptr = unsafe {
+            (&raw mut (*p).raw).cast::<H>().write_bytes(0, 1);
+            (&raw mut (*p).state).write(ManuallyDrop::new(state));
+            (&raw mut (*p).hdr).write(Header {
                 lp: Rc::clone(&lp.inner),
                 flags: Cell::new(OWNED),
                 prev: Cell::new(std::ptr::null_mut()),
                 next: Cell::new(std::ptr::null_mut()),
                 close_cb: close_cb::<H, S>,
-            },
-            state: ManuallyDrop::new(state),
-        });
-        let ptr = Box::into_raw(b);
+            });
+            Box::into_raw(b.assume_init())
+        };
         // SAFETY: `ptr` is a fresh, live box; `raw` is its first field.
         let raw = unsafe { (*ptr).raw.get() };
         let ret = init(lp.inner.raw(), raw);

@@ -44,6 +44,9 @@ pub(crate) struct LoopInner {
     /// Called when `close_all` has finished (no handle and no request left).
     pub(super) on_all_closed: Cell<Option<Box<dyn FnOnce()>>>,
     pub(super) next_ticks: RefCell<VecDeque<Box<dyn FnOnce()>>>,
+    /// False when `next_ticks` is certainly empty: lets every callback's guard skip the
+    /// queue with one load.
+    pub(super) ticks_queued: Cell<bool>,
     /// What to call once a handle's close callback has run (`close_with`, `closed()`), by
     /// handle. Kept here rather than in every handle's header: few handles have one.
     pub(super) on_closed: RefCell<HashMap<*mut ffi::uv_handle_t, Continuation>>,
@@ -108,14 +111,25 @@ impl LoopInner {
 
     pub(crate) fn push_next_tick(&self, f: Box<dyn FnOnce()>) {
         self.next_ticks.borrow_mut().push_back(f);
+        self.ticks_queued.set(true);
     }
 
     /// Runs queued `next_tick` callbacks, including those they queue, each under a panic
     /// guard of its own.
+    #[inline]
     pub(crate) fn run_next_ticks(&self) {
+        if self.ticks_queued.get() {
+            self.drain_next_ticks();
+        }
+    }
+
+    fn drain_next_ticks(&self) {
         loop {
             let next = self.next_ticks.borrow_mut().pop_front();
-            let Some(f) = next else { break };
+            let Some(f) = next else {
+                self.ticks_queued.set(false);
+                break;
+            };
             if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
                 self.store_panic(p);
             }
@@ -178,11 +192,17 @@ impl LoopInner {
     }
 
     pub(crate) fn maybe_all_closed(&self) {
-        if self.handle_count.get() == 0 && self.live_reqs.get() == 0 {
+        if self.all_closed() {
             if let Some(f) = self.on_all_closed.take() {
                 f();
             }
         }
+    }
+
+    /// No handle and no request left on the loop.
+    #[inline]
+    pub(crate) fn all_closed(&self) -> bool {
+        self.handle_count.get() == 0 && self.live_reqs.get() == 0
     }
 
     /// Drops every task, then the sleeps' shared timer (which the loop holds until now, so
@@ -225,6 +245,7 @@ impl LoopInner {
         self.stop_futures();
         self.run_next_ticks();
         self.next_ticks.borrow_mut().clear();
+        self.ticks_queued.set(false);
         for _ in 0..64 {
             self.close_every_handle();
             // Something outside uvio's list may be open too (a handle created through `ffi`):

@@ -369,6 +369,7 @@ impl LoopInner {
             closed_now: Cell::new(0),
             on_all_closed: Cell::new(None),
             next_ticks: RefCell::new(VecDeque::new()),
+            ticks_queued: Cell::new(false),
             on_closed: RefCell::new(HashMap::new()),
             sleeps: RefCell::new(None),
             executor: Executor::new(),
