@@ -12,6 +12,7 @@
 //! the memory is never freed before libuv's close callback. The handle's state (callbacks,
 //! wakers) is dropped in the close callback, which breaks any cycle through a callback.
 
+use std::alloc::Layout;
 use std::cell::{Cell, UnsafeCell};
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
@@ -122,8 +123,28 @@ unsafe extern "C" fn close_cb<H, S>(h: *mut ffi::uv_handle_t) {
         let flags = hdr.flags.get() | CLOSED;
         hdr.flags.set(flags);
         if flags & OWNED == 0 {
-            drop(Box::from_raw(b));
+            free_box(b);
         }
+    }
+}
+
+/// Returns a box's memory to its loop's pool. The state must have been dropped already;
+/// the header's loop reference is the one field left to drop, and it goes last (it may be
+/// the loop's last reference, and the pool lives in the loop).
+///
+/// # Safety
+///
+/// `b` came from [`HandleRef::new`], its state is dropped, and nothing uses it afterwards.
+unsafe fn free_box<H, S>(b: *mut HandleBox<H, S>) {
+    // SAFETY: per the contract; the `Rc` is moved out once and the rest of the box (plain
+    // data, the dropped `ManuallyDrop` state, `Cell`s of pointers) needs no drop.
+    unsafe {
+        let lp: Rc<LoopInner> = std::ptr::read(&raw const (*b).hdr.lp);
+        lp.pool.free(
+            NonNull::new_unchecked(b).cast(),
+            Layout::new::<HandleBox<H, S>>(),
+        );
+        drop(lp);
     }
 }
 
@@ -141,14 +162,17 @@ impl<H, S> HandleRef<H, S> {
         init: impl FnOnce(*mut ffi::uv_loop_t, *mut H) -> i32,
     ) -> Result<Self> {
         lp.inner.ensure_open()?;
-        // Built in place: a `HandleBox` assembled on the stack and moved would be copied
-        // whole into the allocation.
-        let mut b = Box::<HandleBox<H, S>>::new_uninit();
-        let p = b.as_mut_ptr();
-        // SAFETY: `p` points at an allocation for a `HandleBox<H, S>`; each field is written
-        // once through a raw pointer (`UnsafeCell<H>` has `H`'s layout, and libuv handle
-        // structs are plain C data for which all-zero is a valid value).
-        let ptr = unsafe {
+        // Built in place in memory from the loop's pool.
+        let p = lp
+            .inner
+            .pool
+            .alloc(Layout::new::<HandleBox<H, S>>())
+            .cast::<HandleBox<H, S>>()
+            .as_ptr();
+        // SAFETY: `p` points at memory for a `HandleBox<H, S>`; each field is written once
+        // through a raw pointer (`UnsafeCell<H>` has `H`'s layout, and libuv handle structs
+        // are plain C data for which all-zero is a valid value).
+        unsafe {
             (&raw mut (*p).raw).cast::<H>().write_bytes(0, 1);
             (&raw mut (*p).state).write(ManuallyDrop::new(state));
             (&raw mut (*p).hdr).write(Header {
@@ -158,16 +182,16 @@ impl<H, S> HandleRef<H, S> {
                 next: Cell::new(std::ptr::null_mut()),
                 close_cb: close_cb::<H, S>,
             });
-            Box::into_raw(b.assume_init())
-        };
-        // SAFETY: `ptr` is a fresh, live box; `raw` is its first field.
+        }
+        let ptr = p;
+        // SAFETY: `ptr` is a fresh, initialised box; `raw` is its first field.
         let raw = unsafe { (*ptr).raw.get() };
         let ret = init(lp.inner.raw(), raw);
         if ret < 0 {
-            // SAFETY: init failed, so libuv never saw the handle: free it directly.
+            // SAFETY: init failed, so libuv never saw the handle: drop the state, free the box.
             unsafe {
-                let mut b = Box::from_raw(ptr);
-                ManuallyDrop::drop(&mut b.state);
+                ManuallyDrop::drop(&mut (*ptr).state);
+                free_box(ptr);
             }
             return Err(Error::from_code(ret));
         }
@@ -178,7 +202,7 @@ impl<H, S> HandleRef<H, S> {
             lp.inner.link(h);
         }
         Ok(HandleRef {
-            // SAFETY: Box::into_raw never returns null.
+            // SAFETY: pool memory is never null.
             ptr: unsafe { NonNull::new_unchecked(ptr) },
             _not_send: PhantomData,
         })
@@ -356,7 +380,7 @@ impl<H, S> Drop for HandleRef<H, S> {
             let f = hdr.flags.get() & !OWNED;
             hdr.flags.set(f);
             if f & CLOSED != 0 {
-                drop(Box::from_raw(self.ptr.as_ptr()));
+                free_box(self.ptr.as_ptr());
             }
         }
     }

@@ -53,6 +53,9 @@ pub(crate) struct LoopInner {
     /// The shared timer of every `time::sleep` (created on first use, dropped at shutdown).
     pub(crate) sleeps: RefCell<Option<Rc<crate::sleeps::Sleeps>>>,
     pub(crate) executor: Executor,
+    /// The memory of this loop's handle boxes (`handle.rs`). Every box holds an
+    /// `Rc<LoopInner>`, so the pool outlives every box carved from it.
+    pub(crate) pool: super::BoxPool,
 }
 
 impl LoopInner {

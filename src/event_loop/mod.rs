@@ -21,8 +21,10 @@ use crate::ffi;
 use crate::runtime::Executor;
 
 mod inner;
+mod pool;
 pub(crate) use inner::LoopInner;
 use inner::Phase;
+pub(crate) use pool::BoxPool;
 
 /// How [`Loop::run`] runs the loop (libuv's `uv_run_mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -373,6 +375,7 @@ impl LoopInner {
             on_closed: RefCell::new(HashMap::new()),
             sleeps: RefCell::new(None),
             executor: Executor::new(),
+            pool: BoxPool::new(),
         }
     }
 }
