@@ -36,11 +36,12 @@ const ON_CLOSED: u8 = 8;
 /// Kept small: a program may hold a million handles, and every byte here is a byte per
 /// handle (the `close_with`/`closed()` continuation, which few handles ever have, lives in
 /// the loop's `on_closed` table instead, flagged by `ON_CLOSED`).
+///
+/// The loop finds its handles by walking its pool of boxes (`event_loop/pool.rs`), so the
+/// header needs no list links.
 pub(crate) struct Header {
     pub(crate) lp: Rc<LoopInner>,
     flags: Cell<u8>,
-    pub(crate) prev: Cell<*mut ffi::uv_handle_t>,
-    pub(crate) next: Cell<*mut ffi::uv_handle_t>,
     close_cb: unsafe extern "C" fn(*mut ffi::uv_handle_t),
 }
 
@@ -103,7 +104,7 @@ unsafe extern "C" fn close_cb<H, S>(h: *mut ffi::uv_handle_t) {
         // The box (and with it the header's `Rc`, so the loop) stays allocated until the
         // end of this function: nothing below frees it before `CLOSED` is set.
         let lp: &LoopInner = &hdr.lp;
-        lp.unlink(h);
+        lp.handle_closed();
         // Three steps, each guarded on its own so that a panic in one (a callback's Drop, a
         // `close_with` closure) does not skip the others. `CLOSED` is set only after them:
         // user code run here may drop the last owner (a callback that owns its handle), and
@@ -161,6 +162,10 @@ impl<H, S> HandleRef<H, S> {
         state: S,
         init: impl FnOnce(*mut ffi::uv_loop_t, *mut H) -> i32,
     ) -> Result<Self> {
+        const {
+            assert!(size_of::<HandleBox<H, S>>() <= crate::event_loop::MAX_POOLED);
+            assert!(align_of::<HandleBox<H, S>>() <= crate::event_loop::MAX_ALIGN);
+        }
         lp.inner.ensure_open()?;
         // Built in place in memory from the loop's pool.
         let p = lp
@@ -178,8 +183,6 @@ impl<H, S> HandleRef<H, S> {
             (&raw mut (*p).hdr).write(Header {
                 lp: Rc::clone(&lp.inner),
                 flags: Cell::new(OWNED),
-                prev: Cell::new(std::ptr::null_mut()),
-                next: Cell::new(std::ptr::null_mut()),
                 close_cb: close_cb::<H, S>,
             });
         }
@@ -195,12 +198,13 @@ impl<H, S> HandleRef<H, S> {
             }
             return Err(Error::from_code(ret));
         }
-        // SAFETY: the handle is initialised; point `data` at the header and link it.
+        // SAFETY: the handle is initialised; point `data` at the header (which also marks
+        // the block as a live handle for `LoopInner::close_every_handle`).
         unsafe {
             let h = raw.cast::<ffi::uv_handle_t>();
             (*h).data = (&raw const (*ptr).hdr) as *mut ffi::c_void;
-            lp.inner.link(h);
         }
+        lp.inner.handle_opened();
         Ok(HandleRef {
             // SAFETY: pool memory is never null.
             ptr: unsafe { NonNull::new_unchecked(ptr) },
@@ -620,10 +624,10 @@ mod tests {
             std::mem::size_of::<Listener<dyn FnMut(&crate::Timer)>>(),
             24
         );
-        assert_eq!(std::mem::size_of::<Header>(), 40);
+        assert_eq!(std::mem::size_of::<Header>(), 24);
         assert_eq!(
             std::mem::size_of::<HandleBox<ffi::uv_timer_t, TimerState>>(),
-            std::mem::size_of::<ffi::uv_timer_t>() + 40 + 24
+            std::mem::size_of::<ffi::uv_timer_t>() + 24 + 24
         );
     }
 }

@@ -34,8 +34,8 @@ pub(crate) struct LoopInner {
     pub(super) running: Cell<bool>,
     pub(crate) in_callback: Cell<bool>,
     pub(super) panic: Cell<Option<Box<dyn Any + Send>>>,
-    /// Intrusive list of every open uvio handle on this loop (through their headers).
-    pub(super) handles_head: Cell<*mut ffi::uv_handle_t>,
+    /// uvio handles on this loop not yet through their close callback (they are found in
+    /// `pool`).
     pub(super) handle_count: Cell<usize>,
     /// Requests in flight (allocated and not yet completed).
     pub(super) live_reqs: Cell<usize>,
@@ -139,49 +139,13 @@ impl LoopInner {
         }
     }
 
-    // ----- the handle list (used by close_all and shutdown) -----
-
-    /// Links `h` (whose `data` points at its header) into the loop's list.
-    ///
-    /// # Safety
-    ///
-    /// `h` is an initialised uvio handle on this loop with `data` pointing at its `Header`,
-    /// not yet linked.
-    pub(crate) unsafe fn link(&self, h: *mut ffi::uv_handle_t) {
-        let head = self.handles_head.get();
-        // SAFETY: the caller guarantees `h`'s header; the head (if any) is a linked uvio
-        // handle, alive until unlinked in its close callback.
-        unsafe {
-            let hdr = Header::of(h);
-            hdr.next.set(head);
-            hdr.prev.set(std::ptr::null_mut());
-            if !head.is_null() {
-                Header::of(head).prev.set(h);
-            }
-        }
-        self.handles_head.set(h);
+    /// Counts a handle in (once initialised).
+    pub(crate) fn handle_opened(&self) {
         self.handle_count.set(self.handle_count.get() + 1);
     }
 
-    /// Unlinks `h` from the loop's list.
-    ///
-    /// # Safety
-    ///
-    /// `h` is a uvio handle currently linked into this loop's list.
-    pub(crate) unsafe fn unlink(&self, h: *mut ffi::uv_handle_t) {
-        // SAFETY: `h` and its neighbours are linked, live uvio handles.
-        unsafe {
-            let hdr = Header::of(h);
-            let (prev, next) = (hdr.prev.get(), hdr.next.get());
-            if prev.is_null() {
-                self.handles_head.set(next);
-            } else {
-                Header::of(prev).next.set(next);
-            }
-            if !next.is_null() {
-                Header::of(next).prev.set(prev);
-            }
-        }
+    /// Counts a handle out (in its close callback).
+    pub(crate) fn handle_closed(&self) {
         self.handle_count.set(self.handle_count.get() - 1);
     }
 
@@ -217,18 +181,23 @@ impl LoopInner {
     }
 
     /// Starts closing every uvio handle on this loop that is not closing already.
+    ///
+    /// The handles are the pool's blocks whose first word (`uv_handle_t::data`) points
+    /// inside the block itself, at its header; a free block's first word links to another
+    /// block or is null.
     pub(super) fn close_every_handle(&self) {
-        let mut h = self.handles_head.get();
-        while !h.is_null() {
-            // SAFETY: `h` is a linked, live uvio handle; its successor is read before
-            // `begin_close`, which never unlinks synchronously (that happens in the close
-            // callback, on a later loop iteration).
-            unsafe {
-                let next = Header::of(h).next.get();
-                Header::begin_close(h);
-                h = next;
+        self.pool.for_each_block(|block, size| {
+            let h = block.as_ptr().cast::<ffi::uv_handle_t>();
+            // SAFETY: every carved block starts with an initialised word: a free-list link,
+            // or the `data` field of a handle box (whose `uv_handle_t` is its first field;
+            // `data` is zero until `uv_*_init` succeeded, then points at the header).
+            let data = unsafe { (*h).data }.addr();
+            if data > block.as_ptr().addr() && data < block.as_ptr().addr() + size {
+                // SAFETY: a live uvio handle box with an initialised handle; `begin_close`
+                // only calls `uv_close` (no callback runs, nothing is allocated or freed).
+                unsafe { Header::begin_close(h) };
             }
-        }
+        });
     }
 
     /// Keeps the loop's time for `now()` after the loop is closed (when its memory is no

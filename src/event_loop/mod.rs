@@ -24,7 +24,7 @@ mod inner;
 mod pool;
 pub(crate) use inner::LoopInner;
 use inner::Phase;
-pub(crate) use pool::BoxPool;
+pub(crate) use pool::{BoxPool, MAX_ALIGN, MAX_POOLED};
 
 /// How [`Loop::run`] runs the loop (libuv's `uv_run_mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -365,7 +365,6 @@ impl LoopInner {
             running: Cell::new(false),
             in_callback: Cell::new(false),
             panic: Cell::new(None),
-            handles_head: Cell::new(std::ptr::null_mut()),
             handle_count: Cell::new(0),
             live_reqs: Cell::new(0),
             closed_now: Cell::new(0),

@@ -8,6 +8,11 @@
 //! box carved from them; they are returned to the system when the loop's last reference
 //! goes. Memory freed into the pool is reused by the next handle of the same size class on
 //! the same loop, not returned to the system before that.
+//!
+//! The pool also lets the loop find its handles without a list through them
+//! ([`BoxPool::for_each_block`]): every block ever carved is either free (its first word
+//! links to another block, or is null) or a handle box (its first word is `uv_handle_t`'s
+//! `data`, pointing at the header inside the same block).
 
 use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
 use std::cell::{Cell, RefCell};
@@ -15,8 +20,10 @@ use std::ptr::NonNull;
 
 /// Boxes are carved at this granularity (and alignment).
 const GRAIN: usize = 8;
-/// Larger boxes (or more strictly aligned ones) go to the global allocator.
-const MAX_POOLED: usize = 1024;
+/// The largest box (every handle box is far smaller; `HandleRef::new` checks at compile time).
+pub(crate) const MAX_POOLED: usize = 1024;
+/// The strictest alignment of a box.
+pub(crate) const MAX_ALIGN: usize = GRAIN;
 const CLASSES: usize = MAX_POOLED / GRAIN;
 /// A class's first chunk; each further one is twice as large, up to [`MAX_CHUNK`].
 const FIRST_CHUNK: usize = 4 << 10;
@@ -38,8 +45,8 @@ struct Class {
 
 pub(crate) struct BoxPool {
     classes: Box<[Class]>,
-    /// Every chunk allocated, freed when the pool drops.
-    chunks: RefCell<Vec<(NonNull<u8>, Layout)>>,
+    /// Every chunk allocated, with its class, freed when the pool drops.
+    chunks: RefCell<Vec<(NonNull<u8>, Layout, usize)>>,
 }
 
 impl Default for Class {
@@ -61,25 +68,25 @@ impl BoxPool {
         }
     }
 
-    /// The class index of blocks for `layout`, or `None` for the global allocator.
+    /// The class index of blocks for `layout`.
     #[inline]
-    fn class(layout: Layout) -> Option<usize> {
+    fn class(layout: Layout) -> usize {
         let size = layout.size();
-        if layout.align() <= GRAIN && size >= size_of::<FreeBlock>() && size <= MAX_POOLED {
-            Some(size.div_ceil(GRAIN) - 1)
-        } else {
-            None
-        }
+        assert!(
+            layout.align() <= MAX_ALIGN && size >= size_of::<FreeBlock>() && size <= MAX_POOLED
+        );
+        size.div_ceil(GRAIN) - 1
     }
 
     /// Memory for one value of `layout` (uninitialised); aborts like `Box` when out of memory.
+    ///
+    /// # Panics
+    ///
+    /// When `layout` is larger than [`MAX_POOLED`], aligned more strictly than
+    /// [`MAX_ALIGN`], or smaller than a pointer (callers check this at compile time).
     #[inline]
     pub(crate) fn alloc(&self, layout: Layout) -> NonNull<u8> {
-        let Some(i) = Self::class(layout) else {
-            // SAFETY: `layout` has a non-zero size (every handle box does).
-            return NonNull::new(unsafe { alloc(layout) })
-                .unwrap_or_else(|| handle_alloc_error(layout));
-        };
+        let i = Self::class(layout);
         let c = &self.classes[i];
         let head = c.free.get();
         if let Some(block) = NonNull::new(head) {
@@ -90,7 +97,7 @@ impl BoxPool {
         }
         let size = (i + 1) * GRAIN;
         if c.end.get().addr() - c.bump.get().addr() < size {
-            self.refill(c);
+            self.refill(i);
         }
         let p = c.bump.get();
         // SAFETY: `[bump, end)` lies within one chunk and holds at least `size` bytes.
@@ -101,7 +108,8 @@ impl BoxPool {
 
     /// Gives a new chunk to `c` (the rest of its current one, smaller than a block, is left).
     #[cold]
-    fn refill(&self, c: &Class) {
+    fn refill(&self, i: usize) {
+        let c = &self.classes[i];
         let bytes = c.next_chunk.get();
         c.next_chunk.set((bytes * 2).min(MAX_CHUNK));
         let layout = Layout::from_size_align(bytes, GRAIN).expect("chunk layout");
@@ -109,7 +117,7 @@ impl BoxPool {
         let Some(chunk) = NonNull::new(unsafe { alloc(layout) }) else {
             handle_alloc_error(layout)
         };
-        self.chunks.borrow_mut().push((chunk, layout));
+        self.chunks.borrow_mut().push((chunk, layout, i));
         c.bump.set(chunk.as_ptr());
         // SAFETY: one past the end of the chunk.
         c.end.set(unsafe { chunk.as_ptr().add(bytes) });
@@ -123,23 +131,40 @@ impl BoxPool {
     /// that still needs dropping.
     #[inline]
     pub(crate) unsafe fn free(&self, p: NonNull<u8>, layout: Layout) {
-        let Some(i) = Self::class(layout) else {
-            // SAFETY: per the contract, `p` came from the global allocator with `layout`.
-            unsafe { dealloc(p.as_ptr(), layout) };
-            return;
-        };
-        let c = &self.classes[i];
+        let c = &self.classes[Self::class(layout)];
         let block = p.as_ptr().cast::<FreeBlock>();
         // SAFETY: `p` is a block of this class (at least a word, aligned to GRAIN) that
         // nothing uses any more.
         unsafe { block.write(FreeBlock { next: c.free.get() }) };
         c.free.set(block);
     }
+
+    /// Calls `f(block, size)` for every block ever handed out by [`BoxPool::alloc`] (free
+    /// again or not). `f` must not allocate from or free into this pool.
+    pub(crate) fn for_each_block(&self, mut f: impl FnMut(NonNull<u8>, usize)) {
+        for &(chunk, layout, i) in self.chunks.borrow().iter() {
+            let size = (i + 1) * GRAIN;
+            let start = chunk.as_ptr();
+            let c = &self.classes[i];
+            // The class's current chunk is carved up to `bump`; older ones as far as whole
+            // blocks fit.
+            // SAFETY: one past the end of the chunk.
+            let carved = if c.end.get() == unsafe { start.add(layout.size()) } {
+                c.bump.get().addr() - start.addr()
+            } else {
+                layout.size() / size * size
+            };
+            for off in (0..carved).step_by(size) {
+                // SAFETY: `off` is within the chunk, which is never null.
+                f(unsafe { NonNull::new_unchecked(start.add(off)) }, size);
+            }
+        }
+    }
 }
 
 impl Drop for BoxPool {
     fn drop(&mut self) {
-        for (chunk, layout) in self.chunks.get_mut().drain(..) {
+        for (chunk, layout, _) in self.chunks.get_mut().drain(..) {
             // SAFETY: allocated in `refill` with this layout; the pool is going away, and
             // with it (it is owned by the loop every box references) every box.
             unsafe { dealloc(chunk.as_ptr(), layout) };
@@ -152,7 +177,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reuses_blocks_by_class_and_falls_back_for_large_ones() {
+    fn reuses_blocks_by_class_and_walks_every_carved_block() {
         let pool = BoxPool::new();
         let small = Layout::from_size_align(216, 8).unwrap();
         let a = pool.alloc(small);
@@ -161,18 +186,21 @@ mod tests {
         // SAFETY: from this pool with this layout, unused afterwards.
         unsafe { pool.free(a, small) };
         assert_eq!(pool.alloc(small), a);
-        let big = Layout::from_size_align(4096, 8).unwrap();
-        let c = pool.alloc(big);
-        // SAFETY: as above.
-        unsafe {
-            pool.free(c, big);
-            pool.free(b, small);
-        }
+        let other = Layout::from_size_align(104, 8).unwrap();
+        let c = pool.alloc(other);
         // Many blocks: several chunks, all distinct.
-        let blocks: Vec<_> = (0..1000).map(|_| pool.alloc(small)).collect();
+        let mut blocks: Vec<_> = (0..1000).map(|_| pool.alloc(small)).collect();
+        blocks.extend([a, b]);
         let mut addrs: Vec<_> = blocks.iter().map(|p| p.as_ptr().addr()).collect();
         addrs.sort_unstable();
         addrs.dedup();
-        assert_eq!(addrs.len(), 1000);
+        assert_eq!(addrs.len(), 1002);
+        let mut walked = Vec::new();
+        pool.for_each_block(|p, size| walked.push((p.as_ptr().addr(), size)));
+        walked.sort_unstable();
+        let mut expected: Vec<_> = addrs.iter().map(|&a| (a, 216)).collect();
+        expected.push((c.as_ptr().addr(), 104));
+        expected.sort_unstable();
+        assert_eq!(walked, expected);
     }
 }
