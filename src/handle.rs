@@ -1,10 +1,10 @@
 //! One allocation, one owner, closed exactly once: the machinery every handle type uses.
 //!
 //! ```text
-//! Timer (Rust value) ──► HandleBox<uv_timer_t, TimerState>  (heap, never moves)
+//! Timer (Rust value) ──► HandleBox<uv_timer_t, TimerState>  (loop's pool, never moves)
 //!                          ├─ raw: uv_timer_t      (raw.data ──► hdr)
-//!                          ├─ hdr: Header          (loop, flags, list links, close callback)
-//!                          └─ state: TimerState    (callback or waker)
+//!                          ├─ state: TimerState    (callback or waker)
+//!                          └─ hdr: Header          (loop, flags, close callback)
 //! ```
 //!
 //! Two parties hold the box: the Rust owner (flag `OWNED`) and libuv (from `uv_*_init` until
