@@ -1,10 +1,10 @@
 //! One allocation, one owner, closed exactly once: the machinery every handle type uses.
 //!
 //! ```text
-//! Timer (Rust value) ──► HandleBox<uv_timer_t, TimerState>  (heap, never moves)
+//! Timer (Rust value) ──► HandleBox<uv_timer_t, TimerState>  (loop's pool, never moves)
 //!                          ├─ raw: uv_timer_t      (raw.data ──► hdr)
-//!                          ├─ hdr: Header          (loop, flags, list links, close callback)
-//!                          └─ state: TimerState    (callback or waker)
+//!                          ├─ state: TimerState    (callback or waker)
+//!                          └─ hdr: Header          (loop, flags, close callback)
 //! ```
 //!
 //! Two parties hold the box: the Rust owner (flag `OWNED`) and libuv (from `uv_*_init` until
@@ -12,9 +12,10 @@
 //! the memory is never freed before libuv's close callback. The handle's state (callbacks,
 //! wakers) is dropped in the close callback, which breaks any cycle through a callback.
 
+use std::alloc::Layout;
 use std::cell::{Cell, UnsafeCell};
 use std::marker::PhantomData;
-use std::mem::{ManuallyDrop, MaybeUninit};
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::rc::Rc;
@@ -35,11 +36,12 @@ const ON_CLOSED: u8 = 8;
 /// Kept small: a program may hold a million handles, and every byte here is a byte per
 /// handle (the `close_with`/`closed()` continuation, which few handles ever have, lives in
 /// the loop's `on_closed` table instead, flagged by `ON_CLOSED`).
+///
+/// The loop finds its handles by walking its pool of boxes (`event_loop/pool.rs`), so the
+/// header needs no list links.
 pub(crate) struct Header {
     pub(crate) lp: Rc<LoopInner>,
     flags: Cell<u8>,
-    pub(crate) prev: Cell<*mut ffi::uv_handle_t>,
-    pub(crate) next: Cell<*mut ffi::uv_handle_t>,
     close_cb: unsafe extern "C" fn(*mut ffi::uv_handle_t),
 }
 
@@ -99,27 +101,51 @@ unsafe extern "C" fn close_cb<H, S>(h: *mut ffi::uv_handle_t) {
     // registered for such boxes); libuv is done with it from now on.
     unsafe {
         let hdr = &(*b).hdr;
-        let lp = Rc::clone(&hdr.lp);
-        lp.unlink(h);
+        // The box (and with it the header's `Rc`, so the loop) stays allocated until the
+        // end of this function: nothing below frees it before `CLOSED` is set.
+        let lp: &LoopInner = &hdr.lp;
+        lp.handle_closed();
         // Three steps, each guarded on its own so that a panic in one (a callback's Drop, a
         // `close_with` closure) does not skip the others. `CLOSED` is set only after them:
         // user code run here may drop the last owner (a callback that owns its handle), and
         // that owner must then leave the free to us instead of freeing the box under our feet.
         // Drop the state (callbacks, wakers) now: nothing can call them any more.
-        crate::panic::guard(&lp, || ManuallyDrop::drop(&mut (*b).state));
+        crate::panic::guard(lp, || ManuallyDrop::drop(&mut (*b).state));
         // Close continuations, including those registered by the ones that run here.
         while hdr.flags.get() & ON_CLOSED != 0 {
             hdr.flags.set(hdr.flags.get() & !ON_CLOSED);
             if let Some(f) = lp.take_on_closed(h) {
-                crate::panic::guard(&lp, f);
+                crate::panic::guard(lp, f);
             }
         }
-        crate::panic::guard(&lp, || lp.maybe_all_closed());
+        if lp.all_closed() {
+            crate::panic::guard(lp, || lp.maybe_all_closed());
+        }
         let flags = hdr.flags.get() | CLOSED;
         hdr.flags.set(flags);
         if flags & OWNED == 0 {
-            drop(Box::from_raw(b));
+            free_box(b);
         }
+    }
+}
+
+/// Returns a box's memory to its loop's pool. The state must have been dropped already;
+/// the header's loop reference is the one field left to drop, and it goes last (it may be
+/// the loop's last reference, and the pool lives in the loop).
+///
+/// # Safety
+///
+/// `b` came from [`HandleRef::new`], its state is dropped, and nothing uses it afterwards.
+unsafe fn free_box<H, S>(b: *mut HandleBox<H, S>) {
+    // SAFETY: per the contract; the `Rc` is moved out once and the rest of the box (plain
+    // data, the dropped `ManuallyDrop` state, `Cell`s of pointers) needs no drop.
+    unsafe {
+        let lp: Rc<LoopInner> = std::ptr::read(&raw const (*b).hdr.lp);
+        lp.pool.free(
+            NonNull::new_unchecked(b).cast(),
+            Layout::new::<HandleBox<H, S>>(),
+        );
+        drop(lp);
     }
 }
 
@@ -136,39 +162,51 @@ impl<H, S> HandleRef<H, S> {
         state: S,
         init: impl FnOnce(*mut ffi::uv_loop_t, *mut H) -> i32,
     ) -> Result<Self> {
+        const {
+            assert!(size_of::<HandleBox<H, S>>() <= crate::event_loop::MAX_POOLED);
+            assert!(align_of::<HandleBox<H, S>>() <= crate::event_loop::MAX_ALIGN);
+        }
         lp.inner.ensure_open()?;
-        let b = Box::new(HandleBox {
-            // SAFETY: libuv handle structs are plain C data; all-zero is a valid value.
-            raw: UnsafeCell::new(unsafe { MaybeUninit::<H>::zeroed().assume_init() }),
-            hdr: Header {
+        // Built in place in memory from the loop's pool.
+        let p = lp
+            .inner
+            .pool
+            .alloc(Layout::new::<HandleBox<H, S>>())
+            .cast::<HandleBox<H, S>>()
+            .as_ptr();
+        // SAFETY: `p` points at memory for a `HandleBox<H, S>`; each field is written once
+        // through a raw pointer (`UnsafeCell<H>` has `H`'s layout, and libuv handle structs
+        // are plain C data for which all-zero is a valid value).
+        unsafe {
+            (&raw mut (*p).raw).cast::<H>().write_bytes(0, 1);
+            (&raw mut (*p).state).write(ManuallyDrop::new(state));
+            (&raw mut (*p).hdr).write(Header {
                 lp: Rc::clone(&lp.inner),
                 flags: Cell::new(OWNED),
-                prev: Cell::new(std::ptr::null_mut()),
-                next: Cell::new(std::ptr::null_mut()),
                 close_cb: close_cb::<H, S>,
-            },
-            state: ManuallyDrop::new(state),
-        });
-        let ptr = Box::into_raw(b);
-        // SAFETY: `ptr` is a fresh, live box; `raw` is its first field.
+            });
+        }
+        let ptr = p;
+        // SAFETY: `ptr` is a fresh, initialised box; `raw` is its first field.
         let raw = unsafe { (*ptr).raw.get() };
         let ret = init(lp.inner.raw(), raw);
         if ret < 0 {
-            // SAFETY: init failed, so libuv never saw the handle: free it directly.
+            // SAFETY: init failed, so libuv never saw the handle: drop the state, free the box.
             unsafe {
-                let mut b = Box::from_raw(ptr);
-                ManuallyDrop::drop(&mut b.state);
+                ManuallyDrop::drop(&mut (*ptr).state);
+                free_box(ptr);
             }
             return Err(Error::from_code(ret));
         }
-        // SAFETY: the handle is initialised; point `data` at the header and link it.
+        // SAFETY: the handle is initialised; point `data` at the header (which also marks
+        // the block as a live handle for `LoopInner::close_every_handle`).
         unsafe {
             let h = raw.cast::<ffi::uv_handle_t>();
             (*h).data = (&raw const (*ptr).hdr) as *mut ffi::c_void;
-            lp.inner.link(h);
         }
+        lp.inner.handle_opened();
         Ok(HandleRef {
-            // SAFETY: Box::into_raw never returns null.
+            // SAFETY: pool memory is never null.
             ptr: unsafe { NonNull::new_unchecked(ptr) },
             _not_send: PhantomData,
         })
@@ -346,7 +384,7 @@ impl<H, S> Drop for HandleRef<H, S> {
             let f = hdr.flags.get() & !OWNED;
             hdr.flags.set(f);
             if f & CLOSED != 0 {
-                drop(Box::from_raw(self.ptr.as_ptr()));
+                free_box(self.ptr.as_ptr());
             }
         }
     }
@@ -586,10 +624,10 @@ mod tests {
             std::mem::size_of::<Listener<dyn FnMut(&crate::Timer)>>(),
             24
         );
-        assert_eq!(std::mem::size_of::<Header>(), 40);
+        assert_eq!(std::mem::size_of::<Header>(), 24);
         assert_eq!(
             std::mem::size_of::<HandleBox<ffi::uv_timer_t, TimerState>>(),
-            std::mem::size_of::<ffi::uv_timer_t>() + 40 + 24
+            std::mem::size_of::<ffi::uv_timer_t>() + 24 + 24
         );
     }
 }

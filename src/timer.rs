@@ -138,13 +138,10 @@ handle_methods!(Timer, h);
 
 /// Milliseconds for libuv, rounding a sub-millisecond remainder up.
 pub(crate) fn millis(d: Duration) -> u64 {
-    let ms = d.as_millis();
-    let ms = if !d.subsec_nanos().is_multiple_of(1_000_000) {
-        ms + 1
-    } else {
-        ms
-    };
-    u64::try_from(ms).unwrap_or(u64::MAX)
+    let sub = d.subsec_nanos().div_ceil(1_000_000);
+    d.as_secs()
+        .saturating_mul(1000)
+        .saturating_add(u64::from(sub))
 }
 
 unsafe extern "C" fn on_timer(raw: *mut ffi::uv_timer_t) {

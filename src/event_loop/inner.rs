@@ -34,8 +34,8 @@ pub(crate) struct LoopInner {
     pub(super) running: Cell<bool>,
     pub(crate) in_callback: Cell<bool>,
     pub(super) panic: Cell<Option<Box<dyn Any + Send>>>,
-    /// Intrusive list of every open uvio handle on this loop (through their headers).
-    pub(super) handles_head: Cell<*mut ffi::uv_handle_t>,
+    /// uvio handles on this loop not yet through their close callback (they are found in
+    /// `pool`).
     pub(super) handle_count: Cell<usize>,
     /// Requests in flight (allocated and not yet completed).
     pub(super) live_reqs: Cell<usize>,
@@ -44,12 +44,18 @@ pub(crate) struct LoopInner {
     /// Called when `close_all` has finished (no handle and no request left).
     pub(super) on_all_closed: Cell<Option<Box<dyn FnOnce()>>>,
     pub(super) next_ticks: RefCell<VecDeque<Box<dyn FnOnce()>>>,
+    /// False when `next_ticks` is certainly empty: lets every callback's guard skip the
+    /// queue with one load.
+    pub(super) ticks_queued: Cell<bool>,
     /// What to call once a handle's close callback has run (`close_with`, `closed()`), by
     /// handle. Kept here rather than in every handle's header: few handles have one.
     pub(super) on_closed: RefCell<HashMap<*mut ffi::uv_handle_t, Continuation>>,
     /// The shared timer of every `time::sleep` (created on first use, dropped at shutdown).
     pub(crate) sleeps: RefCell<Option<Rc<crate::sleeps::Sleeps>>>,
     pub(crate) executor: Executor,
+    /// The memory of this loop's handle boxes (`handle.rs`). Every box holds an
+    /// `Rc<LoopInner>`, so the pool outlives every box carved from it.
+    pub(crate) pool: super::BoxPool,
 }
 
 impl LoopInner {
@@ -108,63 +114,38 @@ impl LoopInner {
 
     pub(crate) fn push_next_tick(&self, f: Box<dyn FnOnce()>) {
         self.next_ticks.borrow_mut().push_back(f);
+        self.ticks_queued.set(true);
     }
 
     /// Runs queued `next_tick` callbacks, including those they queue, each under a panic
     /// guard of its own.
+    #[inline]
     pub(crate) fn run_next_ticks(&self) {
+        if self.ticks_queued.get() {
+            self.drain_next_ticks();
+        }
+    }
+
+    fn drain_next_ticks(&self) {
         loop {
             let next = self.next_ticks.borrow_mut().pop_front();
-            let Some(f) = next else { break };
+            let Some(f) = next else {
+                self.ticks_queued.set(false);
+                break;
+            };
             if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
                 self.store_panic(p);
             }
         }
     }
 
-    // ----- the handle list (used by close_all and shutdown) -----
-
-    /// Links `h` (whose `data` points at its header) into the loop's list.
-    ///
-    /// # Safety
-    ///
-    /// `h` is an initialised uvio handle on this loop with `data` pointing at its `Header`,
-    /// not yet linked.
-    pub(crate) unsafe fn link(&self, h: *mut ffi::uv_handle_t) {
-        let head = self.handles_head.get();
-        // SAFETY: the caller guarantees `h`'s header; the head (if any) is a linked uvio
-        // handle, alive until unlinked in its close callback.
-        unsafe {
-            let hdr = Header::of(h);
-            hdr.next.set(head);
-            hdr.prev.set(std::ptr::null_mut());
-            if !head.is_null() {
-                Header::of(head).prev.set(h);
-            }
-        }
-        self.handles_head.set(h);
+    /// Counts a handle in (once initialised).
+    pub(crate) fn handle_opened(&self) {
         self.handle_count.set(self.handle_count.get() + 1);
     }
 
-    /// Unlinks `h` from the loop's list.
-    ///
-    /// # Safety
-    ///
-    /// `h` is a uvio handle currently linked into this loop's list.
-    pub(crate) unsafe fn unlink(&self, h: *mut ffi::uv_handle_t) {
-        // SAFETY: `h` and its neighbours are linked, live uvio handles.
-        unsafe {
-            let hdr = Header::of(h);
-            let (prev, next) = (hdr.prev.get(), hdr.next.get());
-            if prev.is_null() {
-                self.handles_head.set(next);
-            } else {
-                Header::of(prev).next.set(next);
-            }
-            if !next.is_null() {
-                Header::of(next).prev.set(prev);
-            }
-        }
+    /// Counts a handle out (in its close callback).
+    pub(crate) fn handle_closed(&self) {
         self.handle_count.set(self.handle_count.get() - 1);
     }
 
@@ -178,11 +159,17 @@ impl LoopInner {
     }
 
     pub(crate) fn maybe_all_closed(&self) {
-        if self.handle_count.get() == 0 && self.live_reqs.get() == 0 {
+        if self.all_closed() {
             if let Some(f) = self.on_all_closed.take() {
                 f();
             }
         }
+    }
+
+    /// No handle and no request left on the loop.
+    #[inline]
+    pub(crate) fn all_closed(&self) -> bool {
+        self.handle_count.get() == 0 && self.live_reqs.get() == 0
     }
 
     /// Drops every task, then the sleeps' shared timer (which the loop holds until now, so
@@ -194,18 +181,23 @@ impl LoopInner {
     }
 
     /// Starts closing every uvio handle on this loop that is not closing already.
+    ///
+    /// The handles are the pool's blocks whose first word (`uv_handle_t::data`) points
+    /// inside the block itself, at its header; a free block's first word links to another
+    /// block or is null.
     pub(super) fn close_every_handle(&self) {
-        let mut h = self.handles_head.get();
-        while !h.is_null() {
-            // SAFETY: `h` is a linked, live uvio handle; its successor is read before
-            // `begin_close`, which never unlinks synchronously (that happens in the close
-            // callback, on a later loop iteration).
-            unsafe {
-                let next = Header::of(h).next.get();
-                Header::begin_close(h);
-                h = next;
+        self.pool.for_each_block(|block, size| {
+            let h = block.as_ptr().cast::<ffi::uv_handle_t>();
+            // SAFETY: every carved block starts with an initialised word: a free-list link,
+            // or the `data` field of a handle box (whose `uv_handle_t` is its first field;
+            // `data` is zero until `uv_*_init` succeeded, then points at the header).
+            let data = unsafe { (*h).data }.addr();
+            if data > block.as_ptr().addr() && data < block.as_ptr().addr() + size {
+                // SAFETY: a live uvio handle box with an initialised handle; `begin_close`
+                // only calls `uv_close` (no callback runs, nothing is allocated or freed).
+                unsafe { Header::begin_close(h) };
             }
-        }
+        });
     }
 
     /// Keeps the loop's time for `now()` after the loop is closed (when its memory is no
@@ -225,6 +217,7 @@ impl LoopInner {
         self.stop_futures();
         self.run_next_ticks();
         self.next_ticks.borrow_mut().clear();
+        self.ticks_queued.set(false);
         for _ in 0..64 {
             self.close_every_handle();
             // Something outside uvio's list may be open too (a handle created through `ffi`):

@@ -21,8 +21,10 @@ use crate::ffi;
 use crate::runtime::Executor;
 
 mod inner;
+mod pool;
 pub(crate) use inner::LoopInner;
 use inner::Phase;
+pub(crate) use pool::{BoxPool, MAX_ALIGN, MAX_POOLED};
 
 /// How [`Loop::run`] runs the loop (libuv's `uv_run_mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -363,15 +365,16 @@ impl LoopInner {
             running: Cell::new(false),
             in_callback: Cell::new(false),
             panic: Cell::new(None),
-            handles_head: Cell::new(std::ptr::null_mut()),
             handle_count: Cell::new(0),
             live_reqs: Cell::new(0),
             closed_now: Cell::new(0),
             on_all_closed: Cell::new(None),
             next_ticks: RefCell::new(VecDeque::new()),
+            ticks_queued: Cell::new(false),
             on_closed: RefCell::new(HashMap::new()),
             sleeps: RefCell::new(None),
             executor: Executor::new(),
+            pool: BoxPool::new(),
         }
     }
 }
