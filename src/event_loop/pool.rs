@@ -9,10 +9,16 @@
 //! goes. Memory freed into the pool is reused by the next handle of the same size class on
 //! the same loop, not returned to the system before that.
 //!
+//! Built with `--cfg uvio_malloc_boxes` (as `.ci/run`'s valgrind pass is), every box is its
+//! own heap allocation, freed at once and tracked in a set instead: memcheck then sees a use
+//! of a box after its free, which a pool would hide by keeping the memory.
+//!
 //! The pool also lets the loop find its handles without a list through them
 //! ([`BoxPool::for_each_block`]): every block ever carved is either free (its first word
 //! links to another block, or is null) or a handle box (its first word is `uv_handle_t`'s
 //! `data`, pointing at the header inside the same block).
+
+#![cfg_attr(uvio_malloc_boxes, allow(dead_code))]
 
 use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
 use std::cell::{Cell, RefCell};
@@ -43,6 +49,7 @@ struct Class {
     next_chunk: Cell<usize>,
 }
 
+#[cfg(not(uvio_malloc_boxes))]
 pub(crate) struct BoxPool {
     classes: Box<[Class]>,
     /// Every chunk allocated, with its class, freed when the pool drops.
@@ -60,6 +67,7 @@ impl Default for Class {
     }
 }
 
+#[cfg(not(uvio_malloc_boxes))]
 impl BoxPool {
     pub(crate) fn new() -> BoxPool {
         BoxPool {
@@ -162,6 +170,7 @@ impl BoxPool {
     }
 }
 
+#[cfg(not(uvio_malloc_boxes))]
 impl Drop for BoxPool {
     fn drop(&mut self) {
         for (chunk, layout, _) in self.chunks.get_mut().drain(..) {
@@ -172,7 +181,61 @@ impl Drop for BoxPool {
     }
 }
 
-#[cfg(test)]
+/// The checking variant: one heap allocation per box, and a set of the live ones.
+#[cfg(uvio_malloc_boxes)]
+pub(crate) struct BoxPool {
+    live: RefCell<std::collections::BTreeMap<usize, (NonNull<u8>, usize)>>,
+}
+
+#[cfg(uvio_malloc_boxes)]
+impl BoxPool {
+    pub(crate) fn new() -> BoxPool {
+        BoxPool {
+            live: RefCell::new(std::collections::BTreeMap::new()),
+        }
+    }
+
+    /// Memory for one value of `layout`, from the global allocator.
+    pub(crate) fn alloc(&self, layout: Layout) -> NonNull<u8> {
+        assert!(layout.align() <= MAX_ALIGN && layout.size() >= size_of::<FreeBlock>());
+        // SAFETY: a non-zero size.
+        let Some(p) = NonNull::new(unsafe { alloc(layout) }) else {
+            handle_alloc_error(layout)
+        };
+        // A word that links nowhere until the box is written (as a free block's would).
+        // SAFETY: at least a word, suitably aligned.
+        unsafe {
+            p.as_ptr().cast::<FreeBlock>().write(FreeBlock {
+                next: std::ptr::null_mut(),
+            })
+        };
+        self.live
+            .borrow_mut()
+            .insert(p.as_ptr().addr(), (p, layout.size()));
+        p
+    }
+
+    /// Frees memory from [`BoxPool::alloc`] at once.
+    ///
+    /// # Safety
+    ///
+    /// As for the pooled variant.
+    pub(crate) unsafe fn free(&self, p: NonNull<u8>, layout: Layout) {
+        self.live.borrow_mut().remove(&p.as_ptr().addr());
+        // SAFETY: allocated by `alloc` with this layout and unused from now on.
+        unsafe { dealloc(p.as_ptr(), layout) };
+    }
+
+    /// Calls `f(block, size)` for every live block.
+    pub(crate) fn for_each_block(&self, mut f: impl FnMut(NonNull<u8>, usize)) {
+        let blocks: Vec<(NonNull<u8>, usize)> = self.live.borrow().values().copied().collect();
+        for (p, size) in blocks {
+            f(p, size);
+        }
+    }
+}
+
+#[cfg(all(test, not(uvio_malloc_boxes)))]
 mod tests {
     use super::*;
 
