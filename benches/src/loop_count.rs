@@ -37,15 +37,17 @@ fn iterations(lp: &LoopHandle) -> Result<u64, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Callbacks: firings of a re-armed zero-timeout timer in `ms` milliseconds.
-pub fn callbacks(ms: u64) -> Result<Ticks, String> {
+/// Runs a loop on which `start` put the counting handle (it must keep it alive), stopped by
+/// a timer after `ms` milliseconds; the callbacks count in `TICKS` and stop on `STOP`.
+fn count_callbacks<H>(
+    ms: u64,
+    start: impl FnOnce(&Loop) -> uvio::Result<H>,
+) -> Result<Ticks, String> {
     let err = |e: uvio::Error| e.to_string();
     TICKS.store(0, Relaxed);
     STOP.store(false, Relaxed);
     let lp = Loop::new().map_err(err)?;
-    let zero = Timer::new(&lp).map_err(err)?;
-    zero.start(Duration::ZERO, Duration::ZERO, on_zero_timer)
-        .map_err(err)?;
+    let _counting = start(&lp).map_err(err)?;
     let stop = Timer::new(&lp).map_err(err)?;
     stop.start(Duration::from_millis(ms), Duration::ZERO, |_t: &Timer| {
         STOP.store(true, Relaxed)
@@ -55,6 +57,15 @@ pub fn callbacks(ms: u64) -> Result<Ticks, String> {
     let m0 = Mark::now();
     lp.run(RunMode::Default).map_err(err)?;
     Ok(Mark::now().ticks_since(m0, TICKS.load(Relaxed), iterations(&lp)? - iters0))
+}
+
+/// Callbacks: firings of a re-armed zero-timeout timer in `ms` milliseconds.
+pub fn callbacks(ms: u64) -> Result<Ticks, String> {
+    count_callbacks(ms, |lp| {
+        let zero = Timer::new(lp)?;
+        zero.start(Duration::ZERO, Duration::ZERO, on_zero_timer)?;
+        Ok(zero)
+    })
 }
 
 /// Futures: polls of a self-waking task in `ms` milliseconds, stopped by `time::sleep`.
@@ -93,21 +104,11 @@ fn on_idle(i: &Idle) {
 
 /// Callbacks: ticks of an active idle handle in `ms` milliseconds.
 pub fn idle_callbacks(ms: u64) -> Result<Ticks, String> {
-    let err = |e: uvio::Error| e.to_string();
-    TICKS.store(0, Relaxed);
-    STOP.store(false, Relaxed);
-    let lp = Loop::new().map_err(err)?;
-    let idle = Idle::new(&lp).map_err(err)?;
-    idle.start(on_idle).map_err(err)?;
-    let stop = Timer::new(&lp).map_err(err)?;
-    stop.start(Duration::from_millis(ms), Duration::ZERO, |_t: &Timer| {
-        STOP.store(true, Relaxed)
+    count_callbacks(ms, |lp| {
+        let idle = Idle::new(lp)?;
+        idle.start(on_idle)?;
+        Ok(idle)
     })
-    .map_err(err)?;
-    let iters0 = iterations(&lp)?;
-    let m0 = Mark::now();
-    lp.run(RunMode::Default).map_err(err)?;
-    Ok(Mark::now().ticks_since(m0, TICKS.load(Relaxed), iterations(&lp)? - iters0))
 }
 
 /// Futures: `Idle::tick().await` in a loop for `ms` milliseconds.
