@@ -7,9 +7,9 @@ use std::future::Future;
 use std::pin::pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use uvio::time::{sleep, timeout};
+use uvio::time::{sleep, sleep_until, timeout};
 use uvio::{Loop, RunMode, Timer};
 
 fn ms(n: u64) -> Duration {
@@ -18,18 +18,26 @@ fn ms(n: u64) -> Duration {
 
 #[test]
 fn sleeps_finish_by_deadline_then_start_order() {
+    // Deadlines are fixed instants from one base, spaced far apart, so a slow first poll
+    // (valgrind, a loaded machine) cannot reorder them: a deadline that has already passed
+    // when its task starts becomes "now", which still sorts after the earlier starts. The
+    // zero sleeps share a deadline and must finish in the order they started.
     let lp = Loop::new().unwrap();
     let order = Rc::new(RefCell::new(Vec::new()));
     let o = Rc::clone(&order);
+    let base = Instant::now();
     lp.block_on(async move {
-        let durations = [6, 2, 4, 2, 0, 8];
-        let tasks: Vec<_> = durations
+        let after = [Some(150), None, Some(100), None, Some(50), Some(200)];
+        let tasks: Vec<_> = after
             .iter()
             .enumerate()
             .map(|(i, &d)| {
                 let o = Rc::clone(&o);
                 uvio::spawn_local(async move {
-                    sleep(ms(d)).await;
+                    match d {
+                        Some(d) => sleep_until(base + ms(d)).await,
+                        None => sleep(Duration::ZERO).await,
+                    }
                     o.borrow_mut().push(i);
                 })
             })
@@ -39,7 +47,7 @@ fn sleeps_finish_by_deadline_then_start_order() {
         }
     })
     .unwrap();
-    assert_eq!(*order.borrow(), [4, 1, 3, 2, 0, 5]);
+    assert_eq!(*order.borrow(), [1, 3, 4, 2, 0, 5]);
 }
 
 #[test]
