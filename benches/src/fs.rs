@@ -34,6 +34,19 @@ where
     Ok(count)
 }
 
+/// Awaits every task (a join handle of a chain) and adds up what they counted.
+async fn total<J, E>(tasks: Vec<J>) -> Result<u64, String>
+where
+    J: Future<Output = Result<Result<u64, String>, E>>,
+    E: std::fmt::Display,
+{
+    let mut done = 0;
+    for t in tasks {
+        done += t.await.map_err(err)??;
+    }
+    Ok(done)
+}
+
 /// Runs `job.arg` chains, chain `i` made by `make(i, its share)`, and counts what they did.
 fn chains<F: Future<Output = Result<u64, String>>>(
     job: &Job,
@@ -55,15 +68,8 @@ pub fn stat_async(job: &Job) -> Result<Ticks, String> {
     chains(
         job,
         |futs| {
-            lp.block_on(async {
-                let tasks: Vec<_> = futs.into_iter().map(uvio::spawn_local).collect();
-                let mut done = 0;
-                for t in tasks {
-                    done += t.await.map_err(err)??;
-                }
-                Ok(done)
-            })
-            .map_err(err)?
+            lp.block_on(async { total(futs.into_iter().map(uvio::spawn_local).collect()).await })
+                .map_err(err)?
         },
         |count| {
             let path = Rc::clone(&path);
@@ -81,16 +87,7 @@ pub fn stat_tokio(job: &Job) -> Result<Ticks, String> {
     let path = PathBuf::from(job.path);
     chains(
         job,
-        |futs| {
-            rt.block_on(async {
-                let tasks: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
-                let mut done = 0;
-                for t in tasks {
-                    done += t.await.map_err(err)??;
-                }
-                Ok(done)
-            })
-        },
+        |futs| rt.block_on(async { total(futs.into_iter().map(tokio::spawn).collect()).await }),
         |count| {
             let path = path.clone();
             chain(count, move || tokio::fs::metadata(path.clone()))

@@ -371,7 +371,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
 }
 
 /// A child's variant that cannot run here (no `node`): its error starts with this.
-const SKIP: &str = "skip: ";
+pub const SKIP: &str = "skip: ";
 
 /// In a child: runs one variant (every shape of its workload) and prints its figures as
 /// `UVB name=value ...`, or `UVB-SKIP reason`.
@@ -459,26 +459,34 @@ enum Report {
     Skipped(String),
 }
 
+/// Runs `cmd` (called `what` in errors) and returns its output; when it cannot start, the
+/// error is `cannot_start` followed by why.
+pub fn stdout_of(cmd: &mut Command, what: &str, cannot_start: &str) -> Result<String, String> {
+    let out = cmd.output().map_err(|e| format!("{cannot_start}{e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        return Err(format!(
+            "{what} failed ({}): {stdout}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(stdout)
+}
+
 /// In the parent: runs one variant in a child process and collects its figures.
 fn run_child(w: &Workload, variant: &str, param: u64, path: &Path) -> Result<Report, String> {
     let workload = w.name;
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let out = Command::new(exe)
-        .arg("--child")
-        .arg(format!("{workload}:{variant}"))
-        .arg(param.to_string())
-        .arg(path)
-        .output()
-        .map_err(|e| format!("cannot start child: {e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        return Err(format!(
-            "{workload}:{variant} failed ({}): {}{}",
-            out.status,
-            stdout,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
+    let stdout = stdout_of(
+        Command::new(exe)
+            .arg("--child")
+            .arg(format!("{workload}:{variant}"))
+            .arg(param.to_string())
+            .arg(path),
+        &format!("{workload}:{variant}"),
+        "cannot start child: ",
+    )?;
     if let Some(why) = stdout.lines().find_map(|l| l.strip_prefix("UVB-SKIP ")) {
         return Ok(Report::Skipped(why.to_string()));
     }

@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use crate::c::Ticks;
-use crate::{Job, err};
+use crate::{Job, SKIP, err, stdout_of};
 
 /// argv: op (`fs_stat`/`fs_read`), path, param (stats), arg (chains in flight / chunk
 /// bytes). Prints `UVN count elapsed_ns cpu_ns`.
@@ -44,23 +44,17 @@ if (op === 'fs_stat') {
 
 /// Runs the script for `job`; `skip:` when there is no `node` to run.
 pub fn run(job: &Job) -> Result<Ticks, String> {
-    let out = Command::new("node")
-        .arg("-e")
-        .arg(SCRIPT)
-        .arg(job.workload)
-        .arg(job.path)
-        .arg(job.param.to_string())
-        .arg(job.arg.to_string())
-        .output()
-        .map_err(|e| format!("skip: cannot run node: {e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        return Err(format!(
-            "node failed ({}): {stdout}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
+    let stdout = stdout_of(
+        Command::new("node")
+            .arg("-e")
+            .arg(SCRIPT)
+            .arg(job.workload)
+            .arg(job.path)
+            .arg(job.param.to_string())
+            .arg(job.arg.to_string()),
+        "node",
+        &format!("{SKIP}cannot run node: "),
+    )?;
     let figures: Vec<u64> = stdout
         .lines()
         .find_map(|l| l.strip_prefix("UVN "))
