@@ -20,8 +20,10 @@ mod tcp;
 mod timers;
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
 
 use c::{Phases, Ticks};
 
@@ -427,7 +429,7 @@ fn child(spec: &str, param: &str, path: &str) -> Result<(), String> {
                 };
                 let t = match run(&job) {
                     Err(e) if e.starts_with(SKIP) => {
-                        println!("UVB-SKIP {}", &e[SKIP.len()..]);
+                        println!("UVB-SKIP skipped, {}", &e[SKIP.len()..]);
                         return Ok(());
                     }
                     t => t?,
@@ -459,17 +461,46 @@ enum Report {
     Skipped(String),
 }
 
+/// How long a child may run before it is killed and its run reported as hung. The
+/// longest full-size child (1,000,000 sequential stats plus 1,000,000 with 32 in flight on
+/// a loaded machine) takes about 90 s.
+const CHILD_LIMIT: Duration = Duration::from_secs(300);
+
+/// A child that ran past [`CHILD_LIMIT`]: its error starts with this.
+const HUNG: &str = "hung: ";
+
 /// Runs `cmd` (called `what` in errors) and returns its output; when it cannot start, the
-/// error is `cannot_start` followed by why.
+/// error is `cannot_start` followed by why. Killed after [`CHILD_LIMIT`] (error [`HUNG`]).
 pub fn stdout_of(cmd: &mut Command, what: &str, cannot_start: &str) -> Result<String, String> {
-    let out = cmd.output().map_err(|e| format!("{cannot_start}{e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    if !out.status.success() {
-        return Err(format!(
-            "{what} failed ({}): {stdout}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{cannot_start}{e}"))?;
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(err)? {
+            break status;
+        }
+        if start.elapsed() > CHILD_LIMIT {
+            // Our own child, by its handle.
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "{HUNG}{what} still running after {CHILD_LIMIT:?}, killed"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let read = |r: Option<&mut dyn Read>| {
+        let mut s = String::new();
+        r.map(|r| r.read_to_string(&mut s));
+        s
+    };
+    let stdout = read(child.stdout.as_mut().map(|r| r as &mut dyn Read));
+    if !status.success() {
+        let stderr = read(child.stderr.as_mut().map(|r| r as &mut dyn Read));
+        return Err(format!("{what} failed ({status}): {stdout}{stderr}"));
     }
     Ok(stdout)
 }
@@ -478,7 +509,7 @@ pub fn stdout_of(cmd: &mut Command, what: &str, cannot_start: &str) -> Result<St
 fn run_child(w: &Workload, variant: &str, param: u64, path: &Path) -> Result<Report, String> {
     let workload = w.name;
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let stdout = stdout_of(
+    let stdout = match stdout_of(
         Command::new(exe)
             .arg("--child")
             .arg(format!("{workload}:{variant}"))
@@ -486,7 +517,11 @@ fn run_child(w: &Workload, variant: &str, param: u64, path: &Path) -> Result<Rep
             .arg(path),
         &format!("{workload}:{variant}"),
         "cannot start child: ",
-    )?;
+    ) {
+        // A hung run is reported and left out; the other runs still count.
+        Err(e) if e.starts_with(HUNG) => return Ok(Report::Skipped(e)),
+        r => r?,
+    };
     if let Some(why) = stdout.lines().find_map(|l| l.strip_prefix("UVB-SKIP ")) {
         return Ok(Report::Skipped(why.to_string()));
     }
@@ -642,7 +677,7 @@ fn print_counts(w: &Workload, results: &Results) {
     }
     println!("({unit}; RSS: peak of the variant's process and its children)");
     for (key, why) in &results.skipped {
-        println!("{key}: skipped ({why})");
+        println!("{key}: {why}");
     }
 }
 
