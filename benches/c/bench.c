@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <uv.h>
@@ -244,4 +245,336 @@ int uvb_loop_count_timer0(uint64_t ms, uvb_ticks* out) {
   if (err == 0)
     err = run_counted(&loop, out);
   return close_loop(&loop, err);
+}
+
+/* ---- counted runs: a count of units (stats, bytes, round trips) in a measured time ---- */
+
+typedef struct uvb_mark {
+  uint64_t wall;
+  uint64_t cpu;
+} uvb_mark;
+
+static uvb_mark mark_now(void) {
+  uvb_mark m;
+  m.wall = uv_hrtime();
+  m.cpu = cpu_now_ns();
+  return m;
+}
+
+/* `ticks` units counted since `m`. */
+static void mark_done(uvb_mark m, uvb_ticks* out) {
+  out->elapsed_ns = uv_hrtime() - m.wall;
+  out->cpu_ns = cpu_now_ns() - m.cpu;
+  out->ticks = ticks;
+  out->loop_iterations = 0;
+}
+
+/* ---- fs_stat, fs_read -------------------------------------------------------------- */
+
+static const char* fs_path;
+static uint64_t fs_left; /* requests still to start */
+static int fs_error;
+
+static void on_stat(uv_fs_t* req) {
+  int err = (int) req->result;
+  uv_loop_t* loop = req->loop;
+
+  uv_fs_req_cleanup(req);
+  if (err < 0) {
+    fs_error = err;
+    return;
+  }
+  ticks++;
+  if (fs_left > 0) {
+    fs_left--;
+    err = uv_fs_stat(loop, req, fs_path, on_stat);
+    if (err != 0)
+      fs_error = err;
+  }
+}
+
+/* `n` stats of `path`, `inflight` requests at a time (each restarted from its callback). */
+int uvb_fs_stat(const char* path, uint64_t n, uint64_t inflight, uvb_ticks* out) {
+  uv_loop_t loop;
+  uv_fs_t* reqs;
+  uvb_mark m;
+  uint64_t i;
+  int err;
+
+  reqs = calloc(inflight, sizeof(*reqs));
+  if (reqs == NULL)
+    return UV_ENOMEM;
+  err = uv_loop_init(&loop);
+  if (err != 0) {
+    free(reqs);
+    return err;
+  }
+  ticks = 0;
+  fs_error = 0;
+  fs_path = path;
+  fs_left = n;
+  m = mark_now();
+  for (i = 0; i < inflight && fs_left > 0 && err == 0; i++) {
+    fs_left--;
+    err = uv_fs_stat(&loop, &reqs[i], path, on_stat);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  mark_done(m, out);
+  free(reqs);
+  if (err == 0)
+    err = fs_error;
+  return close_loop(&loop, err);
+}
+
+static uv_file read_fd;
+static int64_t read_offset;
+static uv_buf_t read_buf;
+
+static void on_read(uv_fs_t* req) {
+  ssize_t n = req->result;
+  int err;
+
+  uv_fs_req_cleanup(req);
+  if (n <= 0) {
+    fs_error = (int) n;
+    return;
+  }
+  ticks += (uint64_t) n;
+  read_offset += n;
+  err = uv_fs_read(req->loop, req, read_fd, &read_buf, 1, read_offset, on_read);
+  if (err != 0)
+    fs_error = err;
+}
+
+/* Reads `path` from start to end in `chunk`-byte reads, one at a time, into one buffer. */
+int uvb_fs_read(const char* path, uint64_t chunk, uvb_ticks* out) {
+  uv_loop_t loop;
+  uv_fs_t req;
+  uvb_mark m;
+  int err;
+
+  read_buf = uv_buf_init(malloc(chunk), (unsigned int) chunk);
+  if (read_buf.base == NULL)
+    return UV_ENOMEM;
+  err = uv_loop_init(&loop);
+  if (err != 0) {
+    free(read_buf.base);
+    return err;
+  }
+  read_fd = uv_fs_open(&loop, &req, path, UV_FS_O_RDONLY, 0, NULL);
+  uv_fs_req_cleanup(&req);
+  err = read_fd < 0 ? read_fd : 0;
+  ticks = 0;
+  fs_error = 0;
+  read_offset = 0;
+  m = mark_now();
+  if (err == 0)
+    err = uv_fs_read(&loop, &req, read_fd, &read_buf, 1, 0, on_read);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  mark_done(m, out);
+  if (read_fd >= 0) {
+    uv_fs_close(&loop, &req, read_fd, NULL);
+    uv_fs_req_cleanup(&req);
+  }
+  free(read_buf.base);
+  if (err == 0)
+    err = fs_error; /* 0 at the end of the file */
+  return close_loop(&loop, err);
+}
+
+/* ---- tcp_pingpong, tcp_pump -------------------------------------------------------- */
+
+#define PING_BYTES 64
+#define PUMP_BYTES 65536
+
+static char ping_msg[PING_BYTES];
+static char pump_chunk[PUMP_BYTES];
+static char read_space[PUMP_BYTES];
+
+typedef struct echo_req {
+  uv_write_t req;
+  char data[];
+} echo_req;
+
+static uv_tcp_t tcp_server;
+static uv_tcp_t* tcp_conns; /* n clients, then n accepted */
+static uv_connect_t* tcp_connect_reqs;
+static uv_write_t* tcp_write_reqs; /* one per client */
+static uint64_t tcp_n, tcp_ready, tcp_accepted, tcp_ms, ping_got;
+static int tcp_pump, tcp_error;
+static uvb_mark tcp_mark;
+static uvb_ticks* tcp_out;
+
+static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf) {
+  (void) h;
+  (void) suggested;
+  *buf = uv_buf_init(read_space, sizeof(read_space));
+}
+
+static void client_send(uv_tcp_t* c);
+
+static void on_client_written(uv_write_t* w, int status) {
+  if (status == 0 && !stop_requested && tcp_pump)
+    client_send((uv_tcp_t*) w->handle);
+}
+
+/* A ping (one 64-byte message) or a 64 KiB chunk, from the client's own write request. */
+static void client_send(uv_tcp_t* c) {
+  uv_buf_t b = tcp_pump ? uv_buf_init(pump_chunk, PUMP_BYTES) : uv_buf_init(ping_msg, PING_BYTES);
+  int err = uv_write(&tcp_write_reqs[c - tcp_conns], (uv_stream_t*) c, &b, 1, on_client_written);
+  if (err != 0)
+    tcp_error = err;
+}
+
+static void on_echoed(uv_write_t* w, int status) {
+  (void) status;
+  free(w);
+}
+
+static void on_server_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+  echo_req* e;
+  uv_buf_t b;
+
+  if (nread <= 0)
+    return; /* the end (or an error) only comes once the bench closes everything */
+  if (tcp_pump) {
+    ticks += (uint64_t) nread;
+    return;
+  }
+  e = malloc(sizeof(*e) + (size_t) nread);
+  if (e == NULL)
+    abort();
+  memcpy(e->data, buf->base, (size_t) nread);
+  b = uv_buf_init(e->data, (unsigned int) nread);
+  if (uv_write(&e->req, s, &b, 1, on_echoed) != 0)
+    free(e);
+}
+
+static void on_client_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+  (void) buf;
+  if (nread <= 0)
+    return;
+  ping_got += (uint64_t) nread;
+  if (ping_got >= PING_BYTES) {
+    ping_got -= PING_BYTES;
+    ticks++;
+    if (!stop_requested)
+      client_send((uv_tcp_t*) s);
+  }
+}
+
+static void on_tcp_stop(uv_timer_t* t) {
+  mark_done(tcp_mark, tcp_out);
+  stop_requested = 1;
+  uv_walk(t->loop, close_walked, NULL);
+}
+
+/* Every connection is up: start the clock, the stop timer and the clients' writes. */
+static void tcp_connected(uv_loop_t* loop) {
+  uint64_t i;
+  int err;
+
+  if (++tcp_ready < 2 * tcp_n)
+    return;
+  ticks = 0;
+  tcp_mark = mark_now();
+  err = uv_timer_init(loop, &stop_timer);
+  if (err == 0)
+    err = uv_timer_start(&stop_timer, on_tcp_stop, tcp_ms, 0);
+  if (err != 0)
+    tcp_error = err;
+  for (i = 0; i < tcp_n; i++)
+    client_send(&tcp_conns[i]);
+}
+
+static void on_tcp_connect(uv_connect_t* req, int status) {
+  int err = status;
+
+  if (err == 0)
+    err = uv_read_start(req->handle, on_alloc, on_client_read);
+  if (err != 0) {
+    tcp_error = err;
+    uv_walk(req->handle->loop, close_walked, NULL);
+    return;
+  }
+  tcp_connected(req->handle->loop);
+}
+
+static void on_tcp_connection(uv_stream_t* server, int status) {
+  uv_tcp_t* c;
+  int err = status;
+
+  if (err == 0 && tcp_accepted < tcp_n) {
+    c = &tcp_conns[tcp_n + tcp_accepted++];
+    err = uv_tcp_init(server->loop, c);
+    if (err == 0)
+      err = uv_accept(server, (uv_stream_t*) c);
+    if (err == 0)
+      err = uv_read_start((uv_stream_t*) c, on_alloc, on_server_read);
+  }
+  if (err != 0) {
+    tcp_error = err;
+    uv_walk(server->loop, close_walked, NULL);
+    return;
+  }
+  tcp_connected(server->loop);
+}
+
+/* `n` loopback connections, server and clients on one loop, for `ms` milliseconds once all
+ * are up. Ping-pong (`pump` 0): each client sends 64 bytes, the server echoes them, the
+ * client counts a round trip and sends again. Pump: each client writes 64 KiB chunks (one
+ * write in flight, the next from its callback); the server counts the bytes it reads. */
+int uvb_tcp(uint64_t n, uint64_t ms, int pump, uvb_ticks* out) {
+  uv_loop_t loop;
+  struct sockaddr_storage addr;
+  struct sockaddr_in any;
+  int len = sizeof(addr);
+  uint64_t i;
+  int err;
+
+  tcp_conns = calloc(2 * n, sizeof(*tcp_conns));
+  tcp_connect_reqs = calloc(n, sizeof(*tcp_connect_reqs));
+  tcp_write_reqs = calloc(n, sizeof(*tcp_write_reqs));
+  err = tcp_conns == NULL || tcp_connect_reqs == NULL || tcp_write_reqs == NULL ? UV_ENOMEM : 0;
+  if (err == 0)
+    err = uv_loop_init(&loop);
+  if (err != 0) {
+    free(tcp_conns);
+    free(tcp_connect_reqs);
+    free(tcp_write_reqs);
+    return err;
+  }
+  tcp_n = n;
+  tcp_ms = ms;
+  tcp_pump = pump;
+  tcp_out = out;
+  tcp_ready = tcp_accepted = ping_got = 0;
+  tcp_error = 0;
+  stop_requested = 0;
+  ticks = 0;
+  if (err == 0)
+    err = uv_ip4_addr("127.0.0.1", 0, &any);
+  if (err == 0)
+    err = uv_tcp_init(&loop, &tcp_server);
+  if (err == 0)
+    err = uv_tcp_bind(&tcp_server, (const struct sockaddr*) &any, 0);
+  if (err == 0)
+    err = uv_listen((uv_stream_t*) &tcp_server, 511, on_tcp_connection);
+  if (err == 0)
+    err = uv_tcp_getsockname(&tcp_server, (struct sockaddr*) &addr, &len);
+  for (i = 0; i < n && err == 0; i++) {
+    err = uv_tcp_init(&loop, &tcp_conns[i]);
+    if (err == 0)
+      err = uv_tcp_connect(&tcp_connect_reqs[i], &tcp_conns[i], (const struct sockaddr*) &addr,
+                           on_tcp_connect);
+  }
+  if (err == 0)
+    uv_run(&loop, UV_RUN_DEFAULT);
+  if (err == 0)
+    err = tcp_error;
+  err = close_loop(&loop, err);
+  free(tcp_conns);
+  free(tcp_connect_reqs);
+  free(tcp_write_reqs);
+  return err;
 }

@@ -1,6 +1,9 @@
 //! The C variants (`c/bench.c`), linked into this binary against the same static libuv.
 
-use std::ffi::c_int;
+use std::ffi::{CString, c_char, c_int};
+use std::os::unix::ffi::OsStrExt;
+
+use crate::Job;
 
 /// Phase timings of `million_timers`; mirrors `uvb_phases`.
 #[repr(C)]
@@ -30,6 +33,9 @@ unsafe extern "C" {
     fn uvb_million_timers(n: u64, box_size: u64, out: *mut Phases) -> c_int;
     fn uvb_loop_count_idle(ms: u64, out: *mut Ticks) -> c_int;
     fn uvb_loop_count_timer0(ms: u64, out: *mut Ticks) -> c_int;
+    fn uvb_fs_stat(path: *const c_char, n: u64, inflight: u64, out: *mut Ticks) -> c_int;
+    fn uvb_fs_read(path: *const c_char, chunk: u64, out: *mut Ticks) -> c_int;
+    fn uvb_tcp(n: u64, ms: u64, pump: c_int, out: *mut Ticks) -> c_int;
 }
 
 fn checked<T>(ret: c_int, v: T, what: &str) -> Result<T, String> {
@@ -63,4 +69,49 @@ pub fn loop_count_timer0(ms: u64) -> Result<Ticks, String> {
     // SAFETY: as in `loop_count_idle`.
     let ret = unsafe { uvb_loop_count_timer0(ms, &mut out) };
     checked(ret, out, "loop_count timer0")
+}
+
+/// Runs a C function that fills a `uvb_ticks`.
+fn counted(what: &str, run: impl FnOnce(*mut Ticks) -> c_int) -> Result<Ticks, String> {
+    let mut out = Ticks::default();
+    let ret = run(&mut out);
+    checked(ret, out, what)
+}
+
+fn c_path(job: &Job) -> Result<CString, String> {
+    CString::new(job.path.as_os_str().as_bytes()).map_err(|e| e.to_string())
+}
+
+/// C libuv: `job.param` stats of `job.path`, `job.arg` in flight.
+pub fn fs_stat(job: &Job) -> Result<Ticks, String> {
+    let path = c_path(job)?;
+    // SAFETY: `path` is a NUL-terminated string that outlives the call; `out` is writable.
+    counted("fs_stat", |out| unsafe {
+        uvb_fs_stat(path.as_ptr(), job.param, job.arg, out)
+    })
+}
+
+/// C libuv: reads `job.path` in `job.arg`-byte chunks.
+pub fn fs_read(job: &Job) -> Result<Ticks, String> {
+    let path = c_path(job)?;
+    // SAFETY: as in `fs_stat`.
+    counted("fs_read", |out| unsafe {
+        uvb_fs_read(path.as_ptr(), job.arg, out)
+    })
+}
+
+/// C libuv: round trips on `job.arg` connections in `job.param` ms.
+pub fn tcp_pingpong(job: &Job) -> Result<Ticks, String> {
+    // SAFETY: `out` is writable; the function uses its own loop.
+    counted("tcp_pingpong", |out| unsafe {
+        uvb_tcp(job.arg, job.param, 0, out)
+    })
+}
+
+/// C libuv: bytes pumped over `job.arg` connections in `job.param` ms.
+pub fn tcp_pump(job: &Job) -> Result<Ticks, String> {
+    // SAFETY: as in `tcp_pingpong`.
+    counted("tcp_pump", |out| unsafe {
+        uvb_tcp(job.arg, job.param, 1, out)
+    })
 }

@@ -20,13 +20,22 @@ pub fn cpu_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// This process's peak resident set size, in bytes (`getrusage(RUSAGE_SELF).ru_maxrss`,
-/// which Linux reports in KiB and macOS in bytes).
+/// The peak resident set size of this process or of the largest child it waited for (the
+/// `node` variants), in bytes (`getrusage(..).ru_maxrss`, which Linux reports in KiB and
+/// macOS in bytes).
 pub fn peak_rss_bytes() -> u64 {
+    [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN]
+        .into_iter()
+        .map(max_rss)
+        .max()
+        .unwrap_or(0)
+}
+
+fn max_rss(who: libc::c_int) -> u64 {
     // SAFETY: all-zero is a valid `rusage`.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: `ru` is a valid, writable rusage.
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+    if unsafe { libc::getrusage(who, &mut ru) } != 0 {
         return 0;
     }
     let v = ru.ru_maxrss as u64;
