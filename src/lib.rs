@@ -31,6 +31,8 @@
 
 pub use libuv_sys as ffi;
 
+#[macro_use]
+mod flags;
 mod async_handle;
 mod compat;
 pub mod dns;

@@ -1,54 +1,8 @@
 //! The argument and result types of the DNS functions.
 
-use std::fmt;
 use std::net::SocketAddr;
 
 use crate::ffi;
-
-/// A set of C flags as a small bit set with named constants.
-macro_rules! flag_set {
-    ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $flag:ident = $val:expr,)* }) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-        pub struct $name(i32);
-
-        impl $name {
-            $($(#[$fm])* pub const $flag: $name = $name($val);)*
-
-            /// No flags.
-            pub const fn empty() -> $name {
-                $name(0)
-            }
-
-            /// The raw C bits.
-            pub const fn bits(self) -> i32 {
-                self.0
-            }
-
-            /// True when every flag of `other` is set.
-            pub const fn contains(self, other: $name) -> bool {
-                self.0 & other.0 == other.0
-            }
-        }
-
-        impl std::ops::BitOr for $name {
-            type Output = $name;
-            fn bitor(self, other: $name) -> $name {
-                $name(self.0 | other.0)
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                let mut set = f.debug_set();
-                $(if $val != 0 && self.contains($name::$flag) {
-                    set.entry(&format_args!("{}", stringify!($flag)));
-                })*
-                set.finish()
-            }
-        }
-    };
-}
 
 flag_set! {
     /// `AI_*` flags for [`Hints`].

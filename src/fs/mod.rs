@@ -214,40 +214,6 @@ unsafe impl IoBufMut for Vec<u8> {
     }
 }
 
-macro_rules! flag_set {
-    ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $flag:ident = $val:expr,)* }) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-        pub struct $name(i32);
-
-        impl $name {
-            $($(#[$fm])* pub const $flag: $name = $name($val as i32);)*
-
-            /// No flags.
-            pub const fn empty() -> $name {
-                $name(0)
-            }
-
-            /// The raw libuv value.
-            pub const fn bits(self) -> i32 {
-                self.0
-            }
-
-            /// Whether every flag of `other` is set.
-            pub const fn contains(self, other: $name) -> bool {
-                self.0 & other.0 == other.0
-            }
-        }
-
-        impl std::ops::BitOr for $name {
-            type Output = $name;
-            fn bitor(self, rhs: $name) -> $name {
-                $name(self.0 | rhs.0)
-            }
-        }
-    };
-}
-
 flag_set! {
     /// Flags of [`copyfile`] (`UV_FS_COPYFILE_*`).
     ///
@@ -255,6 +221,7 @@ flag_set! {
     /// use uvio::fs::CopyFlags;
     /// let f = CopyFlags::EXCL | CopyFlags::FICLONE;
     /// assert!(f.contains(CopyFlags::EXCL));
+    /// assert_eq!(format!("{f:?}"), "{EXCL, FICLONE}");
     /// ```
     CopyFlags {
         /// Fail with `EEXIST` if the destination exists.
