@@ -3,16 +3,13 @@
 //! `echo_server ADDR` serves until `SIGINT`/`SIGTERM`, then closes its listener and its
 //! connections and exits with status 0.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
 /// `target/<profile>/examples/NAME`, which `cargo test` builds beside the test binaries
-/// (`target/<profile>/deps/`). `None` when the examples were not built (`--tests` alone, as
-/// in the valgrind pass).
+/// (`target/<profile>/deps/`). `None` when the examples were not built.
 fn example(name: &str) -> Option<PathBuf> {
     let exe = std::env::current_exe().expect("test binary path");
     let profile_dir = exe.parent()?.parent()?;
@@ -23,12 +20,9 @@ fn example(name: &str) -> Option<PathBuf> {
 /// Starts `echo_server 127.0.0.1:0` and reads the address it prints.
 fn start_echo_server() -> Option<(Child, BufReader<ChildStdout>, SocketAddr)> {
     let Some(bin) = example("echo_server") else {
-        assert!(
-            common::under_valgrind(),
-            "target/*/examples/echo_server is missing: `cargo test` (all targets) builds it, \
-             as does `cargo build --examples`"
-        );
-        eprintln!("examples not built in this pass: skipped");
+        // `cargo test` with no target selection builds the examples; `--tests` alone (the
+        // valgrind pass) or `--test examples` does not.
+        eprintln!("target/*/examples/echo_server not built (`cargo build --examples`): skipped");
         return None;
     };
     let mut child = Command::new(bin)
