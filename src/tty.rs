@@ -93,7 +93,9 @@ pub fn guess_handle(fd: &impl AsFd) -> HandleType {
 /// For a terminal libuv opens the terminal device again (so making it non-blocking does
 /// not affect other processes sharing it), and puts the new descriptor in place of the
 /// given one. When closed, a terminal left in raw or IO mode is reset to the mode it had
-/// when first changed; call [`Tty::reset_mode`] before the process exits otherwise.
+/// when first changed (libuv 1.49 and later; with an older libuv, call
+/// [`Tty::reset_mode`] while the handle is still open); call [`Tty::reset_mode`] before the
+/// process exits otherwise.
 ///
 /// # Examples
 ///

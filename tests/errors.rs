@@ -25,10 +25,15 @@ fn every_code_in_the_bindings_round_trips() {
         let e = Error::from_code(*code);
         assert_eq!(e.name(), name, "code {code}");
         assert_eq!(e.code(), *code);
-        // libuv agrees on the name.
-        // SAFETY: uv_err_name returns a static string for known codes.
+        // libuv agrees on the name: the libuv these bindings come from knows every code; an
+        // older one (the `system` mode on Debian's 1.44) may not know the newest (ENODATA).
+        // SAFETY: uv_err_name returns a static string for every code (a known one's name or
+        // "Unknown system error N").
         let c = unsafe { CStr::from_ptr(ffi::uv_err_name(*code)) };
-        assert_eq!(c.to_str().unwrap(), name);
+        let libuv_name = c.to_str().unwrap();
+        if uvio::version() >= (1, 53, 0) || !libuv_name.starts_with("Unknown system error") {
+            assert_eq!(libuv_name, name);
+        }
         // The description is libuv's, and Display starts with the name.
         assert!(e.to_string().starts_with(&format!("{name}: ")));
         // Through io::Error and back.

@@ -311,6 +311,7 @@ fn bind_options() {
             let b = TcpListener::bind_with(&lp, a.local_addr().unwrap(), opts).unwrap();
             assert_eq!(a.local_addr().unwrap(), b.local_addr().unwrap());
         }
+        Err(e) if !common::libuv_at_least((1, 49, 0)) => assert_eq!(e.name(), "UNSUPPORTED"),
         Err(e) => assert!(["ENOTSUP", "EINVAL"].contains(&e.name()), "{e}"),
     }
     if listener_v6(&lp).is_some() {
@@ -420,8 +421,13 @@ fn peer_reset_mid_read() {
     }
     let got = got.borrow();
     let e = got.iter().find_map(|r| r.as_ref().err()).unwrap();
-    assert_eq!(e.name(), "ECONNRESET", "{e}");
-    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset);
+    if common::libuv_at_least((1, 53, 0)) {
+        assert_eq!(e.name(), "ECONNRESET", "{e}");
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset);
+    } else {
+        // Debian's libuv 1.44 (the `system` mode) reports the reset as end of stream.
+        assert!(["ECONNRESET", "EOF"].contains(&e.name()), "{e}");
+    }
     assert_eq!(s.close_reset().unwrap_err().name(), "EBADF");
     // Writing to a reset peer returns an error; SIGPIPE does not kill the process (Rust
     // programs ignore SIGPIPE; see the crate docs).

@@ -130,7 +130,10 @@ fn modes_round_trip() {
     };
     drop(tty);
     lp.run(RunMode::Default).unwrap();
-    assert_eq!(termios(other_fd.as_raw_fd()).c_lflag, before.c_lflag);
+    // (libuv before 1.49 leaves the terminal as it was at close.)
+    if common::libuv_at_least((1, 49, 0)) {
+        assert_eq!(termios(other_fd.as_raw_fd()).c_lflag, before.c_lflag);
+    }
 }
 
 #[test]
@@ -261,9 +264,11 @@ fn child_uses_standard_streams() {
         .unwrap();
     let err = Tty::stderr(&lp).unwrap();
     lp.block_on(err.write(b"<<stderr>>\n")).unwrap().unwrap();
+    // Reset while the raw-mode handle is open: libuv before 1.49 keeps the descriptor it
+    // saved the mode of after the handle closes it, and would then report EBADF.
+    Tty::reset_mode().unwrap();
     drop((out, input, err));
     lp.run(RunMode::Default).unwrap();
-    Tty::reset_mode().unwrap();
 }
 
 #[test]

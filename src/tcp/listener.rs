@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 
 use super::{DEFAULT_BACKLOG, TcpStream, tcp_addr, tcp_init, tcp_open};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::event_loop::LoopHandle;
 use crate::ffi;
 use crate::handle::{fd_methods, handle_methods};
@@ -136,20 +136,26 @@ impl TcpListener {
     ///
     /// # Errors
     ///
-    /// As [`bind`](Self::bind); `ENOTSUP`/`EINVAL` when `reuse_port` is not supported.
+    /// As [`bind`](Self::bind). With `reuse_port`: `UNSUPPORTED` on libuv before 1.49,
+    /// `ENOTSUP`/`EINVAL` where the platform lacks `SO_REUSEPORT`.
     pub fn bind_with(
         lp: &LoopHandle,
         addr: SocketAddr,
         opts: TcpBindOptions,
     ) -> Result<TcpListener> {
-        let l = TcpListener::init(lp)?;
         let mut flags = 0;
         if opts.ipv6_only {
             flags |= ffi::UV_TCP_IPV6ONLY;
         }
         if opts.reuse_port {
+            // An older libuv ignores the flag it does not know: the second bind would then
+            // fail with a misleading EADDRINUSE.
+            if crate::version() < (1, 49, 0) {
+                return Err(Error::unsupported("UV_TCP_REUSEPORT"));
+            }
             flags |= ffi::UV_TCP_REUSEPORT;
         }
+        let l = TcpListener::init(lp)?;
         let (ss, _) = to_sockaddr(&addr);
         l.h.call(|t| {
             // SAFETY: the handle is open; `ss` is a valid address for the call.

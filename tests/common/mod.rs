@@ -16,6 +16,18 @@ pub fn under_valgrind() -> bool {
     std::env::var_os("UVIO_UNDER_VALGRIND").is_some()
 }
 
+/// True when the libuv in use is at least `v` (the `system` link mode may run the suite on
+/// an older libuv than the vendored 1.53: Debian's is 1.44).
+pub fn libuv_at_least(v: (u32, u32, u32)) -> bool {
+    uvio::version() >= v
+}
+
+/// `r` is the "not supported by this libuv" error a call newer than the running libuv
+/// returns.
+pub fn is_unsupported<T: std::fmt::Debug>(r: &uvio::Result<T>) -> bool {
+    matches!(r, Err(e) if e.is_unsupported())
+}
+
 use std::any::Any;
 use std::cell::Cell;
 use std::rc::Rc;
