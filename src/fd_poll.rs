@@ -194,6 +194,18 @@ impl FdPoll {
     /// for one that cannot be polled at all (an `O_PATH` descriptor), `EEXIST` when an
     /// active poll on this loop already watches it, `EBADF` when the loop is closed. On an
     /// error `source` is dropped.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// let lp = uvio::Loop::new()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// let poll = uvio::FdPoll::new(&lp, a)?; // owns `a` from now on
+    /// // A regular file is always "ready": epoll refuses it.
+    /// let f = std::fs::File::open("Cargo.toml")?;
+    /// assert_eq!(uvio::FdPoll::new(&lp, f).unwrap_err().name(), "EPERM");
+    /// # drop(poll);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(lp: &LoopHandle, source: impl AsFd + 'static) -> Result<FdPoll> {
         let fd = source.as_fd().as_raw_fd();
         let state = PollState {
@@ -283,6 +295,25 @@ impl FdPoll {
     ///
     /// `EEXIST` when another active poll on this loop watches the descriptor; `EBADF` when
     /// closed.
+    ///
+    /// ```
+    /// use std::{cell::Cell, os::unix::net::UnixStream, rc::Rc};
+    /// use uvio::PollEvents;
+    ///
+    /// let lp = uvio::Loop::new()?;
+    /// let (a, b) = UnixStream::pair()?;
+    /// let seen = Rc::new(Cell::new(PollEvents::empty()));
+    /// let poll = uvio::FdPoll::new(&lp, a)?;
+    /// let s = seen.clone();
+    /// poll.start(PollEvents::READABLE | PollEvents::DISCONNECT, move |p, ev| {
+    ///     s.set(ev.unwrap());
+    ///     p.close().unwrap();
+    /// })?;
+    /// drop(b); // the peer hangs up
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert!(seen.get().contains(PollEvents::DISCONNECT));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn start(
         &self,
         events: PollEvents,
@@ -330,8 +361,22 @@ impl FdPoll {
     /// The error that stopped polling (`EBADF` for an error condition on the descriptor),
     /// `ECANCELED` when [`stop`](Self::stop) or `start` intervened, `EEXIST` as in `start`,
     /// `EBADF` once closed.
-    pub fn ready(&mut self, events: PollEvents) -> Ready<'_> {
-        Ready {
+    ///
+    /// ```
+    /// use std::{io::Write, os::unix::net::UnixStream};
+    /// use uvio::PollEvents;
+    ///
+    /// let lp = uvio::Loop::new()?;
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// let mut poll = uvio::FdPoll::new(&lp, a)?;
+    /// b.write_all(b"x")?;
+    /// let ev = lp.block_on(poll.ready(PollEvents::READABLE))??;
+    /// assert_eq!(ev, PollEvents::READABLE);
+    /// assert!(!poll.is_active()); // one event, then stopped
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ready(&mut self, events: PollEvents) -> PollReady<'_> {
+        PollReady {
             poll: self,
             events,
             started: false,
@@ -339,6 +384,16 @@ impl FdPoll {
     }
 
     /// The events being watched (empty when stopped or closed).
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use uvio::PollEvents;
+    /// let lp = uvio::Loop::new()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// let poll = uvio::FdPoll::watch(&lp, a, PollEvents::READABLE)?;
+    /// assert_eq!(poll.events(), PollEvents::READABLE);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn events(&self) -> PollEvents {
         match self.h.state() {
             Ok(st) if st.mode.get() != Mode::Stopped => st.interest.get(),
@@ -351,6 +406,16 @@ impl FdPoll {
     /// # Errors
     ///
     /// `EBADF` once closed (the descriptor may be closed by then).
+    ///
+    /// ```
+    /// use std::os::{fd::AsRawFd, unix::net::UnixStream};
+    /// let lp = uvio::Loop::new()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// let n = a.as_raw_fd();
+    /// let poll = uvio::FdPoll::new(&lp, a)?;
+    /// assert_eq!(poll.fileno()?, n);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn fileno(&self) -> Result<RawFd> {
         let mut fd: ffi::uv_os_fd_t = -1;
         self.h.call(|h| {
@@ -405,15 +470,25 @@ impl Stream for FdPoll {
     }
 }
 
-/// The future of [`FdPoll::ready`].
+/// The future of [`FdPoll::ready`]; dropping it while it waits stops polling.
+///
+/// ```
+/// use std::os::unix::net::UnixStream;
+/// let lp = uvio::Loop::new()?;
+/// let (a, _b) = UnixStream::pair()?;
+/// let mut poll = uvio::FdPoll::new(&lp, a)?;
+/// let ev = lp.block_on(poll.ready(uvio::PollEvents::WRITABLE))??;
+/// assert!(ev.contains(uvio::PollEvents::WRITABLE));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "futures do nothing unless polled"]
-pub struct Ready<'a> {
+pub struct PollReady<'a> {
     poll: &'a FdPoll,
     events: PollEvents,
     started: bool,
 }
 
-impl Future for Ready<'_> {
+impl Future for PollReady<'_> {
     type Output = Result<PollEvents>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<PollEvents>> {
         let poll = self.poll;
@@ -444,7 +519,7 @@ impl Future for Ready<'_> {
     }
 }
 
-impl Drop for Ready<'_> {
+impl Drop for PollReady<'_> {
     /// A future dropped while waiting stops polling.
     fn drop(&mut self) {
         if let Ok(st) = self.poll.h.state() {
@@ -458,9 +533,9 @@ impl Drop for Ready<'_> {
     }
 }
 
-impl fmt::Debug for Ready<'_> {
+impl fmt::Debug for PollReady<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ready")
+        f.debug_struct("PollReady")
             .field("poll", self.poll)
             .field("events", &self.events)
             .field("started", &self.started)

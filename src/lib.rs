@@ -64,7 +64,7 @@ mod work;
 pub use async_handle::{AsyncHandle, AsyncSender, AsyncStream};
 pub use error::{Error, Result};
 pub use event_loop::{Loop, LoopHandle, Metrics, RunMode};
-pub use fd_poll::{FdPoll, PollEvents};
+pub use fd_poll::{FdPoll, PollEvents, PollReady};
 pub use fs_event::{FsEvent, FsEventInfo};
 pub use fs_poll::{FsPoll, FsPollEvent};
 pub use pipe::{PendingHandle, PipeAddr, PipeConnect, PipeListener, PipeStream};

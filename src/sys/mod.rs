@@ -387,6 +387,11 @@ pub struct Uname {
 /// # Errors
 ///
 /// The OS error from `uname`.
+///
+/// ```
+/// assert_eq!(uvio::sys::os_uname()?.sysname, "Linux");
+/// # Ok::<(), uvio::Error>(())
+/// ```
 pub fn os_uname() -> Result<Uname> {
     // SAFETY: plain C data; all-zero is valid.
     let mut u: ffi::uv_utsname_t = unsafe { std::mem::zeroed() };
@@ -533,9 +538,15 @@ fn passwd(
 /// # Errors
 ///
 /// `ENOENT` when the user has no entry; other OS errors from `getpwuid_r`.
+///
+/// ```
+/// let me = uvio::sys::get_passwd()?;
+/// assert!(me.homedir.is_absolute());
+/// # Ok::<(), uvio::Error>(())
+/// ```
 pub fn get_passwd() -> Result<Passwd> {
-    // SAFETY: libuv fills `pw` on success.
     passwd("get_passwd", |pw| {
+        // SAFETY: libuv fills `pw` on success.
         Some(unsafe { ffi::uv_os_get_passwd(pw) })
     })
 }
@@ -678,6 +689,12 @@ fn rusage(
 /// # Errors
 ///
 /// The OS error from `getrusage`.
+///
+/// ```
+/// let u = uvio::sys::getrusage()?;
+/// assert!(u.minor_faults > 0);
+/// # Ok::<(), uvio::Error>(())
+/// ```
 pub fn getrusage() -> Result<ResourceUsage> {
     // SAFETY: libuv fills `r`.
     rusage("getrusage", |r| Some(unsafe { ffi::uv_getrusage(r) }))
@@ -761,6 +778,11 @@ pub unsafe fn setup_args() {
 /// # Errors
 ///
 /// `ENOBUFS` on Unix when [`setup_args`] was not called (nor `uv_setup_args` by a host).
+///
+/// ```
+/// // Without setup_args there is no title to read on Unix.
+/// assert_eq!(uvio::sys::process_title().unwrap_err().name(), "ENOBUFS");
+/// ```
 pub fn process_title() -> Result<String> {
     let mut cap = 256usize;
     loop {
@@ -834,8 +856,11 @@ pub fn gettimeofday() -> Result<SystemTime> {
 /// A clock for [`clock_gettime`].
 ///
 /// ```
-/// let t = uvio::sys::clock_gettime(uvio::sys::Clock::Realtime);
-/// # let _ = t;
+/// # if uvio::version() >= (1, 45, 0) {
+/// let t = uvio::sys::clock_gettime(uvio::sys::Clock::Realtime)?;
+/// assert!(t > std::time::Duration::from_secs(1_600_000_000));
+/// # }
+/// # Ok::<(), uvio::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Clock {

@@ -167,6 +167,13 @@ enum State {
 }
 
 /// The future of [`random_async`].
+///
+/// ```
+/// let lp = uvio::Loop::new()?;
+/// let bytes = lp.block_on(uvio::sys::random_async(8))??;
+/// assert_eq!(bytes.len(), 8);
+/// # Ok::<(), uvio::Error>(())
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Random(State);
 
