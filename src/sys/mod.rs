@@ -759,16 +759,16 @@ pub unsafe fn setup_args() {
         }
         let block: &'static mut [u8] = Vec::leak(block);
         let base = block.as_mut_ptr().cast::<c_char>();
-        let argv: &'static mut [*mut c_char] = Vec::leak(
-            offsets
-                .iter()
-                // SAFETY: every offset is inside `block`.
-                .map(|o| unsafe { base.add(*o) })
-                .chain(std::iter::once(std::ptr::null_mut()))
-                .collect(),
-        );
-        // SAFETY: `argv` has `args.len()` valid NUL-terminated strings in one block, both
-        // leaked (libuv keeps pointing into them); the caller's contract covers the rest.
+        // The pointer table is only read during the call (libuv copies it); the strings
+        // stay: libuv writes later titles into the first one's space.
+        let mut argv: Vec<*mut c_char> = offsets
+            .iter()
+            // SAFETY: every offset is inside `block`.
+            .map(|o| unsafe { base.add(*o) })
+            .chain(std::iter::once(std::ptr::null_mut()))
+            .collect();
+        // SAFETY: `argv` has `args.len()` valid NUL-terminated strings in one leaked block
+        // (libuv keeps pointing into it); the caller's contract covers the rest.
         unsafe { ffi::uv_setup_args(args.len() as i32, argv.as_mut_ptr()) };
     });
 }
