@@ -393,10 +393,10 @@ pub struct Uname {
 /// # Ok::<(), uvio::Error>(())
 /// ```
 pub fn os_uname() -> Result<Uname> {
-    // SAFETY: plain C data; all-zero is valid.
-    let mut u: ffi::uv_utsname_t = unsafe { std::mem::zeroed() };
-    // SAFETY: libuv fills the four NUL-terminated arrays.
-    check(unsafe { ffi::uv_os_uname(&mut u) }).map_err(|e| e.with_operation("os_uname"))?;
+    // SAFETY: uv_utsname_t is plain C data (char arrays); libuv fills the four arrays,
+    // NUL-terminated.
+    let u: ffi::uv_utsname_t =
+        unsafe { fill("os_uname", "uv_os_uname", |u| Some(ffi::uv_os_uname(u)))? };
     let field = |f: &[c_char; 256]| {
         let bytes: Vec<u8> = f
             .iter()
@@ -508,15 +508,30 @@ pub struct Passwd {
     pub homedir: PathBuf,
 }
 
+/// A C struct filled by `get` (`None`: the late libuv function `late` is missing).
+///
+/// # Safety
+///
+/// `T` is a plain C struct for which all-zero bytes are a valid value.
+unsafe fn fill<T: Copy>(
+    op: &'static str,
+    late: &'static str,
+    get: impl FnOnce(*mut T) -> Option<i32>,
+) -> Result<T> {
+    // SAFETY: all-zero is a valid `T` (contract).
+    let mut v: T = unsafe { std::mem::zeroed() };
+    let ret = get(&mut v).ok_or_else(|| Error::unsupported(late))?;
+    check(ret).map_err(|e| e.with_operation(op))?;
+    Ok(v)
+}
+
 /// Reads a `uv_passwd_t` filled by `get`, and frees it.
 fn passwd(
     op: &'static str,
     get: impl FnOnce(*mut ffi::uv_passwd_t) -> Option<i32>,
 ) -> Result<Passwd> {
-    // SAFETY: plain C data; all-zero is valid.
-    let mut pw: ffi::uv_passwd_t = unsafe { std::mem::zeroed() };
-    let ret = get(&mut pw).ok_or_else(|| Error::unsupported("uv_os_get_passwd2"))?;
-    check(ret).map_err(|e| e.with_operation(op))?;
+    // SAFETY: uv_passwd_t is plain C data (pointers and integers).
+    let mut pw = unsafe { fill(op, "uv_os_get_passwd2", get)? };
     let id = |v: std::ffi::c_ulong| u32::try_from(v).ok();
     // SAFETY: on success the strings are valid (shell may be null); freed right after.
     let out = unsafe {
@@ -657,10 +672,8 @@ fn rusage(
     op: &'static str,
     get: impl FnOnce(*mut ffi::uv_rusage_t) -> Option<i32>,
 ) -> Result<ResourceUsage> {
-    // SAFETY: plain C data; all-zero is valid.
-    let mut r: ffi::uv_rusage_t = unsafe { std::mem::zeroed() };
-    let ret = get(&mut r).ok_or_else(|| Error::unsupported("uv_getrusage_thread"))?;
-    check(ret).map_err(|e| e.with_operation(op))?;
+    // SAFETY: uv_rusage_t is plain C data (integers).
+    let r = unsafe { fill(op, "uv_getrusage_thread", get)? };
     let tv = |t: ffi::uv_timeval_t| {
         Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
     };
