@@ -188,6 +188,21 @@ fn process_ids_and_user() {
         assert_eq!(sys::get_passwd_for(me.uid.unwrap()).unwrap(), me);
         let e = sys::get_passwd_for(0x7fff_fff0).unwrap_err();
         assert_eq!(e.name(), "ENOENT", "{e}");
+        // Against /etc/group, where the entry is there.
+        let group = sys::get_group(me.gid.unwrap()).unwrap();
+        assert_eq!(group.gid, me.gid.unwrap());
+        if let Ok(text) = std::fs::read_to_string("/etc/group") {
+            let prefix = format!("{}:", group.name);
+            if let Some(line) = text.lines().find(|l| l.starts_with(&prefix)) {
+                let listed = line.rsplit(':').next().unwrap();
+                let members: Vec<&str> = listed.split(',').filter(|m| !m.is_empty()).collect();
+                assert_eq!(group.members, members);
+            }
+        }
+        assert_eq!(sys::get_group(0x7fff_fff0).unwrap_err().name(), "ENOENT");
+        assert!(sys::cpumask_size().unwrap() >= 1);
+    } else {
+        assert!(common::is_unsupported(&sys::get_group(0)));
     }
 }
 

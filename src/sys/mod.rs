@@ -18,6 +18,9 @@
 //! * Threads, mutexes, condition variables, barriers, once, thread-local keys and
 //!   `uv_dlopen`: `std::thread`, `std::sync` and the `libloading` crate cover them.
 //! * `uv_sleep`: the same as `std::thread::sleep` with millisecond resolution.
+//! * The WTF-8/UTF-16 converters (`uv_utf16_to_wtf8`, ...): Windows helpers; on Rust's side
+//!   `OsStr` does this. The `uv_ip4_addr`/`uv_inet_pton` family: `std::net` parses and
+//!   prints addresses. `uv_print_all_handles`: see `Loop`'s handle count and `Debug`.
 //! * `uv_replace_allocator` and `uv_library_shutdown`: process-wide and only valid before
 //!   or after all other libuv use, which a safe function cannot ensure.
 //!
@@ -584,6 +587,87 @@ pub fn get_passwd_for(uid: u32) -> Result<Passwd> {
     passwd("get_passwd", |pw| unsafe {
         ffi::late::uv_os_get_passwd2(pw, uid as ffi::uv_uid_t)
     })
+}
+
+/// A group file entry (`uv_group_t`).
+///
+/// ```
+/// # if uvio::version() >= (1, 45, 0) {
+/// let root = uvio::sys::get_group(0)?;
+/// assert_eq!(root.gid, 0);
+/// # }
+/// # Ok::<(), uvio::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    /// The group name.
+    pub name: String,
+    /// The group id.
+    pub gid: u32,
+    /// The user names of its members (those listed in the group file; not the users whose
+    /// primary group it is).
+    pub members: Vec<String>,
+}
+
+/// The group file entry of group `gid` (`uv_os_get_group`, libuv 1.45).
+///
+/// # Errors
+///
+/// `ENOENT` when there is no such group; `UNSUPPORTED` before libuv 1.45.
+///
+/// ```
+/// # if uvio::version() >= (1, 45, 0) {
+/// assert_eq!(uvio::sys::get_group(0)?.name, "root");
+/// # }
+/// # Ok::<(), uvio::Error>(())
+/// ```
+pub fn get_group(gid: u32) -> Result<Group> {
+    // SAFETY: uv_group_t is plain C data (pointers and an integer); libuv fills it.
+    let mut g: ffi::uv_group_t = unsafe {
+        fill("get_group", "uv_os_get_group", |g| {
+            ffi::late::uv_os_get_group(g, gid as ffi::uv_uid_t)
+        })?
+    };
+    let mut members = Vec::new();
+    // SAFETY: on success the name is a C string and `members` a NULL-terminated array of C
+    // strings (or null); all freed right after.
+    let out = unsafe {
+        let mut m = g.members;
+        while !m.is_null() && !(*m).is_null() {
+            members.push(string_from_c(*m));
+            m = m.add(1);
+        }
+        Group {
+            name: string_from_c(g.groupname),
+            gid: u32::try_from(g.gid).unwrap_or(u32::MAX),
+            members,
+        }
+    };
+    // SAFETY: filled by a successful uv_os_get_group, freed once; the late symbol exists
+    // (we just called its sibling from the same libuv).
+    unsafe { ffi::late::uv_os_free_group(&mut g) };
+    Ok(out)
+}
+
+/// The size in bytes of a CPU affinity mask on this system (`uv_cpumask_size`, libuv
+/// 1.45).
+///
+/// # Errors
+///
+/// `ENOTSUP` where affinities are not supported; `UNSUPPORTED` before libuv 1.45.
+///
+/// ```
+/// # if uvio::version() >= (1, 45, 0) {
+/// assert!(uvio::sys::cpumask_size()? >= 1);
+/// # }
+/// # Ok::<(), uvio::Error>(())
+/// ```
+pub fn cpumask_size() -> Result<usize> {
+    // SAFETY: no preconditions.
+    let ret = unsafe { ffi::late::uv_cpumask_size() }
+        .ok_or_else(|| Error::unsupported("uv_cpumask_size"))?;
+    let n = check(ret).map_err(|e| e.with_operation("cpumask_size"))?;
+    Ok(n as usize)
 }
 
 /// The scheduling priority of process `pid` (0 = this process), from -20 (highest) to 19
