@@ -456,7 +456,8 @@ pub fn homedir() -> Result<PathBuf> {
 ///
 /// # Errors
 ///
-/// `ENOBUFS`-style failures only; on Unix there is always an answer.
+/// None in practice on Unix (there is always a fallback); the type leaves room for
+/// platforms where the lookup can fail.
 ///
 /// ```
 /// assert!(!uvio::sys::tmpdir()?.as_os_str().is_empty());
