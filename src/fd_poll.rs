@@ -163,7 +163,13 @@ unsafe extern "C" fn on_poll(raw: *mut ffi::uv_poll_t, status: i32, events: i32)
             Ok(PollEvents(events & ALL))
         };
         match st.mode.get() {
-            Mode::Callback => Listener::fire(&st.listener, |cb| cb(&poll, ev)),
+            Mode::Callback => {
+                if ev.is_err() {
+                    // libuv stopped polling; the callback may start it again.
+                    st.mode.set(Mode::Stopped);
+                }
+                Listener::fire(&st.listener, |cb| cb(&poll, ev))
+            }
             Mode::Stream | Mode::Once => {
                 let prev = st.ready.take();
                 let lagging = prev.is_some();

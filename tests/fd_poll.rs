@@ -126,6 +126,7 @@ fn error_condition_is_an_err_and_stops_polling() {
     assert_eq!(err.name(), "EBADF");
     assert!(err.to_string().contains("poll"), "{err}");
     assert!(!poll.is_active(), "libuv stops polling after an error");
+    assert_eq!(poll.events(), PollEvents::empty());
 }
 
 #[test]
