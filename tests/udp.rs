@@ -206,8 +206,12 @@ fn bursts_fill_the_queue_and_resume() {
             for seq in 0..total {
                 tx.send_to(payload(seq, 200), to).await.unwrap();
             }
-            // Let the loop read until the queue is full.
-            for _ in 0..10 {
+            // Let the loop read until the queue is full (each turn reads a batch: a loaded
+            // machine may need more turns than an idle one, so wait for the pause itself).
+            for _ in 0..10_000 {
+                if !rx.is_reading() {
+                    break;
+                }
                 uvio::time::sleep(std::time::Duration::from_millis(1)).await;
             }
             assert!(!rx.is_reading(), "reading should pause with a full queue");
