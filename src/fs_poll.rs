@@ -31,9 +31,16 @@ use crate::handle::{HandleRef, handle_methods};
 ///         p.close().unwrap();
 ///     }
 /// })?;
+/// // Write until the poll has seen it: its first stat runs on the threadpool and, late,
+/// // may take the write as its starting point; each rewrite changes the mtime again.
 /// let t = uvio::Timer::new(&lp)?;
-/// t.start(Duration::from_millis(30), Duration::ZERO, move |_| {
-///     std::fs::write(&path, "abc").unwrap()
+/// let g = grew.clone();
+/// t.start(Duration::from_millis(30), Duration::from_millis(30), move |t| {
+///     if g.get() {
+///         t.close().unwrap();
+///     } else {
+///         std::fs::write(&path, "abc").unwrap()
+///     }
 /// })?;
 /// lp.run(uvio::RunMode::Default)?;
 /// assert!(grew.get());
@@ -67,13 +74,16 @@ type PollState = Watch<FsPoll, Result<FsPollEvent>>;
 /// let ev = lp.block_on(async move {
 ///     let lp = uvio::LoopHandle::current().unwrap();
 ///     let mut polls = uvio::FsPoll::watch(&lp, &path, Duration::from_millis(10))?;
-///     uvio::time::sleep(Duration::from_millis(30)).await;
-///     uvio::fs::write(&path, "longer").await?;
 ///     loop {
-///         let ev = polls.next().await.unwrap()?;
-///         // A poll may land between the truncate and the write.
-///         if ev.curr.len() == 6 {
-///             return Ok::<_, uvio::Error>(ev);
+///         uvio::fs::write(&path, "longer").await?;
+///         // The poll's first stat runs on the threadpool and, late, may take the write as
+///         // its starting point: without a change for a while, write again.
+///         if let Ok(ev) = uvio::time::timeout(Duration::from_millis(50), polls.next()).await {
+///             let ev = ev.unwrap()?;
+///             // A poll may land between the truncate and the write.
+///             if ev.curr.len() == 6 {
+///                 return Ok::<_, uvio::Error>(ev);
+///             }
 ///         }
 ///     }
 /// })??;

@@ -7,6 +7,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use futures::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, StreamExt, TryStreamExt};
 use uvio::fs::{self, File, OpenOptions};
@@ -397,19 +398,15 @@ fn dropped_futures_leak_nothing() {
         let base = open_fds();
         let mut o = File::open(&p2);
         futures::future::poll_immediate(&mut o).await;
-        for _ in 0..400 {
-            if open_fds() > base {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
+        let give_up = Instant::now() + common::patience(Duration::from_secs(10));
+        while open_fds() == base && Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(5));
         }
         assert_eq!(open_fds(), base + 1, "the open ran on the threadpool");
         drop(o);
-        for _ in 0..400 {
-            if open_fds() == base {
-                break;
-            }
-            uvio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let give_up = Instant::now() + common::patience(Duration::from_secs(10));
+        while open_fds() != base && Instant::now() < give_up {
+            uvio::time::sleep(Duration::from_millis(5)).await;
         }
         assert_eq!(
             open_fds(),
@@ -483,11 +480,9 @@ fn queued_requests_are_cancelled_without_leaks() {
         for b in blockers {
             b.await.unwrap();
         }
-        for _ in 0..400 {
-            if open_fds() == fds {
-                break;
-            }
-            uvio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let give_up = Instant::now() + common::patience(Duration::from_secs(10));
+        while open_fds() != fds && Instant::now() < give_up {
+            uvio::time::sleep(Duration::from_millis(5)).await;
         }
     })
     .unwrap();

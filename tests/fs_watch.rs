@@ -5,7 +5,7 @@ mod common;
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use uvio::{FsEvent, FsEventInfo, FsPoll, Loop, LoopHandle, RunMode, Timer};
@@ -14,20 +14,19 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-/// Collects events from a stream until `done(events)` or a generous deadline on the loop.
+/// Collects events from a stream until `done(events)` or a generous deadline (fixed when the
+/// collection starts, so a slow machine gets the same wall time however its events trickle).
 async fn collect_until<S, T>(s: &mut S, mut done: impl FnMut(&[T]) -> bool) -> Vec<T>
 where
     S: futures::Stream<Item = uvio::Result<T>> + Unpin,
 {
     let mut out = Vec::new();
-    for _ in 0..200 {
-        if done(&out) {
-            break;
-        }
-        match uvio::time::timeout(ms(50), s.next()).await {
+    let give_up = Instant::now() + common::patience(ms(10_000));
+    while !done(&out) {
+        let left = give_up.saturating_duration_since(Instant::now());
+        match uvio::time::timeout(left, s.next()).await {
             Ok(Some(ev)) => out.push(ev.unwrap()),
-            Ok(None) => break,
-            Err(_) => {}
+            Ok(None) | Err(_) => break,
         }
     }
     out
@@ -97,7 +96,9 @@ fn fs_event_callback_form_and_single_file() {
     // A guard timer so a missing event fails instead of hanging.
     let guard = Timer::new(&lp).unwrap();
     guard
-        .start(ms(5000), Duration::ZERO, |t| t.loop_handle().stop())
+        .start(common::patience(ms(10_000)), Duration::ZERO, |t| {
+            t.loop_handle().stop()
+        })
         .unwrap();
     guard.unref();
     lp.run(RunMode::Default).unwrap();
@@ -146,7 +147,7 @@ async fn until_len(p: &mut FsPoll, len: u64) -> Vec<uvio::FsPollEvent> {
         .last()
         .is_none_or(|e: &uvio::FsPollEvent| e.curr.len() != len)
     {
-        let ev = uvio::time::timeout(ms(5000), p.next())
+        let ev = uvio::time::timeout(common::patience(ms(10_000)), p.next())
             .await
             .unwrap()
             .unwrap();
@@ -166,7 +167,7 @@ fn fs_poll_sees_changes_and_missing_files() {
         let mut p = FsPoll::watch(&lp, &f2, ms(10)).unwrap();
         assert_eq!(p.path().unwrap(), f2);
         // Missing at first: an ENOENT error.
-        let first = uvio::time::timeout(ms(5000), p.next())
+        let first = uvio::time::timeout(common::patience(ms(10_000)), p.next())
             .await
             .unwrap()
             .unwrap();
@@ -183,7 +184,7 @@ fn fs_poll_sees_changes_and_missing_files() {
         assert_eq!(evs[0].prev.len(), 3, "{evs:?}");
         // Deleted.
         uvio::fs::remove_file(&f2).await.unwrap();
-        let ev = uvio::time::timeout(ms(5000), p.next())
+        let ev = uvio::time::timeout(common::patience(ms(10_000)), p.next())
             .await
             .unwrap()
             .unwrap();
@@ -294,10 +295,15 @@ fn panicking_watcher_callback_resumes_from_run() {
     let lp = Loop::new().unwrap();
     let p = FsPoll::new(&lp).unwrap();
     p.start(&f, ms(5), |_, _| panic!("poll boom")).unwrap();
+    // Change the file until the poll notices: a slow first stat (valgrind, a loaded
+    // machine) may take one write as its starting point, and a single write would then
+    // leave the loop waiting forever.
     let t = Timer::new(&lp).unwrap();
     let f2 = f.clone();
-    t.start(ms(20), Duration::ZERO, move |_| {
-        std::fs::write(&f2, "abc").unwrap()
+    let len = Cell::new(1);
+    t.start(ms(20), ms(20), move |_| {
+        len.set(len.get() + 1);
+        std::fs::write(&f2, "x".repeat(len.get())).unwrap()
     })
     .unwrap();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lp.run(RunMode::Default)));
@@ -305,6 +311,6 @@ fn panicking_watcher_callback_resumes_from_run() {
     assert_eq!(msg.downcast_ref::<&str>(), Some(&"poll boom"));
     // The poller survives its callback's panic; stop it and the loop finishes.
     p.stop().unwrap();
-    drop(p);
+    drop((p, t));
     lp.run(RunMode::Default).unwrap();
 }

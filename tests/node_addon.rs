@@ -45,7 +45,12 @@ fn build_addon(dir: &str, args: &[&str]) -> PathBuf {
     assert!(st.success(), "building the addon failed");
     let built = target.join("debug").join("libuvio_addon.so");
     let node = target.join("uvio_addon.node");
-    std::fs::copy(&built, &node).expect("copy the addon");
+    // Copy beside it, then rename over it: a node process of another test run in this
+    // checkout (the valgrind pass next to a plain one) may have the old file mapped, and
+    // rewriting that file in place would kill it with SIGBUS.
+    let part = target.join(format!("uvio_addon.node.{}", std::process::id()));
+    std::fs::copy(&built, &part).expect("copy the addon");
+    std::fs::rename(&part, &node).expect("move the addon into place");
     node
 }
 

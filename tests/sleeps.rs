@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::pin;
 use std::rc::Rc;
@@ -16,27 +16,38 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-#[test]
-fn sleeps_finish_by_deadline_then_start_order() {
-    // Deadlines are fixed instants from one base, spaced far apart, so a slow first poll
-    // (valgrind, a loaded machine) cannot reorder them: a deadline that has already passed
-    // when its task starts becomes "now", which still sorts after the earlier starts. The
-    // zero sleeps share a deadline and must finish in the order they started.
+/// One round of [`sleeps_finish_by_deadline_then_start_order`] with deadlines `spacing`
+/// apart: the order the tasks finished in, or `None` when a sleep was registered only after
+/// its deadline had passed (the round then says nothing about deadline order).
+fn deadline_order_round(spacing: Duration) -> Option<Vec<usize>> {
     let lp = Loop::new().unwrap();
     let order = Rc::new(RefCell::new(Vec::new()));
-    let o = Rc::clone(&order);
+    let late = Rc::new(Cell::new(false));
+    let (o, l) = (Rc::clone(&order), Rc::clone(&late));
     let base = Instant::now();
     lp.block_on(async move {
-        let after = [Some(150), None, Some(100), None, Some(50), Some(200)];
+        let after = [Some(3), None, Some(2), None, Some(1), Some(4)];
         let tasks: Vec<_> = after
             .iter()
             .enumerate()
             .map(|(i, &d)| {
-                let o = Rc::clone(&o);
+                let (o, l) = (Rc::clone(&o), Rc::clone(&l));
                 uvio::spawn_local(async move {
-                    match d {
-                        Some(d) => sleep_until(base + ms(d)).await,
-                        None => sleep(Duration::ZERO).await,
+                    let deadline = d.map(|d| base + spacing * d);
+                    let mut s = pin!(match deadline {
+                        Some(at) => sleep_until(at),
+                        None => sleep(Duration::ZERO),
+                    });
+                    // The first poll registers the sleep; it must be before the deadline.
+                    let first = std::future::poll_fn(|cx: &mut Context<'_>| {
+                        Poll::Ready(s.as_mut().poll(cx))
+                    })
+                    .await;
+                    if deadline.is_some_and(|at| Instant::now() >= at) {
+                        l.set(true);
+                    }
+                    if first.is_pending() {
+                        s.await;
                     }
                     o.borrow_mut().push(i);
                 })
@@ -47,7 +58,29 @@ fn sleeps_finish_by_deadline_then_start_order() {
         }
     })
     .unwrap();
-    assert_eq!(*order.borrow(), [1, 3, 4, 2, 0, 5]);
+    if late.get() {
+        return None;
+    }
+    Some(order.take())
+}
+
+#[test]
+fn sleeps_finish_by_deadline_then_start_order() {
+    // Deadlines are fixed instants from one base, spaced apart; the zero sleeps share a
+    // deadline and must finish in the order they started. A deadline that has already
+    // passed when its sleep is registered becomes "now" and sorts by start order instead,
+    // so a round in which a slow first poll (valgrind, a loaded machine) registered a sleep
+    // that late is run again with twice the spacing; every round set up as intended is
+    // checked exactly.
+    let mut spacing = ms(50);
+    for _ in 0..6 {
+        if let Some(order) = deadline_order_round(spacing) {
+            assert_eq!(order, [1, 3, 4, 2, 0, 5]);
+            return;
+        }
+        spacing *= 2;
+    }
+    panic!("every round registered a sleep after its deadline (last spacing {spacing:?})");
 }
 
 #[test]

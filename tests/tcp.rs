@@ -3,7 +3,8 @@
 mod common;
 
 use std::cell::{Cell, RefCell};
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -246,19 +247,39 @@ fn load_async() {
     .unwrap();
 }
 
-/// A port with nothing listening on it (bound, then closed).
-fn dead_port(lp: &Loop) -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let a = l.local_addr().unwrap();
-    drop(l);
-    let _ = lp;
-    a
+/// A port with nothing listening on it, held by the returned socket: bound, never listening,
+/// so connects to it are refused. Holding it keeps any other socket from taking the port
+/// meanwhile (a port closed again could be reused by a parallel test, or picked as a
+/// connect's own ephemeral port, and a connect to itself succeeds).
+fn dead_port() -> (SocketAddr, OwnedFd) {
+    // SAFETY: creates a socket; the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+    // SAFETY: `fd` is a new descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: sockaddr_in is plain data, valid when zeroed.
+    let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    sa.sin_family = libc::AF_INET as libc::sa_family_t;
+    sa.sin_addr.s_addr = u32::from(Ipv4Addr::LOCALHOST).to_be();
+    let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: `sa` is a sockaddr_in of `len` bytes, read by bind and written by getsockname.
+    let r = unsafe {
+        let p = (&raw mut sa).cast::<libc::sockaddr>();
+        if libc::bind(fd.as_raw_fd(), p, len) == 0 {
+            libc::getsockname(fd.as_raw_fd(), p, &mut len)
+        } else {
+            -1
+        }
+    };
+    assert_eq!(r, 0, "bind: {}", std::io::Error::last_os_error());
+    let port = u16::from_be(sa.sin_port);
+    (SocketAddr::from((Ipv4Addr::LOCALHOST, port)), fd)
 }
 
 #[test]
 fn connect_refused_both_styles() {
     let lp = Loop::new().unwrap();
-    let addr = dead_port(&lp);
+    let (addr, _held) = dead_port();
     let seen = Rc::new(RefCell::new(None));
     let s2 = seen.clone();
     let s = TcpStream::connect_cb(&lp, addr, move |_s, r| {

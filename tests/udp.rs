@@ -17,6 +17,17 @@ fn any_port(v6: bool) -> SocketAddr {
     }
 }
 
+/// An address where nothing receives, held by the returned socket for the test: it is
+/// connected to itself, so a datagram from any other socket finds no receiver (the kernel
+/// answers port unreachable), while no other socket can take the port meanwhile (a port
+/// closed again could be reused by a parallel test).
+fn unreachable_port(v6: bool) -> (SocketAddr, std::net::UdpSocket) {
+    let holder = std::net::UdpSocket::bind(any_port(v6)).unwrap();
+    let addr = holder.local_addr().unwrap();
+    holder.connect(addr).unwrap();
+    (addr, holder)
+}
+
 /// A datagram whose every byte depends on its sequence number and position.
 fn payload(seq: usize, len: usize) -> Vec<u8> {
     let mut v = Vec::with_capacity(len);
@@ -206,8 +217,12 @@ fn bursts_fill_the_queue_and_resume() {
             for seq in 0..total {
                 tx.send_to(payload(seq, 200), to).await.unwrap();
             }
-            // Let the loop read until the queue is full.
-            for _ in 0..10 {
+            // Let the loop read until the queue is full (each turn reads a batch: a loaded
+            // machine may need more turns than an idle one, so wait for the pause itself).
+            for _ in 0..10_000 {
+                if !rx.is_reading() {
+                    break;
+                }
                 uvio::time::sleep(std::time::Duration::from_millis(1)).await;
             }
             assert!(!rx.is_reading(), "reading should pause with a full queue");
@@ -325,11 +340,8 @@ fn connect_disconnect_and_peer() {
         .unwrap()
         .unwrap_err();
     assert_eq!(e.name(), "EDESTADDRREQ");
-    // A connected socket sees ECONNREFUSED from a closed port.
-    let gone = UdpSocket::bind(&lp, any_port(false)).unwrap();
-    let gone_addr = gone.local_addr().unwrap();
-    drop(gone);
-    lp.run(RunMode::NoWait).unwrap();
+    // A connected socket sees ECONNREFUSED from a port where nothing receives.
+    let (gone_addr, _held) = unreachable_port(false);
     a.connect(gone_addr).unwrap();
     let r = lp
         .block_on(async {
@@ -750,10 +762,7 @@ fn unbound_socket_binds_on_first_send() {
 #[test]
 fn receive_errors_reach_the_callback() {
     let lp = Loop::new().unwrap();
-    let gone = UdpSocket::bind(&lp, any_port(true)).unwrap();
-    let gone_addr = gone.local_addr().unwrap();
-    drop(gone);
-    lp.run(RunMode::NoWait).unwrap();
+    let (gone_addr, _held) = unreachable_port(true);
     let s = UdpSocket::bind(&lp, any_port(true)).unwrap();
     s.connect(gone_addr).unwrap();
     let errs = Rc::new(RefCell::new(Vec::new()));

@@ -28,6 +28,14 @@ pub fn is_unsupported<T: std::fmt::Debug>(r: &uvio::Result<T>) -> bool {
     matches!(r, Err(e) if e.is_unsupported())
 }
 
+/// How long to wait for something that real I/O, another thread or a child process has to
+/// do before calling it a hang: `d`, or twenty times `d` under valgrind (which runs
+/// everything many times slower). A guard against hanging, never a bound a test asserts on;
+/// a test that passes waits only as long as the event takes.
+pub fn patience(d: std::time::Duration) -> std::time::Duration {
+    if under_valgrind() { d * 20 } else { d }
+}
+
 use std::any::Any;
 use std::cell::Cell;
 use std::rc::Rc;
