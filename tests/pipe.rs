@@ -9,9 +9,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use futures::{AsyncReadExt, AsyncWriteExt, FutureExt, StreamExt};
-use uvio::{
-    Error, Loop, PendingHandle, PipeAddr, PipeListener, PipeStream, RunMode, TcpListener, TcpStream,
-};
+use uvio::{Loop, PendingHandle, PipeAddr, PipeListener, PipeStream, RunMode, TcpStream};
 
 fn sock(dir: &tempfile::TempDir, name: &str) -> PathBuf {
     dir.path().join(name)
@@ -22,33 +20,13 @@ fn abstract_name(tag: &str) -> Vec<u8> {
     format!("uvio-test-{}-{tag}", std::process::id()).into_bytes()
 }
 
-/// A callback-style echo server; connections are kept in the returned list.
-fn echo_server(l: &PipeListener) -> Rc<RefCell<Vec<PipeStream>>> {
-    let conns = Rc::new(RefCell::new(Vec::new()));
-    let keep = conns.clone();
-    l.on_connection(move |_l, conn| {
-        let conn = conn.expect("accept");
-        conn.read_start(|s, r| match r {
-            Ok(bytes) => s.write_cb(bytes.to_vec(), |_, r| r.unwrap()).unwrap(),
-            Err(e) => {
-                assert_eq!(e.code(), Error::EOF.code(), "{e}");
-                s.close().unwrap();
-            }
-        })
-        .unwrap();
-        keep.borrow_mut().push(conn);
-    })
-    .unwrap();
-    conns
-}
-
 #[test]
 fn echo_callbacks() {
     let dir = tempfile::tempdir().unwrap();
     let path = sock(&dir, "echo.sock");
     let lp = Loop::new().unwrap();
     let l = PipeListener::bind(&lp, &path).unwrap();
-    let conns = echo_server(&l);
+    let conns = echo_server!(&l);
     let n = common::scale(20).max(2);
     let done = Rc::new(Cell::new(0));
     let mut clients = Vec::new();
@@ -414,22 +392,10 @@ impl std::os::fd::AsFd for OwnedFdRef {
     }
 }
 
-/// A connected loopback TCP pair: (client, server side).
-fn tcp_pair(lp: &Loop) -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind(lp, "127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = l.local_addr().unwrap();
-    lp.block_on(async move {
-        let c = TcpStream::connect(addr).await.unwrap();
-        let s = l.accept().await.unwrap();
-        (c, s)
-    })
-    .unwrap()
-}
-
 #[test]
 fn ipc_passes_a_tcp_connection_and_it_works_after() {
     let lp = Loop::new().unwrap();
-    let (client, server_side) = tcp_pair(&lp);
+    let (client, server_side) = common::tcp_pair(&lp);
     let server_local = server_side.local_addr().unwrap();
     let (a, b) = PipeStream::pair_ipc(&lp).unwrap();
     assert!(a.is_ipc() && b.is_ipc());

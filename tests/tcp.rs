@@ -51,26 +51,6 @@ fn msg_len(conn: usize, round: usize) -> usize {
     }
 }
 
-/// A callback-style echo server; connections are kept in the returned list.
-fn echo_server(l: &TcpListener) -> Rc<RefCell<Vec<TcpStream>>> {
-    let conns = Rc::new(RefCell::new(Vec::new()));
-    let keep = conns.clone();
-    l.on_connection(move |_l, conn| {
-        let conn = conn.expect("accept");
-        conn.read_start(|s, r| match r {
-            Ok(bytes) => s.write_cb(bytes.to_vec(), |_, r| r.unwrap()).unwrap(),
-            Err(e) => {
-                assert_eq!(e.code(), Error::EOF.code(), "{e}");
-                s.close().unwrap();
-            }
-        })
-        .unwrap();
-        keep.borrow_mut().push(conn);
-    })
-    .unwrap();
-    conns
-}
-
 struct Client {
     id: usize,
     round: usize,
@@ -132,11 +112,11 @@ fn callback_clients(
 fn echo_callbacks_v4_and_v6() {
     let lp = Loop::new().unwrap();
     let l = TcpListener::bind(&lp, v4()).unwrap();
-    let _conns = echo_server(&l);
+    let _conns = echo_server!(&l);
     let (done, _streams) = callback_clients(&lp, l.local_addr().unwrap(), 3, 5);
     let mut l6 = listener_v6(&lp);
     let done6 = l6.as_ref().map(|l6| {
-        let _ = echo_server(l6);
+        let _ = echo_server!(l6);
         callback_clients(&lp, l6.local_addr().unwrap(), 3, 5)
     });
     // Run until the clients are done, then close the listeners.
@@ -216,7 +196,7 @@ fn load_callbacks() {
     let rounds = common::scale(100);
     let lp = Loop::new().unwrap();
     let l = TcpListener::bind_with_backlog(&lp, v4(), 4096).unwrap();
-    let _conns = echo_server(&l);
+    let _conns = echo_server!(&l);
     let (done, _streams) = callback_clients(&lp, l.local_addr().unwrap(), n, rounds);
     while done.get() < n {
         lp.run(RunMode::Once).unwrap();
@@ -350,22 +330,10 @@ fn bind_options() {
     }
 }
 
-/// A connected pair over loopback TCP: (client, server side).
-fn tcp_pair(lp: &Loop) -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind(lp, v4()).unwrap();
-    let addr = l.local_addr().unwrap();
-    lp.block_on(async move {
-        let c = TcpStream::connect(addr).await.unwrap();
-        let s = l.accept().await.unwrap();
-        (c, s)
-    })
-    .unwrap()
-}
-
 #[test]
 fn shutdown_semantics() {
     let lp = Loop::new().unwrap();
-    let (c, s) = tcp_pair(&lp);
+    let (c, s) = common::tcp_pair(&lp);
     assert!(c.is_writable() && c.is_readable());
     lp.block_on(c.shutdown()).unwrap().unwrap();
     assert!(!c.is_writable());
@@ -427,7 +395,7 @@ fn listener_fd_as_stream(l: std::net::TcpListener) -> std::net::TcpStream {
 #[test]
 fn peer_reset_mid_read() {
     let lp = Loop::new().unwrap();
-    let (c, s) = tcp_pair(&lp);
+    let (c, s) = common::tcp_pair(&lp);
     let got = Rc::new(RefCell::new(Vec::new()));
     let g = got.clone();
     c.read_start(move |_, r| g.borrow_mut().push(r.map(<[u8]>::to_vec)))
@@ -476,7 +444,7 @@ fn peer_reset_mid_read() {
 #[test]
 fn async_read_reports_reset() {
     let lp = Loop::new().unwrap();
-    let (c, s) = tcp_pair(&lp);
+    let (c, s) = common::tcp_pair(&lp);
     s.close_reset().unwrap();
     let e = lp
         .block_on(async {
@@ -502,7 +470,7 @@ fn write_over_2gib_is_rejected() {
         return;
     }
     let lp = Loop::new().unwrap();
-    let (c, _s) = tcp_pair(&lp);
+    let (c, _s) = common::tcp_pair(&lp);
     // Zeroed allocations are lazily mapped: this reserves address space, not memory.
     let big: Vec<Vec<u8>> = (0..2).map(|_| vec![0u8; 1 << 30]).collect();
     let called = Rc::new(Cell::new(false));
@@ -527,7 +495,7 @@ fn write_over_2gib_is_rejected() {
 #[test]
 fn closed_handle_is_ebadf() {
     let lp = Loop::new().unwrap();
-    let (c, _s) = tcp_pair(&lp);
+    let (c, _s) = common::tcp_pair(&lp);
     c.close().unwrap();
     assert_eq!(c.close().unwrap_err().name(), "EBADF");
     assert_eq!(c.write_cb(b"x", |_, _| ()).unwrap_err().name(), "EBADF");
@@ -552,7 +520,7 @@ fn closed_handle_is_ebadf() {
 #[test]
 fn options_and_addresses() {
     let lp = Loop::new().unwrap();
-    let (c, s) = tcp_pair(&lp);
+    let (c, s) = common::tcp_pair(&lp);
     assert_eq!(c.peer_addr().unwrap(), s.local_addr().unwrap());
     assert_eq!(s.peer_addr().unwrap(), c.local_addr().unwrap());
     c.set_nodelay(true).unwrap();
@@ -617,7 +585,7 @@ fn std_conversions_and_pair() {
 #[test]
 fn try_write_and_queue_size() {
     let lp = Loop::new().unwrap();
-    let (c, s) = tcp_pair(&lp);
+    let (c, s) = common::tcp_pair(&lp);
     assert_eq!(c.try_write(b"hello").unwrap(), 5);
     assert_eq!(c.try_write(b"").unwrap(), 0);
     // Fill the socket: the peer does not read, so a big write stays queued.
@@ -658,7 +626,7 @@ fn try_write_and_queue_size() {
 #[test]
 fn async_read_backpressure_keeps_every_byte() {
     let lp = Loop::new().unwrap();
-    let (c, s) = tcp_pair(&lp);
+    let (c, s) = common::tcp_pair(&lp);
     let n = 4 << 20;
     let data = common::pattern(3, n);
     let expect = data.clone();
@@ -694,7 +662,7 @@ fn async_read_backpressure_keeps_every_byte() {
 #[test]
 fn split_halves_in_two_tasks() {
     let lp = Loop::new().unwrap();
-    let (c, s) = tcp_pair(&lp);
+    let (c, s) = common::tcp_pair(&lp);
     lp.block_on(async move {
         let (mut rd, mut wr) = s.split();
         let echo = uvio::spawn_local(async move {
@@ -729,7 +697,7 @@ fn split_halves_in_two_tasks() {
 #[test]
 fn write_styles_and_vectored() {
     let lp = Loop::new().unwrap();
-    let (c, s) = tcp_pair(&lp);
+    let (c, s) = common::tcp_pair(&lp);
     let order = Rc::new(RefCell::new(Vec::new()));
     let o = order.clone();
     c.write_cb(String::from("one,"), move |_, r| {
@@ -819,7 +787,7 @@ fn drop_inside_own_callback() {
 #[test]
 fn loop_dropped_with_handles_and_writes_in_flight() {
     let lp = Loop::new().unwrap();
-    let (c, _s) = tcp_pair(&lp);
+    let (c, _s) = common::tcp_pair(&lp);
     let l = TcpListener::bind(&lp, v4()).unwrap();
     let cancelled = Rc::new(Cell::new(0));
     // The peer never reads: these writes stay queued.
@@ -845,7 +813,7 @@ fn loop_dropped_with_handles_and_writes_in_flight() {
 #[test]
 fn dropping_stream_cancels_queued_writes() {
     let lp = Loop::new().unwrap();
-    let (c, s) = tcp_pair(&lp);
+    let (c, s) = common::tcp_pair(&lp);
     let results = Rc::new(RefCell::new(Vec::new()));
     for _ in 0..3 {
         let r2 = results.clone();
@@ -912,7 +880,7 @@ fn futures_polled_once_then_dropped() {
 #[test]
 fn panicking_callbacks_are_resumed() {
     let lp = Loop::new().unwrap();
-    let (c, s) = tcp_pair(&lp);
+    let (c, s) = common::tcp_pair(&lp);
     s.read_start(|_, _| panic!("read boom")).unwrap();
     c.write_cb(b"x", |_, _| ()).unwrap();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lp.run(RunMode::Default)));
@@ -1012,7 +980,7 @@ async fn ping_pong(c: &TcpStream, s: &TcpStream, out: &[u8], buf: &mut [u8], n: 
 #[test]
 fn steady_state_io_allocates_nothing_per_operation() {
     let lp = Loop::new().unwrap();
-    let (c, s) = tcp_pair(&lp);
+    let (c, s) = common::tcp_pair(&lp);
     // Futures: AsyncWrite (try_write, then a recycled request with a reused copy buffer)
     // and AsyncRead (the pooled read buffer), ping-pong with 1 B .. 64 KiB messages.
     let counted = lp
@@ -1070,7 +1038,7 @@ static STATIC: [u8; 4096] = [0x42; 4096];
 #[test]
 fn closing_wakes_waiting_tasks() {
     let lp = Loop::new().unwrap();
-    let (c, s) = tcp_pair(&lp);
+    let (c, s) = common::tcp_pair(&lp);
     let l = TcpListener::bind(&lp, v4()).unwrap();
     let (c, s, l) = (Rc::new(c), Rc::new(s), Rc::new(l));
     let (c2, l2) = (c.clone(), l.clone());
@@ -1099,7 +1067,7 @@ fn switching_from_async_read_to_callback_keeps_queued_bytes() {
     // full and reading has stopped.
     for size in [1000, 200_000] {
         let lp = Loop::new().unwrap();
-        let (c, s) = tcp_pair(&lp);
+        let (c, s) = common::tcp_pair(&lp);
         let data = common::pattern(9, size);
         c.write_cb(data.clone(), |_, r| r.unwrap()).unwrap();
         c.shutdown_cb(|_, r| r.unwrap()).unwrap();

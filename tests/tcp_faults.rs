@@ -25,18 +25,6 @@ fn v4() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
-/// A connected pair over loopback TCP: (client, server side).
-fn tcp_pair(lp: &Loop) -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind(lp, v4()).unwrap();
-    let addr = l.local_addr().unwrap();
-    lp.block_on(async move {
-        let c = TcpStream::connect(addr).await.unwrap();
-        let s = l.accept().await.unwrap();
-        (c, s)
-    })
-    .unwrap()
-}
-
 /// The handles the executor keeps open once `block_on` has run (its idle and async handles).
 fn runtime_handles() -> usize {
     let lp = Loop::new().unwrap();
@@ -334,7 +322,7 @@ enum Reset {
 fn client_and_resetter(lp: &Loop, how: Reset) -> (TcpStream, Box<dyn FnOnce()>) {
     match how {
         Reset::CloseReset => {
-            let (c, s) = tcp_pair(lp);
+            let (c, s) = common::tcp_pair(lp);
             (c, Box::new(move || s.close_reset().unwrap()))
         }
         Reset::Linger0 => {
@@ -493,7 +481,7 @@ fn writes_to_a_closed_peer_fail_in_every_style() {
 
     let lp = Loop::new().unwrap();
     let base = runtime_handles();
-    let (c, s) = tcp_pair(&lp);
+    let (c, s) = common::tcp_pair(&lp);
     // The peer closes (FIN); its socket is gone, so data sent to it draws a reset.
     s.close().unwrap();
     let first = write_until_broken(&lp, &c);
@@ -555,7 +543,7 @@ fn sigpipe_must_be_ignored_by_a_host() {
         // SAFETY: restoring the default disposition of SIGPIPE in this child process.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
         let lp = Loop::new().unwrap();
-        let (c, s) = tcp_pair(&lp);
+        let (c, s) = common::tcp_pair(&lp);
         s.close().unwrap();
         for _ in 0..100 {
             let e = write_until_broken(&lp, &c);

@@ -36,6 +36,44 @@ pub fn patience(d: std::time::Duration) -> std::time::Duration {
     if under_valgrind() { d * 20 } else { d }
 }
 
+/// A connected pair over loopback TCP (IPv4): (client, server side).
+pub fn tcp_pair(lp: &uvio::Loop) -> (uvio::TcpStream, uvio::TcpStream) {
+    let l = uvio::TcpListener::bind(lp, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = l.local_addr().unwrap();
+    lp.block_on(async move {
+        let c = uvio::TcpStream::connect(addr).await.unwrap();
+        let s = l.accept().await.unwrap();
+        (c, s)
+    })
+    .unwrap()
+}
+
+/// `echo_server!(&listener)`: a callback-style echo server on a `TcpListener` or a
+/// `PipeListener`; it returns the accepted connections, kept in an `Rc<RefCell<Vec<_>>>`.
+/// Each echoes what it reads and closes itself at end of stream (any other read error
+/// fails the test).
+#[macro_export]
+macro_rules! echo_server {
+    ($l:expr) => {{
+        let conns = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let keep = conns.clone();
+        $l.on_connection(move |_l, conn| {
+            let conn = conn.expect("accept");
+            conn.read_start(|s, r| match r {
+                Ok(bytes) => s.write_cb(bytes.to_vec(), |_, r| r.unwrap()).unwrap(),
+                Err(e) => {
+                    assert_eq!(e.code(), uvio::Error::EOF.code(), "{e}");
+                    s.close().unwrap();
+                }
+            })
+            .unwrap();
+            keep.borrow_mut().push(conn);
+        })
+        .unwrap();
+        conns
+    }};
+}
+
 use std::any::Any;
 use std::cell::Cell;
 use std::rc::Rc;
