@@ -338,7 +338,10 @@ impl Command {
 
     /// The configuration of descriptor `fd` (or `default` when unset); `None` past the end.
     pub(super) fn stdio_of<'a>(&'a self, fd: usize, default: &'a Stdio) -> &'a Stdio {
-        self.stdio.get(fd).and_then(Option::as_ref).unwrap_or(default)
+        self.stdio
+            .get(fd)
+            .and_then(Option::as_ref)
+            .unwrap_or(default)
     }
 
     /// How many descriptors the child gets set up (at least 3).

@@ -44,11 +44,11 @@ use std::ops::Deref;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
+use crate::PipeStream;
 use crate::error::{Error, Result, check};
 use crate::event_loop::LoopHandle;
 use crate::ffi;
 use crate::handle::{HandleRef, handle_methods};
-use crate::PipeStream;
 
 /// An exit callback, as given to [`Command::spawn_cb`].
 type ExitCallback = dyn FnOnce(&Child, Result<ExitStatus>);
