@@ -108,7 +108,7 @@ fn stdout_and_stderr_piped_with_callbacks() {
         })
         .unwrap();
     assert!(child.stdin.is_none());
-    for (pipe, sink) in [(child.stdout.take(), &out), (child.stderr.take(), &err)] {
+    let pipes = [(child.stdout.take(), &out), (child.stderr.take(), &err)].map(|(pipe, sink)| {
         let sink = sink.clone();
         let eofs = eofs.clone();
         let pipe = pipe.unwrap();
@@ -121,14 +121,15 @@ fn stdout_and_stderr_piped_with_callbacks() {
             }
         })
         .unwrap();
-        std::mem::forget(pipe); // closed by its own callback at EOF
-    }
+        pipe
+    });
     lp.run(RunMode::Default).unwrap();
     assert_eq!(status.get().unwrap().code(), Some(7));
     assert_eq!(eofs.get(), 2);
     assert_eq!(&*out.borrow(), b"to-out\n");
     assert_eq!(&*err.borrow(), b"to-err\n");
-    drop(child);
+    assert!(pipes.iter().all(PipeStream::is_closing));
+    drop((child, pipes));
     lp.run(RunMode::Default).unwrap();
     assert_eq!(lp.handle_count(), base);
 }
