@@ -199,6 +199,13 @@ pub struct Command {
 impl Command {
     /// A command running `program` (looked up in `PATH` when it has no `/`), with no
     /// arguments, this process's environment and working directory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cmd = uvio::process::Command::new("ls");
+    /// assert_eq!(cmd.get_program(), "ls");
+    /// ```
     pub fn new(program: impl AsRef<OsStr>) -> Command {
         Command {
             program: program.as_ref().to_owned(),
@@ -214,12 +221,30 @@ impl Command {
     }
 
     /// Adds an argument.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let out = lp.block_on(uvio::process::Command::new("echo").arg("one").arg("two").output())??;
+    /// assert_eq!(out.stdout, b"one two\n");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Command {
         self.args.push(arg.as_ref().to_owned());
         self
     }
 
     /// Adds arguments.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let out = lp.block_on(uvio::process::Command::new("echo").args(["a", "b"]).output())??;
+    /// assert_eq!(out.stdout, b"a b\n");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn args<I, S>(&mut self, args: I) -> &mut Command
     where
         I: IntoIterator<Item = S>,
@@ -231,6 +256,17 @@ impl Command {
     }
 
     /// Sets an environment variable for the child.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let out = lp.block_on(
+    ///     uvio::process::Command::new("sh").args(["-c", "echo $NAME"]).env("NAME", "uvio").output(),
+    /// )??;
+    /// assert_eq!(out.stdout, b"uvio\n");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn env(&mut self, key: impl AsRef<OsStr>, val: impl AsRef<OsStr>) -> &mut Command {
         self.env
             .insert(key.as_ref().to_owned(), Some(val.as_ref().to_owned()));
@@ -238,6 +274,20 @@ impl Command {
     }
 
     /// Sets environment variables for the child.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let out = lp.block_on(
+    ///     uvio::process::Command::new("sh")
+    ///         .args(["-c", "echo $A$B"])
+    ///         .envs([("A", "1"), ("B", "2")])
+    ///         .output(),
+    /// )??;
+    /// assert_eq!(out.stdout, b"12\n");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Command
     where
         I: IntoIterator<Item = (K, V)>,
@@ -251,6 +301,21 @@ impl Command {
     }
 
     /// Removes a variable from the child's environment.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let out = lp.block_on(
+    ///     uvio::process::Command::new("sh")
+    ///         .args(["-c", "echo ${A-gone}"])
+    ///         .env("A", "1")
+    ///         .env_remove("A")
+    ///         .output(),
+    /// )??;
+    /// assert_eq!(out.stdout, b"gone\n");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Command {
         self.env.insert(key.as_ref().to_owned(), None);
         self
@@ -258,6 +323,15 @@ impl Command {
 
     /// Starts the child's environment empty (variables set afterwards with
     /// [`env`](Self::env) are still passed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let out = lp.block_on(uvio::process::Command::new("/usr/bin/env").env_clear().env("ONLY", "me").output())??;
+    /// assert_eq!(out.stdout, b"ONLY=me\n");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn env_clear(&mut self) -> &mut Command {
         self.env_clear = true;
         self.env.clear();
@@ -265,22 +339,64 @@ impl Command {
     }
 
     /// The child's working directory. A relative program path is looked up from there.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let out = lp.block_on(uvio::process::Command::new("pwd").current_dir("/").output())??;
+    /// assert_eq!(out.stdout, b"/\n");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Command {
         self.cwd = Some(dir.as_ref().to_owned());
         self
     }
 
     /// The child's standard input (descriptor 0).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use uvio::process::{Command, Stdio};
+    /// let lp = uvio::Loop::new()?;
+    /// // cat reads an empty stdin and exits at once.
+    /// let out = lp.block_on(Command::new("cat").stdin(Stdio::null()).output())??;
+    /// assert!(out.status.success() && out.stdout.is_empty());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
         self.set_fd(0, cfg.into())
     }
 
     /// The child's standard output (descriptor 1).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use uvio::process::{Command, Stdio};
+    /// let lp = uvio::Loop::new()?;
+    /// let out = lp.block_on(Command::new("echo").arg("hidden").stdout(Stdio::null()).output())??;
+    /// assert!(out.stdout.is_empty());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn stdout(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
         self.set_fd(1, cfg.into())
     }
 
     /// The child's standard error (descriptor 2).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use uvio::process::{Command, Stdio};
+    /// let lp = uvio::Loop::new()?;
+    /// let out = lp.block_on(
+    ///     Command::new("sh").args(["-c", "echo oops >&2"]).stderr(Stdio::piped()).output(),
+    /// )??;
+    /// assert_eq!(out.stderr, b"oops\n");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn stderr(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
         self.set_fd(2, cfg.into())
     }
@@ -289,6 +405,27 @@ impl Command {
     /// [`stdin`](Self::stdin) and so on). Descriptors above 2 that are not set are closed
     /// in the child. A piped one is taken from the child with
     /// [`Child::take_pipe`](crate::process::Child::take_pipe).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::AsyncReadExt;
+    /// use uvio::process::{Command, Stdio};
+    ///
+    /// let lp = uvio::Loop::new()?;
+    /// let text = lp.block_on(async {
+    ///     let mut child = Command::new("sh")
+    ///         .args(["-c", "echo on three >&3"])
+    ///         .fd(3, Stdio::piped())
+    ///         .spawn(&uvio::LoopHandle::current().unwrap())?;
+    ///     let mut text = String::new();
+    ///     (&child.take_pipe(3).unwrap()).read_to_string(&mut text).await?;
+    ///     child.wait().await?;
+    ///     Ok::<_, std::io::Error>(text)
+    /// })??;
+    /// assert_eq!(text, "on three\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn fd(&mut self, fd: u32, cfg: impl Into<Stdio>) -> &mut Command {
         self.set_fd(fd.min(MAX_FD + 1) as usize, cfg.into())
     }
@@ -302,12 +439,26 @@ impl Command {
     }
 
     /// Runs the child as user `uid` (`UV_PROCESS_SETUID`; needs the privilege to).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut cmd = uvio::process::Command::new("id");
+    /// cmd.arg("-u").uid(65534); // `nobody`, when this process may switch users
+    /// ```
     pub fn uid(&mut self, uid: u32) -> &mut Command {
         self.uid = Some(uid);
         self
     }
 
     /// Runs the child with group `gid` (`UV_PROCESS_SETGID`; needs the privilege to).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut cmd = uvio::process::Command::new("id");
+    /// cmd.arg("-g").gid(65534);
+    /// ```
     pub fn gid(&mut self, gid: u32) -> &mut Command {
         self.gid = Some(gid);
         self
@@ -316,22 +467,54 @@ impl Command {
     /// Starts the child in a new session and process group (`UV_PROCESS_DETACHED`), so it
     /// can outlive this process. Its handle still keeps the loop alive until it exits,
     /// unless [`unref`](crate::process::Child::unref)'d.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let child = uvio::process::Command::new("true").detached(true).spawn(&lp)?;
+    /// assert!(lp.block_on(child.wait())??.success());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn detached(&mut self, detached: bool) -> &mut Command {
         self.detached = detached;
         self
     }
 
     /// The program, as given to [`new`](Self::new).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(uvio::process::Command::new("sh").get_program(), "sh");
+    /// ```
     pub fn get_program(&self) -> &OsStr {
         &self.program
     }
 
     /// The arguments (not including the program).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut cmd = uvio::process::Command::new("sh");
+    /// cmd.args(["-c", "true"]);
+    /// assert_eq!(cmd.get_args().collect::<Vec<_>>(), ["-c", "true"]);
+    /// ```
     pub fn get_args(&self) -> impl Iterator<Item = &OsStr> {
         self.args.iter().map(OsString::as_os_str)
     }
 
     /// The working directory, if set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut cmd = uvio::process::Command::new("ls");
+    /// assert_eq!(cmd.get_current_dir(), None);
+    /// cmd.current_dir("/tmp");
+    /// assert_eq!(cmd.get_current_dir(), Some(std::path::Path::new("/tmp")));
+    /// ```
     pub fn get_current_dir(&self) -> Option<&Path> {
         self.cwd.as_deref()
     }

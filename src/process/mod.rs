@@ -136,16 +136,43 @@ pub struct ExitStatus {
 
 impl ExitStatus {
     /// The exit code; `None` when a signal terminated the process.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let s = lp.block_on(uvio::process::Command::new("sh").args(["-c", "exit 7"]).status())??;
+    /// assert_eq!(s.code(), Some(7));
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn code(&self) -> Option<i64> {
         (self.signal == 0).then_some(self.code)
     }
 
     /// The signal that terminated the process, if one did.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let s = lp.block_on(uvio::process::Command::new("sh").args(["-c", "kill -KILL $$"]).status())??;
+    /// assert_eq!(s.signal(), Some(libc::SIGKILL));
+    /// assert_eq!(s.code(), None);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn signal(&self) -> Option<i32> {
         (self.signal != 0).then_some(self.signal)
     }
 
     /// True for exit code 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// assert!(lp.block_on(uvio::process::Command::new("true").status())??.success());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn success(&self) -> bool {
         self.code() == Some(0)
     }
@@ -573,6 +600,16 @@ impl Child {
 
     /// The process id. It stays readable after the exit, but the number may then belong
     /// to another process.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let child = uvio::process::Command::new("true").spawn(&lp)?;
+    /// assert_ne!(child.id(), std::process::id());
+    /// lp.block_on(child.wait())??;
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn id(&self) -> u32 {
         // SAFETY: the box is allocated while this value (owner or view) exists; `pid` is a
         // plain field libuv sets during `uv_spawn` and never changes.
@@ -587,6 +624,16 @@ impl Child {
     ///
     /// `ESRCH` once the process has exited, `EINVAL` for an invalid signal number, `EBADF`
     /// when the handle is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let child = uvio::process::Command::new("sleep").arg("10").spawn(&lp)?;
+    /// child.kill(libc::SIGKILL)?;
+    /// assert_eq!(lp.block_on(child.wait())??.signal(), Some(libc::SIGKILL));
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn kill(&self, signum: i32) -> Result<()> {
         self.h
             // SAFETY: the handle is open and was spawned.
@@ -600,6 +647,18 @@ impl Child {
     /// # Errors
     ///
     /// `EBADF` when the handle is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let child = uvio::process::Command::new("sleep").arg("10").spawn(&lp)?;
+    /// assert_eq!(child.try_wait()?, None);
+    /// child.kill(libc::SIGTERM)?;
+    /// lp.block_on(child.wait())??;
+    /// assert!(child.try_wait()?.is_some());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn try_wait(&self) -> Result<Option<ExitStatus>> {
         Ok(self.h.state()?.status())
     }
@@ -609,6 +668,15 @@ impl Child {
     ///
     /// Standard input stays open: drop [`stdin`](Self::stdin) first for a child that reads
     /// it to the end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let child = uvio::process::Command::new("false").spawn(&lp)?;
+    /// assert_eq!(lp.block_on(child.wait())??.code(), Some(1));
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn wait(&self) -> Wait<'_> {
         Wait { child: self }
     }
@@ -616,6 +684,20 @@ impl Child {
     /// The pipe to the child's descriptor `fd` (from [`Command::fd`] with
     /// [`Stdio::piped`]); `None` when it was not piped or was taken already. 0-2 give the
     /// `stdin`/`stdout`/`stderr` fields.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use uvio::process::{Command, Stdio};
+    ///
+    /// let lp = uvio::Loop::new()?;
+    /// let mut child = Command::new("true").stdout(Stdio::piped()).spawn(&lp)?;
+    /// assert!(child.take_pipe(1).is_some()); // the same as child.stdout.take()
+    /// assert!(child.stdout.is_none());
+    /// assert!(child.take_pipe(3).is_none());
+    /// lp.block_on(child.wait())??;
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn take_pipe(&mut self, fd: u32) -> Option<PipeStream> {
         match fd {
             0 => self.stdin.take(),
