@@ -705,3 +705,81 @@ fn futures_outside_a_loop_and_debug() {
     assert!(d.contains("running") && d.contains("stdout: true"), "{d}");
     assert!(lp.block_on(child.wait()).unwrap().unwrap().success());
 }
+
+/// The body of `spawn_failing_before_the_fork_is_closed_safely`, run in a child process of
+/// its own (it lowers the descriptor limit, which is process-wide).
+#[test]
+fn emfile_child() {
+    if std::env::var_os("UVIO_PROCESS_EMFILE_CHILD").is_none() {
+        return;
+    }
+    let (lp, base) = new_loop();
+    // `a` sits right before the process handle in libuv's handle list.
+    let a = uvio::Timer::new(&lp).unwrap();
+    let entries = list_len(&lp).unwrap();
+    let lim = libc::rlimit {
+        rlim_cur: 64,
+        rlim_max: 64,
+    };
+    // SAFETY: setrlimit reads the struct; this process runs only this test.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+    let mut fill = Vec::new();
+    while let Ok(f) = std::fs::File::open("/dev/null") {
+        fill.push(f);
+    }
+    // No descriptor left for the pipe: libuv fails before the fork, on the path that takes
+    // the handle off the loop's list.
+    let e = Command::new("/bin/true")
+        .stdout(Stdio::piped())
+        .spawn(&lp)
+        .unwrap_err();
+    assert_eq!(e.name(), "EMFILE");
+    drop(fill);
+    // Close `a` after the failed handle: its close callback runs (and its box is freed)
+    // before the process handle's, whose removal must then not touch `a`.
+    a.close().unwrap();
+    let b = uvio::Timer::new(&lp).unwrap();
+    lp.run(RunMode::Default).unwrap();
+    assert_eq!(lp.handle_count(), base + 1);
+    // The loop's list is intact: libuv's walk sees every handle, a new one included.
+    let c = uvio::Timer::new(&lp).unwrap();
+    assert_eq!(list_len(&lp), Some(entries + 1), "a gone; b and c in");
+    drop((b, c));
+    lp.run(RunMode::Default).unwrap();
+    assert_eq!(lp.handle_count(), base);
+}
+
+/// How many entries libuv's list of the loop's handles has, following `next` from the
+/// list head (at most 10 000 steps: `None` when it does not come back to the head).
+fn list_len(lp: &Loop) -> Option<usize> {
+    // SAFETY: the loop is open and no handle is freed during the walk (this thread only
+    // reads); every entry of the list is a live handle's link or the head.
+    unsafe {
+        let head = &raw mut (*lp.as_raw()).handle_queue;
+        let mut q = (*head).next;
+        for n in 0..10_000 {
+            if q == head {
+                return Some(n);
+            }
+            q = (*q).next;
+        }
+    }
+    None
+}
+
+#[test]
+fn spawn_failing_before_the_fork_is_closed_safely() {
+    let me = std::env::current_exe().unwrap();
+    let mut cmd = Command::new(&me);
+    cmd.args(["--exact", "emfile_child", "--test-threads=1", "--nocapture"])
+        .env("UVIO_PROCESS_EMFILE_CHILD", "1");
+    let lp = Loop::new().unwrap();
+    let out = lp.block_on(cmd.output()).unwrap().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("1 passed"), "{text}");
+}
