@@ -36,6 +36,17 @@ fn new_loop() -> (Loop, usize) {
     (lp, base)
 }
 
+/// Runs the loop until it has nothing left to do, then checks that every handle the test
+/// opened is closed again.
+fn all_closed(lp: &Loop, base: usize) {
+    lp.run(RunMode::Default).unwrap();
+    assert_eq!(lp.handle_count(), base);
+}
+
+fn output_of(lp: &Loop, cmd: &mut Command) -> uvio::process::Output {
+    lp.block_on(cmd.output()).unwrap().unwrap()
+}
+
 fn status_of(lp: &Loop, cmd: &mut Command) -> ExitStatus {
     lp.block_on(cmd.status()).unwrap().unwrap()
 }
@@ -130,17 +141,13 @@ fn stdout_and_stderr_piped_with_callbacks() {
     assert_eq!(&*err.borrow(), b"to-err\n");
     assert!(pipes.iter().all(PipeStream::is_closing));
     drop((child, pipes));
-    lp.run(RunMode::Default).unwrap();
-    assert_eq!(lp.handle_count(), base);
+    all_closed(&lp, base);
 }
 
 #[test]
 fn stdout_and_stderr_piped_async() {
     let lp = Loop::new().unwrap();
-    let out = lp
-        .block_on(sh("printf 'a%.0s' $(seq 1 100000); echo e >&2").output())
-        .unwrap()
-        .unwrap();
+    let out = output_of(&lp, &mut sh("printf 'a%.0s' $(seq 1 100000); echo e >&2"));
     assert!(out.status.success());
     assert_eq!(out.stdout, vec![b'a'; 100_000]);
     assert_eq!(out.stderr, b"e\n");
@@ -193,7 +200,7 @@ fn stdin_piped_echoed_by_cat() {
 fn environment_set_removed_cleared_and_inherited() {
     let lp = Loop::new().unwrap();
     let run = |cmd: &mut Command| {
-        let out = lp.block_on(cmd.output()).unwrap().unwrap();
+        let out = output_of(&lp, cmd);
         assert!(out.status.success(), "{:?}", out);
         String::from_utf8(out.stdout).unwrap()
     };
@@ -235,10 +242,7 @@ fn environment_set_removed_cleared_and_inherited() {
 fn current_dir_is_the_childs() {
     let (lp, base) = new_loop();
     let dir = tempfile::tempdir().unwrap();
-    let out = lp
-        .block_on(sh("pwd -P").current_dir(dir.path()).output())
-        .unwrap()
-        .unwrap();
+    let out = output_of(&lp, sh("pwd -P").current_dir(dir.path()));
     let want = dir.path().canonicalize().unwrap();
     assert_eq!(
         String::from_utf8(out.stdout).unwrap().trim_end(),
@@ -249,28 +253,17 @@ fn current_dir_is_the_childs() {
     let e = sh("true").current_dir(&missing).spawn(&lp).unwrap_err();
     assert_eq!(e.name(), "ENOENT");
     assert!(e.to_string().contains(missing.to_str().unwrap()), "{e}");
-    lp.run(RunMode::Default).unwrap();
-    assert_eq!(lp.handle_count(), base);
+    all_closed(&lp, base);
 }
 
 #[test]
 fn stdio_null() {
     let lp = Loop::new().unwrap();
     // stdin null: cat sees the end at once.
-    let out = lp
-        .block_on(sh("cat; echo done").stdin(Stdio::null()).output())
-        .unwrap()
-        .unwrap();
+    let out = output_of(&lp, sh("cat; echo done").stdin(Stdio::null()));
     assert_eq!(out.stdout, b"done\n");
     // stdout null: nothing comes back, and the child is fine writing.
-    let out = lp
-        .block_on(
-            sh("echo lost && echo kept >&2")
-                .stdout(Stdio::null())
-                .output(),
-        )
-        .unwrap()
-        .unwrap();
+    let out = output_of(&lp, sh("echo lost && echo kept >&2").stdout(Stdio::null()));
     assert!(out.status.success());
     assert_eq!(
         (out.stdout.as_slice(), out.stderr.as_slice()),
@@ -291,10 +284,7 @@ fn inherits_a_file_descriptor_and_a_stream() {
     // An OwnedFd, as stdin.
     std::fs::write(file.path(), "fed\n").unwrap();
     let fd: std::os::fd::OwnedFd = std::fs::File::open(file.path()).unwrap().into();
-    let out = lp
-        .block_on(Command::new("/bin/cat").stdin(fd).output())
-        .unwrap()
-        .unwrap();
+    let out = output_of(&lp, Command::new("/bin/cat").stdin(fd));
     assert_eq!(out.stdout, b"fed\n");
     // A uvio stream (UV_INHERIT_STREAM): one end of a pair becomes the child's stdout.
     let (ours, theirs) = PipeStream::pair(&lp).unwrap();
@@ -315,8 +305,7 @@ fn inherits_a_file_descriptor_and_a_stream() {
     let e = sh("true").stdout(a).spawn(&lp).unwrap_err();
     assert_eq!(e.name(), "EBADF");
     drop(b);
-    lp.run(RunMode::Default).unwrap();
-    assert_eq!(lp.handle_count(), base);
+    all_closed(&lp, base);
 }
 
 #[test]
@@ -370,8 +359,7 @@ fn missing_program_is_enoent_and_cleans_up() {
     assert_eq!(e.name(), "EACCES");
     // The failed handles (and pipes) close with the loop's next turn.
     assert!(lp.handle_count() > base);
-    lp.run(RunMode::Default).unwrap();
-    assert_eq!(lp.handle_count(), base);
+    all_closed(&lp, base);
     assert!(
         !called.get(),
         "a callback of a failed spawn is never called"
@@ -471,8 +459,7 @@ fn many_concurrent_children_all_reaped() {
         (0..n).map(|i| Some((i % 5) as i64)).collect::<Vec<_>>()
     );
     drop(children);
-    lp.run(RunMode::Default).unwrap();
-    assert_eq!(lp.handle_count(), base);
+    all_closed(&lp, base);
 }
 
 #[test]
@@ -653,8 +640,7 @@ fn panicking_exit_callback_goes_to_run() {
     // The status was recorded before the callback ran.
     assert!(child.try_wait().unwrap().unwrap().success());
     drop(child);
-    lp.run(RunMode::Default).unwrap();
-    assert_eq!(lp.handle_count(), base);
+    all_closed(&lp, base);
 }
 
 #[test]
@@ -745,8 +731,7 @@ fn emfile_child() {
     let c = uvio::Timer::new(&lp).unwrap();
     assert_eq!(list_len(&lp), Some(entries + 1), "a gone; b and c in");
     drop((b, c));
-    lp.run(RunMode::Default).unwrap();
-    assert_eq!(lp.handle_count(), base);
+    all_closed(&lp, base);
 }
 
 /// How many entries libuv's list of the loop's handles has, following `next` from the
@@ -774,7 +759,7 @@ fn spawn_failing_before_the_fork_is_closed_safely() {
     cmd.args(["--exact", "emfile_child", "--test-threads=1", "--nocapture"])
         .env("UVIO_PROCESS_EMFILE_CHILD", "1");
     let lp = Loop::new().unwrap();
-    let out = lp.block_on(cmd.output()).unwrap().unwrap();
+    let out = output_of(&lp, &mut cmd);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
