@@ -160,8 +160,10 @@ impl fmt::Debug for Stdio {
 /// (or [`spawn_cb`](Self::spawn_cb), with an exit callback), or run it to the end with
 /// [`status`](Self::status) or [`output`](Self::output).
 ///
-/// A `Command` can be spawned any number of times. The program is looked up in `PATH`
-/// when it has no `/`.
+/// A `Command` can be spawned any number of times. A program name without a `/` is looked
+/// up in the child's `PATH` (this process's, unless the environment was changed; libc's
+/// default path when there is none); a relative path with a `/` is taken from the child's
+/// working directory.
 ///
 /// # Examples
 ///
@@ -197,8 +199,8 @@ pub struct Command {
 }
 
 impl Command {
-    /// A command running `program` (looked up in `PATH` when it has no `/`), with no
-    /// arguments, this process's environment and working directory.
+    /// A command running `program` (looked up in the child's `PATH` when it has no `/`),
+    /// with no arguments, this process's environment and working directory.
     ///
     /// # Examples
     ///
