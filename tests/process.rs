@@ -703,12 +703,17 @@ fn emfile_child() {
     // `a` sits right before the process handle in libuv's handle list.
     let a = uvio::Timer::new(&lp).unwrap();
     let entries = list_len(&lp).unwrap();
-    let lim = libc::rlimit {
-        rlim_cur: 64,
-        rlim_max: 64,
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
     };
-    // SAFETY: setrlimit reads the struct; this process runs only this test.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+    // SAFETY: getrlimit writes the struct; setrlimit reads it; this process runs only this
+    // test.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        lim.rlim_cur = 64;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+    }
     let mut fill = Vec::new();
     while let Ok(f) = std::fs::File::open("/dev/null") {
         fill.push(f);
