@@ -773,3 +773,27 @@ fn spawn_failing_before_the_fork_is_closed_safely() {
     );
     assert!(text.contains("1 passed"), "{text}");
 }
+
+#[test]
+fn a_tcp_connection_as_the_childs_stdout() {
+    let (lp, base) = new_loop();
+    let listener = uvio::TcpListener::bind(&lp, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let got = lp
+        .block_on(async move {
+            let client = uvio::spawn_local(uvio::TcpStream::connect(addr));
+            let server_side = listener.accept().await.unwrap();
+            let client = client.await.unwrap().unwrap();
+            let mut cmd = sh("echo over tcp");
+            cmd.stdout(server_side);
+            let child = cmd.spawn(&current()).unwrap();
+            assert!(child.wait().await.unwrap().success());
+            drop(cmd); // our end of the accepted connection: the client then sees the end
+            let mut got = Vec::new();
+            (&client).read_to_end(&mut got).await.unwrap();
+            got
+        })
+        .unwrap();
+    assert_eq!(got, b"over tcp\n");
+    all_closed(&lp, base);
+}
