@@ -47,6 +47,7 @@ mod net_addr;
 pub mod node;
 mod panic;
 mod pipe;
+pub mod process;
 mod req;
 mod runtime;
 pub mod signal;
