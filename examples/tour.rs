@@ -2,7 +2,7 @@
 //!
 //! A guided run through uvio: the loop, timers with callbacks, the same timers as futures,
 //! tasks, threadpool work, cross-thread wakes, Node-style scheduling, TCP, files, DNS, UDP,
-//! errors and panics. Prints what it does and exits 0.
+//! errors, panics, child processes and system queries. Prints what it does and exits 0.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -146,6 +146,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::panic::set_hook(hook);
     println!("   run() resumed the panic: {}", caught.is_err());
 
+    println!("\n== 11. Child processes and the system");
+    processes(&lp)?;
+
     drop(timers);
     drop(lp);
     println!("\nLoop dropped: every handle closed, nothing leaked. Done.");
@@ -270,5 +273,39 @@ fn dns_udp(lp: &Loop) -> Result<(), Box<dyn std::error::Error>> {
         Ok::<_, uvio::Error>(String::from_utf8_lossy(&buf[..n]).into_owned())
     })??;
     println!("   {a_addr} sent \"ping\" to {b_addr}, got back {reply:?}");
+    Ok(())
+}
+
+/// A child's output as a future, a child's exit in a callback, and libuv's system queries.
+fn processes(lp: &Loop) -> Result<(), Box<dyn std::error::Error>> {
+    use uvio::process::Command;
+    let out = lp.block_on(
+        Command::new("sh")
+            .args(["-c", "echo hi from pid $$"])
+            .output(),
+    )??;
+    print!("   sh: {}", String::from_utf8_lossy(&out.stdout));
+    println!("   sh ended with {}", out.status);
+    let sleeper = Command::new("sleep")
+        .arg("10")
+        .spawn_cb(lp, |_child, status| {
+            println!(
+                "   sleep 10 ended early: {}",
+                status.expect("an exit status")
+            );
+        })?;
+    sleeper.kill(libc::SIGTERM)?;
+    lp.run(RunMode::Default)?;
+    let missing = Command::new("no-such-program").spawn(lp).unwrap_err();
+    println!("   spawning a missing program: {missing}");
+    let u = uvio::sys::os_uname()?;
+    println!(
+        "   {} runs {} {} with {} CPUs; this process uses {} KiB",
+        uvio::sys::hostname()?,
+        u.sysname,
+        u.release,
+        uvio::sys::available_parallelism(),
+        uvio::sys::resident_set_memory()? / 1024
+    );
     Ok(())
 }
