@@ -288,6 +288,25 @@ fn standard_streams_in_a_child() {
         .stderr(slave)
         .spawn()
         .unwrap();
+    // Hang guard: a child stuck on its terminal is killed, so the reads below see the
+    // terminal close and the test fails with what the child printed, instead of hanging.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let (done, pid) = (done.clone(), libc::pid_t::try_from(child.id()).unwrap());
+        let limit = common::patience(std::time::Duration::from_secs(60));
+        let deadline = std::time::Instant::now() + limit;
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                if std::time::Instant::now() > deadline {
+                    // SAFETY: kill(2) on our child: the test reaps it only after this
+                    // thread has been joined, so the pid is still the child's.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        })
+    };
     // Read until the child's size line appears, then press a key.
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
@@ -309,6 +328,8 @@ fn standard_streams_in_a_child() {
         }
         seen.extend_from_slice(&buf[..n]);
     }
+    done.store(true, std::sync::atomic::Ordering::Release);
+    watchdog.join().unwrap();
     let status = child.wait().unwrap();
     let text = String::from_utf8_lossy(&seen);
     assert!(status.success(), "{text}");
