@@ -482,6 +482,26 @@ macro_rules! stream_methods {
             /// # Errors
             ///
             /// `ENOTCONN` when the stream is not connected, `EBADF` when closed.
+            ///
+            /// # Examples
+            ///
+            /// Shown with a `TcpStream` pair; the same for every stream type.
+            ///
+            /// ```
+            /// use std::{cell::RefCell, rc::Rc};
+            /// let lp = uvio::Loop::new()?;
+            /// let (a, b) = uvio::TcpStream::pair(&lp)?;
+            /// let got = Rc::new(RefCell::new(Vec::new()));
+            /// let g = got.clone();
+            /// b.read_start(move |s, r| match r {
+            ///     Ok(bytes) => g.borrow_mut().extend_from_slice(bytes),
+            ///     Err(_) => s.close().unwrap(), // EOF
+            /// })?;
+            /// a.write_cb("hi", |a, r| { r.unwrap(); a.shutdown_cb(|a, _| a.close().unwrap()).unwrap(); })?;
+            /// lp.run(uvio::RunMode::Default)?;
+            /// assert_eq!(*got.borrow(), b"hi");
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn read_start(
                 &self,
                 callback: impl FnMut(&$ty, $crate::Result<&[u8]>) + 'static,
@@ -494,17 +514,55 @@ macro_rules! stream_methods {
             /// # Errors
             ///
             /// `EBADF` when closed.
+            ///
+            /// # Examples
+            ///
+            /// Shown with a `TcpStream` pair; the same for every stream type.
+            ///
+            /// ```
+            /// let lp = uvio::Loop::new()?;
+            /// let (_a, b) = uvio::TcpStream::pair(&lp)?;
+            /// b.read_start(|_, _| {})?;
+            /// b.read_stop()?;
+            /// // Nothing keeps the loop alive now: it returns at once.
+            /// lp.run(uvio::RunMode::Default)?;
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn read_stop(&self) -> $crate::Result<()> {
                 $crate::stream::read_stop(&self.h)
             }
 
             /// Whether the stream can be read from (`uv_is_readable`).
+            ///
+            /// # Examples
+            ///
+            /// Shown with a `TcpStream` pair; the same for every stream type.
+            ///
+            /// ```
+            /// let lp = uvio::Loop::new()?;
+            /// let (a, _b) = uvio::TcpStream::pair(&lp)?;
+            /// assert!(a.is_readable());
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn is_readable(&self) -> bool {
                 $crate::stream::is_readable(&self.h)
             }
 
             /// Whether the stream can be written to (`uv_is_writable`); false after
             /// [`shutdown`](Self::shutdown).
+            ///
+            /// # Examples
+            ///
+            /// Shown with a `TcpStream` pair; the same for every stream type.
+            ///
+            /// ```
+            /// let lp = uvio::Loop::new()?;
+            /// let (a, _b) = uvio::TcpStream::pair(&lp)?;
+            /// assert!(a.is_writable());
+            /// lp.block_on(a.shutdown())??;
+            /// assert!(!a.is_writable());
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn is_writable(&self) -> bool {
                 $crate::stream::is_writable(&self.h)
             }
@@ -517,6 +575,22 @@ macro_rules! stream_methods {
             ///
             /// `EPIPE` after shutdown, `EBADF` when closed, `EINVAL` for more than
             /// `0x7fff_f000` bytes. The callback is not called then.
+            ///
+            /// # Examples
+            ///
+            /// Shown with a `TcpStream` pair; the same for every stream type.
+            ///
+            /// ```
+            /// use std::{cell::Cell, rc::Rc};
+            /// let lp = uvio::Loop::new()?;
+            /// let (a, _b) = uvio::TcpStream::pair(&lp)?;
+            /// let done = Rc::new(Cell::new(false));
+            /// let d = done.clone();
+            /// a.write_cb(b"hello".to_vec(), move |_, r| d.set(r.is_ok()))?;
+            /// lp.run(uvio::RunMode::Default)?;
+            /// assert!(done.get());
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn write_cb(
                 &self,
                 buf: impl Into<$crate::WriteBuf>,
@@ -532,6 +606,25 @@ macro_rules! stream_methods {
             ///
             /// As [`write_cb`](Self::write_cb); `EINVAL` when the total is above
             /// `0x7fff_f000` bytes (checked before anything is submitted).
+            ///
+            /// # Examples
+            ///
+            /// Shown with a `TcpStream` pair; the same for every stream type.
+            ///
+            /// ```
+            /// use std::{cell::Cell, rc::Rc};
+            /// let lp = uvio::Loop::new()?;
+            /// let (a, b) = uvio::TcpStream::pair(&lp)?;
+            /// let done = Rc::new(Cell::new(false));
+            /// let d = done.clone();
+            /// a.write_vectored_cb(vec!["head ", "body"], move |_, r| d.set(r.is_ok()))?;
+            /// lp.run(uvio::RunMode::Default)?;
+            /// assert!(done.get());
+            /// # let mut buf = [0u8; 9];
+            /// # std::io::Read::read_exact(&mut b.into_std()?, &mut buf).unwrap();
+            /// # assert_eq!(&buf, b"head body");
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn write_vectored_cb<B: Into<$crate::WriteBuf>>(
                 &self,
                 bufs: Vec<B>,
@@ -543,11 +636,47 @@ macro_rules! stream_methods {
             /// Writes `buf`; the future resolves once it is written. The write is queued
             /// when this is called (in order with other writes): dropping the future does
             /// not cancel it.
+            ///
+            /// # Examples
+            ///
+            /// Shown with a `TcpStream` pair; the same for every stream type.
+            ///
+            /// ```
+            /// use futures::AsyncReadExt;
+            /// let lp = uvio::Loop::new()?;
+            /// let (a, mut b) = uvio::TcpStream::pair(&lp)?;
+            /// let mut buf = [0u8; 5];
+            /// lp.block_on(async {
+            ///     a.write("hello").await?;
+            ///     b.read_exact(&mut buf).await?;
+            ///     Ok::<_, uvio::Error>(())
+            /// })??;
+            /// assert_eq!(&buf, b"hello");
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn write(&self, buf: impl Into<$crate::WriteBuf>) -> $crate::Write<'_> {
                 $crate::stream::write::write_fut(&self.h, ::std::iter::once(buf.into()))
             }
 
             /// Writes all of `bufs` in order with one request; see [`write`](Self::write).
+            ///
+            /// # Examples
+            ///
+            /// Shown with a `TcpStream` pair; the same for every stream type.
+            ///
+            /// ```
+            /// use futures::AsyncReadExt;
+            /// let lp = uvio::Loop::new()?;
+            /// let (a, mut b) = uvio::TcpStream::pair(&lp)?;
+            /// let mut buf = [0u8; 6];
+            /// lp.block_on(async {
+            ///     a.write_vectored(vec![b"abc".to_vec(), b"def".to_vec()]).await?;
+            ///     b.read_exact(&mut buf).await?;
+            ///     Ok::<_, uvio::Error>(())
+            /// })??;
+            /// assert_eq!(&buf, b"abcdef");
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn write_vectored<B: Into<$crate::WriteBuf>>(
                 &self,
                 bufs: Vec<B>,
@@ -562,12 +691,38 @@ macro_rules! stream_methods {
             ///
             /// `EAGAIN` when nothing can be written now (or writes are queued), `EPIPE`
             /// after shutdown, `EBADF` when closed.
+            ///
+            /// # Examples
+            ///
+            /// Shown with a `TcpStream` pair; the same for every stream type.
+            ///
+            /// ```
+            /// let lp = uvio::Loop::new()?;
+            /// let (a, _b) = uvio::TcpStream::pair(&lp)?;
+            /// let n = a.try_write(b"ping")?;
+            /// assert_eq!(n, 4);
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn try_write(&self, buf: &[u8]) -> $crate::Result<usize> {
                 $crate::stream::write::try_write(&self.h, buf)
             }
 
             /// Bytes queued in write requests, not yet written
             /// (`uv_stream_get_write_queue_size`).
+            ///
+            /// # Examples
+            ///
+            /// Shown with a `TcpStream` pair; the same for every stream type.
+            ///
+            /// ```
+            /// let lp = uvio::Loop::new()?;
+            /// let (a, _b) = uvio::TcpStream::pair(&lp)?;
+            /// assert_eq!(a.write_queue_size(), 0);
+            /// let w = a.write("queued");
+            /// lp.block_on(w)??;
+            /// assert_eq!(a.write_queue_size(), 0);
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn write_queue_size(&self) -> usize {
                 $crate::stream::write::write_queue_size(&self.h)
             }
@@ -578,6 +733,23 @@ macro_rules! stream_methods {
             /// # Errors
             ///
             /// `ENOTCONN` when already shut down (or not connected), `EBADF` when closed.
+            ///
+            /// # Examples
+            ///
+            /// Shown with a `TcpStream` pair; the same for every stream type.
+            ///
+            /// ```
+            /// use std::{cell::Cell, rc::Rc};
+            /// let lp = uvio::Loop::new()?;
+            /// let (a, _b) = uvio::TcpStream::pair(&lp)?;
+            /// let ok = Rc::new(Cell::new(false));
+            /// let o = ok.clone();
+            /// a.shutdown_cb(move |_, r| o.set(r.is_ok()))?;
+            /// lp.run(uvio::RunMode::Default)?;
+            /// assert!(ok.get());
+            /// assert!(!a.is_writable());
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn shutdown_cb(
                 &self,
                 callback: impl FnOnce(&$ty, $crate::Result<()>) + 'static,
@@ -587,12 +759,54 @@ macro_rules! stream_methods {
 
             /// Shuts the write side down once queued writes are done; see
             /// [`shutdown_cb`](Self::shutdown_cb). Started when called.
+            ///
+            /// # Examples
+            ///
+            /// Shown with a `TcpStream` pair; the same for every stream type.
+            ///
+            /// ```
+            /// use futures::AsyncReadExt;
+            /// let lp = uvio::Loop::new()?;
+            /// let (a, mut b) = uvio::TcpStream::pair(&lp)?;
+            /// let mut rest = Vec::new();
+            /// lp.block_on(async {
+            ///     a.write("last words").await?;
+            ///     a.shutdown().await?;
+            ///     b.read_to_end(&mut rest).await?; // ends: the peer shut down
+            ///     Ok::<_, uvio::Error>(())
+            /// })??;
+            /// assert_eq!(rest, b"last words");
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn shutdown(&self) -> $crate::Shutdown {
                 $crate::stream::oneshot::shutdown_fut(&self.h)
             }
 
             /// Splits into a read half and a write half, usable from two tasks on this
             /// thread (they share the stream through an `Rc`).
+            ///
+            /// # Examples
+            ///
+            /// Shown with a `TcpStream` pair; the same for every stream type.
+            ///
+            /// ```
+            /// use futures::{AsyncReadExt, AsyncWriteExt};
+            /// let lp = uvio::Loop::new()?;
+            /// let (a, b) = uvio::TcpStream::pair(&lp)?;
+            /// let (mut rd, mut wr) = a.split();
+            /// let mut buf = [0u8; 4];
+            /// lp.block_on(async {
+            ///     wr.write_all(b"echo").await?;
+            ///     let (mut br, mut bw) = b.split();
+            ///     let mut tmp = [0u8; 4];
+            ///     br.read_exact(&mut tmp).await?;
+            ///     bw.write_all(&tmp).await?;
+            ///     rd.read_exact(&mut buf).await?;
+            ///     Ok::<_, std::io::Error>(())
+            /// })?.unwrap();
+            /// assert_eq!(&buf, b"echo");
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn split(self) -> ($crate::ReadHalf<$ty>, $crate::WriteHalf<$ty>) {
                 $crate::stream::io::split(self)
             }
