@@ -56,11 +56,29 @@ pub struct BindOptions {
 
 impl BindOptions {
     /// No flags: what [`UdpSocket::bind`] uses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let opts = uvio::udp::BindOptions::new();
+    /// assert_eq!(opts, uvio::udp::BindOptions::default());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn new() -> BindOptions {
         BindOptions::default()
     }
 
     /// Disables dual-stack mode on an IPv6 socket (`UV_UDP_IPV6ONLY`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let opts = uvio::udp::BindOptions::new().ipv6_only(true);
+    /// let s = uvio::UdpSocket::bind_with(&lp, "[::1]:0".parse().unwrap(), opts)?;
+    /// assert!(s.local_addr()?.is_ipv6());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn ipv6_only(mut self, on: bool) -> BindOptions {
         self.ipv6_only = on;
         self
@@ -68,6 +86,18 @@ impl BindOptions {
 
     /// Sets `SO_REUSEADDR` (`UV_UDP_REUSEADDR`): several sockets may bind the same address;
     /// on Linux the last one bound receives the traffic.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let opts = uvio::udp::BindOptions::new().reuse_addr(true);
+    /// let a = uvio::UdpSocket::bind_with(&lp, "127.0.0.1:0".parse().unwrap(), opts)?;
+    /// // A second socket may bind the same address.
+    /// let b = uvio::UdpSocket::bind_with(&lp, a.local_addr()?, opts)?;
+    /// assert_eq!(a.local_addr()?, b.local_addr()?);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn reuse_addr(mut self, on: bool) -> BindOptions {
         self.reuse_addr = on;
         self
@@ -75,6 +105,19 @@ impl BindOptions {
 
     /// Sets `SO_REUSEPORT` (`UV_UDP_REUSEPORT`, libuv 1.49+): sockets bound to the same
     /// address share the incoming datagrams.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let opts = uvio::udp::BindOptions::new().reuse_port(true);
+    /// match uvio::UdpSocket::bind_with(&lp, "127.0.0.1:0".parse().unwrap(), opts) {
+    ///     Ok(s) => assert_ne!(s.local_addr()?.port(), 0),
+    ///     // libuv older than 1.49, or a platform without SO_REUSEPORT.
+    ///     Err(e) => assert!(e.is_unsupported() || e.name() == "ENOTSUP"),
+    /// }
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn reuse_port(mut self, on: bool) -> BindOptions {
         self.reuse_port = on;
         self
@@ -82,6 +125,16 @@ impl BindOptions {
 
     /// Reads several datagrams per system call with `recvmmsg(2)` where the platform has it
     /// (`UV_UDP_RECVMMSG`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let opts = uvio::udp::BindOptions::new().recvmmsg(true);
+    /// let s = uvio::UdpSocket::bind_with(&lp, "127.0.0.1:0".parse().unwrap(), opts)?;
+    /// assert_ne!(s.local_addr()?.port(), 0);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn recvmmsg(mut self, on: bool) -> BindOptions {
         self.recvmmsg = on;
         self
@@ -207,6 +260,16 @@ impl UdpSocket {
     /// # Errors
     ///
     /// `EBADF` when the loop is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let s = uvio::UdpSocket::new(&lp)?;
+    /// // No OS socket yet, so no address.
+    /// assert!(s.local_addr().is_err());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn new(lp: &LoopHandle) -> Result<UdpSocket> {
         UdpSocket::init(lp, None)
     }
@@ -216,6 +279,15 @@ impl UdpSocket {
     /// # Errors
     ///
     /// `EADDRINUSE`, `EADDRNOTAVAIL`, `EACCES`, with the address in the message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let s = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// assert!(s.local_addr()?.ip().is_loopback());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn bind(lp: &LoopHandle, addr: SocketAddr) -> Result<UdpSocket> {
         UdpSocket::bind_with(lp, addr, BindOptions::new())
     }
@@ -226,6 +298,16 @@ impl UdpSocket {
     ///
     /// As [`UdpSocket::bind`]; [`Error::UNSUPPORTED`] for `reuse_port` on a libuv older than
     /// 1.49; `ENOTSUP` where the platform lacks it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let opts = uvio::udp::BindOptions::new().reuse_addr(true);
+    /// let s = uvio::UdpSocket::bind_with(&lp, "127.0.0.1:0".parse().unwrap(), opts)?;
+    /// assert_ne!(s.local_addr()?.port(), 0);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn bind_with(lp: &LoopHandle, addr: SocketAddr, opts: BindOptions) -> Result<UdpSocket> {
         let flags = opts.bind_flags()?;
         let domain = if addr.is_ipv4() {
@@ -253,6 +335,18 @@ impl UdpSocket {
     ///
     /// `EEXIST` when the descriptor is already watched by this loop; the descriptor is
     /// closed on any error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::fd::OwnedFd;
+    /// let lp = uvio::Loop::new()?;
+    /// let std_sock = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// let addr = std_sock.local_addr()?;
+    /// let s = uvio::UdpSocket::open(&lp, OwnedFd::from(std_sock))?;
+    /// assert_eq!(s.local_addr()?, addr);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn open(lp: &LoopHandle, sock: OwnedFd) -> Result<UdpSocket> {
         let s = UdpSocket::new(lp)?;
         let fd = sock.as_raw_fd();
@@ -269,6 +363,17 @@ impl UdpSocket {
     /// # Errors
     ///
     /// As [`UdpSocket::open`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let std_sock = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// let addr = std_sock.local_addr()?;
+    /// let s = uvio::UdpSocket::from_std(&lp, std_sock)?;
+    /// assert_eq!(s.local_addr()?, addr);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn from_std(lp: &LoopHandle, sock: std::net::UdpSocket) -> Result<UdpSocket> {
         UdpSocket::open(lp, sock.into())
     }
@@ -278,6 +383,17 @@ impl UdpSocket {
     /// # Errors
     ///
     /// `EISCONN` when already connected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let server = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let client = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// client.connect(server.local_addr()?)?;
+    /// assert_eq!(client.peer_addr()?, server.local_addr()?);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn connect(&self, addr: SocketAddr) -> Result<()> {
         let (sa, _) = to_sockaddr(&addr);
         self.h
@@ -292,6 +408,18 @@ impl UdpSocket {
     /// # Errors
     ///
     /// `ENOTCONN` when not connected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let server = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let client = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// client.connect(server.local_addr()?)?;
+    /// client.disconnect()?;
+    /// assert_eq!(client.peer_addr().unwrap_err().name(), "ENOTCONN");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn disconnect(&self) -> Result<()> {
         self.h
             // SAFETY: the handle is open; a null address disconnects.
@@ -322,6 +450,17 @@ impl UdpSocket {
     /// # Errors
     ///
     /// `EBADF` when closed or not yet bound.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let s = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let addr = s.local_addr()?;
+    /// assert_eq!(addr.ip(), std::net::Ipv4Addr::LOCALHOST);
+    /// assert_ne!(addr.port(), 0);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn local_addr(&self) -> Result<SocketAddr> {
         self.sockname("local_addr", ffi::uv_udp_getsockname)
     }
@@ -331,6 +470,17 @@ impl UdpSocket {
     /// # Errors
     ///
     /// `ENOTCONN` when not connected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let s = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// assert_eq!(s.peer_addr().unwrap_err().name(), "ENOTCONN");
+    /// s.connect("127.0.0.1:9".parse().unwrap())?;
+    /// assert_eq!(s.peer_addr()?, "127.0.0.1:9".parse().unwrap());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn peer_addr(&self) -> Result<SocketAddr> {
         self.sockname("peer_addr", ffi::uv_udp_getpeername)
     }
@@ -356,6 +506,16 @@ impl UdpSocket {
     /// # Errors
     ///
     /// `EBADF` when closed or before the socket exists (bind first).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let s = uvio::UdpSocket::bind(&lp, "0.0.0.0:0".parse().unwrap())?;
+    /// s.set_broadcast(true)?;
+    /// s.set_broadcast(false)?;
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn set_broadcast(&self, on: bool) -> Result<()> {
         self.set_int("set_broadcast", ffi::uv_udp_set_broadcast, i32::from(on))
     }
@@ -365,6 +525,16 @@ impl UdpSocket {
     /// # Errors
     ///
     /// `EINVAL` out of range; `EBADF` when closed or not yet bound.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let s = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// s.set_ttl(64)?;
+    /// assert_eq!(s.set_ttl(0).unwrap_err().name(), "EINVAL");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn set_ttl(&self, ttl: u32) -> Result<()> {
         self.set_int("set_ttl", ffi::uv_udp_set_ttl, ttl_arg(ttl)?)
     }
@@ -374,6 +544,16 @@ impl UdpSocket {
     /// # Errors
     ///
     /// `EINVAL` out of range; `EBADF` when closed or not yet bound.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let s = uvio::UdpSocket::bind(&lp, "0.0.0.0:0".parse().unwrap())?;
+    /// s.set_multicast_ttl(1)?;
+    /// assert_eq!(s.set_multicast_ttl(256).unwrap_err().name(), "EINVAL");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn set_multicast_ttl(&self, ttl: u32) -> Result<()> {
         self.set_int(
             "set_multicast_ttl",
@@ -387,6 +567,16 @@ impl UdpSocket {
     /// # Errors
     ///
     /// `EBADF` when closed or not yet bound.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let s = uvio::UdpSocket::bind(&lp, "0.0.0.0:0".parse().unwrap())?;
+    /// s.set_multicast_loop(false)?;
+    /// s.set_multicast_loop(true)?;
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn set_multicast_loop(&self, on: bool) -> Result<()> {
         self.set_int(
             "set_multicast_loop",
@@ -400,6 +590,17 @@ impl UdpSocket {
     /// # Errors
     ///
     /// `EINVAL` for an address of the other family; `EADDRNOTAVAIL` when no interface has it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let s = uvio::UdpSocket::bind(&lp, "0.0.0.0:0".parse().unwrap())?;
+    /// s.set_multicast_interface(None)?;
+    /// // An IPv6 address on an IPv4 socket is refused.
+    /// assert!(s.set_multicast_interface(Some("::1".parse().unwrap())).is_err());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn set_multicast_interface(&self, interface: Option<IpAddr>) -> Result<()> {
         let iface = opt_ip_cstring(interface)?;
         self.h
@@ -444,6 +645,22 @@ impl UdpSocket {
     ///
     /// `EINVAL` when `group` is not a multicast address; `ENODEV`/`EADDRNOTAVAIL` when no
     /// interface can join it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let s = uvio::UdpSocket::bind(&lp, "0.0.0.0:0".parse().unwrap())?;
+    /// // Not a multicast address: refused.
+    /// let e = s.join_multicast("10.0.0.1".parse().unwrap(), None).unwrap_err();
+    /// assert_eq!(e.name(), "EINVAL");
+    /// // A real group; a host without a multicast route may refuse it.
+    /// let group = "239.255.0.1".parse().unwrap();
+    /// if s.join_multicast(group, Some("127.0.0.1".parse().unwrap())).is_ok() {
+    ///     s.leave_multicast(group, Some("127.0.0.1".parse().unwrap()))?;
+    /// }
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn join_multicast(&self, group: IpAddr, interface: Option<IpAddr>) -> Result<()> {
         self.membership("join_multicast", group, interface, None, ffi::UV_JOIN_GROUP)
     }
@@ -453,6 +670,17 @@ impl UdpSocket {
     /// # Errors
     ///
     /// `EADDRNOTAVAIL` when not a member.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let s = uvio::UdpSocket::bind(&lp, "0.0.0.0:0".parse().unwrap())?;
+    /// // Leaving a group never joined fails.
+    /// let group = "239.255.0.2".parse().unwrap();
+    /// assert!(s.leave_multicast(group, Some("127.0.0.1".parse().unwrap())).is_err());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn leave_multicast(&self, group: IpAddr, interface: Option<IpAddr>) -> Result<()> {
         self.membership(
             "leave_multicast",
@@ -469,6 +697,21 @@ impl UdpSocket {
     /// # Errors
     ///
     /// As [`join_multicast`](UdpSocket::join_multicast); `ENOSYS` where unsupported.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let s = uvio::UdpSocket::bind(&lp, "0.0.0.0:0".parse().unwrap())?;
+    /// let (group, lo) = ("232.1.1.1".parse().unwrap(), "127.0.0.1".parse().unwrap());
+    /// // Hosts without multicast routing or SSM support refuse it.
+    /// if s.join_source_specific(group, Some(lo), lo).is_ok() {
+    ///     s.leave_source_specific(group, Some(lo), lo)?;
+    /// }
+    /// // A non-multicast group is always refused.
+    /// assert!(s.join_source_specific(lo, Some(lo), lo).is_err());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn join_source_specific(
         &self,
         group: IpAddr,
@@ -489,6 +732,17 @@ impl UdpSocket {
     /// # Errors
     ///
     /// `EADDRNOTAVAIL` when not a member.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let s = uvio::UdpSocket::bind(&lp, "0.0.0.0:0".parse().unwrap())?;
+    /// let (group, lo) = ("232.1.1.2".parse().unwrap(), "127.0.0.1".parse().unwrap());
+    /// // Leaving a group never joined fails.
+    /// assert!(s.leave_source_specific(group, Some(lo), lo).is_err());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn leave_source_specific(
         &self,
         group: IpAddr,

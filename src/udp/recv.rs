@@ -21,19 +21,62 @@ const DGRAM_MAX: usize = 64 * 1024;
 /// Datagrams read per `recvmmsg` call (libuv uses at most 20).
 const MMSG_CHUNKS: usize = 16;
 /// How many received datagrams the futures' queue holds before the socket stops reading.
+///
+/// # Examples
+///
+/// ```
+/// // Datagrams beyond this many, unread by the futures, wait in the kernel instead.
+/// assert!(uvio::udp::QUEUE_MAX > 0);
+/// # Ok::<(), uvio::Error>(())
+/// ```
 pub const QUEUE_MAX: usize = 64;
 
 /// Flags that come with a received datagram.
+///
+/// # Examples
+///
+/// ```
+/// let flags = uvio::udp::RecvFlags::default();
+/// assert!(!flags.is_partial());
+/// assert_eq!(flags.bits(), 0);
+/// # Ok::<(), uvio::Error>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct RecvFlags(u32);
 
 impl RecvFlags {
     /// The datagram was larger than the receive buffer and was cut short (`UV_UDP_PARTIAL`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// let lp = uvio::Loop::new()?;
+    /// let rx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let partial = Rc::new(Cell::new(None));
+    /// let p = partial.clone();
+    /// rx.recv_start(move |s, r| {
+    ///     p.set(Some(r.unwrap().2.is_partial()));
+    ///     s.close().unwrap();
+    /// })?;
+    /// rx.try_send_to(b"small", rx.local_addr()?)?;
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert_eq!(partial.get(), Some(false));
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn is_partial(self) -> bool {
         self.0 & ffi::UV_UDP_PARTIAL != 0
     }
 
     /// The raw `UV_UDP_*` bits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let flags = uvio::udp::RecvFlags::default();
+    /// assert_eq!(flags.bits(), 0);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn bits(self) -> u32 {
         self.0
     }
@@ -49,6 +92,25 @@ impl fmt::Debug for RecvFlags {
 
 /// A received datagram, as the receive callback sees it: the bytes (borrowed from the
 /// socket's receive buffer, valid during the callback), the sender, and flags.
+///
+/// # Examples
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// let lp = uvio::Loop::new()?;
+/// let rx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+/// let got = Rc::new(RefCell::new(Vec::new()));
+/// let g = got.clone();
+/// rx.recv_start(move |s, r: uvio::Result<uvio::udp::Datagram<'_>>| {
+///     let (bytes, _from, _flags) = r.unwrap();
+///     g.borrow_mut().extend_from_slice(bytes);
+///     s.close().unwrap();
+/// })?;
+/// rx.try_send_to(b"dgram", rx.local_addr()?)?;
+/// lp.run(uvio::RunMode::Default)?;
+/// assert_eq!(*got.borrow(), b"dgram");
+/// # Ok::<(), uvio::Error>(())
+/// ```
 pub type Datagram<'a> = (&'a [u8], SocketAddr, RecvFlags);
 
 type RecvCallback = dyn FnMut(&UdpSocket, Result<Datagram<'_>>);
@@ -202,6 +264,27 @@ impl UdpSocket {
     /// # Errors
     ///
     /// `EBADF` when closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let lp = uvio::Loop::new()?;
+    /// let rx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let tx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let from = Rc::new(RefCell::new(None));
+    /// let f = from.clone();
+    /// rx.recv_start(move |s, r| {
+    ///     let (bytes, sender, _) = r.unwrap();
+    ///     assert_eq!(bytes, b"ping");
+    ///     *f.borrow_mut() = Some(sender);
+    ///     s.close().unwrap();
+    /// })?;
+    /// tx.try_send_to(b"ping", rx.local_addr()?)?;
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert_eq!(*from.borrow(), Some(tx.local_addr()?));
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn recv_start(
         &self,
         callback: impl FnMut(&UdpSocket, Result<Datagram<'_>>) + 'static,
@@ -222,6 +305,20 @@ impl UdpSocket {
     /// # Errors
     ///
     /// `EBADF` when closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let rx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// rx.recv_start(|_, _| {})?;
+    /// assert!(rx.is_reading());
+    /// rx.recv_stop()?;
+    /// assert!(!rx.is_reading());
+    /// // Nothing keeps the loop alive now: it returns at once.
+    /// lp.run(uvio::RunMode::Default)?;
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn recv_stop(&self) -> Result<()> {
         let st = self.h.state()?;
         self.stop_reading(st);
@@ -237,11 +334,35 @@ impl UdpSocket {
 
     /// True while the socket is reading (after `recv_start` or a receive future, until
     /// `recv_stop`, close, or a full queue).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let rx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// assert!(!rx.is_reading());
+    /// rx.recv_start(|_, _| {})?;
+    /// assert!(rx.is_reading());
+    /// rx.close()?;
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn is_reading(&self) -> bool {
         self.h.state().is_ok_and(|st| st.reading.get())
     }
 
     /// True when the socket reads with `recvmmsg(2)` (`uv_udp_using_recvmmsg`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let plain = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// assert!(!plain.using_recvmmsg());
+    /// let opts = uvio::udp::BindOptions::new().recvmmsg(true);
+    /// let batched = uvio::UdpSocket::bind_with(&lp, "127.0.0.1:0".parse().unwrap(), opts)?;
+    /// println!("recvmmsg in use: {}", batched.using_recvmmsg()); // depends on the platform
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn using_recvmmsg(&self) -> bool {
         // SAFETY: the handle is open.
         self.h
@@ -326,6 +447,22 @@ impl UdpSocket {
     /// `EBADF` when the socket is closed (also while waiting), `EBUSY` while a
     /// [`recv_start`](UdpSocket::recv_start) callback is installed, and receive errors
     /// such as `ECONNREFUSED` on a connected socket.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let rx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let tx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let mut buf = [0u8; 16];
+    /// let (n, from) = lp.block_on(async {
+    ///     tx.send_to("hello", rx.local_addr()?).await?;
+    ///     rx.recv_from(&mut buf).await
+    /// })??;
+    /// assert_eq!(&buf[..n], b"hello");
+    /// assert_eq!(from, tx.local_addr()?);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub async fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, SocketAddr)> {
         let mut c = ConsumerGuard {
             sock: self,
@@ -345,6 +482,23 @@ impl UdpSocket {
     /// # Errors
     ///
     /// As `recv_from`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let a = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let b = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// a.connect(b.local_addr()?)?;
+    /// b.connect(a.local_addr()?)?;
+    /// let mut buf = [0u8; 16];
+    /// let n = lp.block_on(async {
+    ///     a.send("hi").await?;
+    ///     b.recv(&mut buf).await
+    /// })??;
+    /// assert_eq!(&buf[..n], b"hi");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub async fn recv(&self, buf: &mut [u8]) -> Result<usize> {
         Ok(self.recv_from(buf).await?.0)
     }
@@ -400,6 +554,18 @@ impl Drop for ConsumerGuard<'_> {
 }
 
 /// The stream of [`UdpSocket::incoming`]. The socket reads while it exists (once polled).
+///
+/// # Examples
+///
+/// ```
+/// use futures::StreamExt;
+/// let lp = uvio::Loop::new()?;
+/// let rx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+/// rx.try_send_to(b"one", rx.local_addr()?)?;
+/// let first = lp.block_on(async { rx.incoming().next().await })?;
+/// assert_eq!(first.unwrap()?.0, b"one");
+/// # Ok::<(), uvio::Error>(())
+/// ```
 #[must_use = "streams do nothing unless polled"]
 pub struct Incoming<'a> {
     g: ConsumerGuard<'a>,

@@ -73,6 +73,17 @@ impl UdpSocket {
     /// `EMSGSIZE` for a datagram larger than the protocol allows (65,507 bytes over IPv4),
     /// `EISCONN` on a connected socket, `EBADF` when closed, `ECANCELED` when the socket
     /// closes before the datagram went out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let rx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let tx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let sent = lp.block_on(tx.send_to(b"datagram".to_vec(), rx.local_addr()?))??;
+    /// assert_eq!(sent, 8);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn send_to(&self, data: impl Into<Vec<u8>>, addr: SocketAddr) -> SendTo {
         self.send_future(data.into(), Some(addr))
     }
@@ -82,6 +93,19 @@ impl UdpSocket {
     /// # Errors
     ///
     /// `EDESTADDRREQ` when not connected; otherwise as `send_to`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let rx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let tx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// tx.connect(rx.local_addr()?)?;
+    /// assert_eq!(lp.block_on(tx.send("abc"))??, 3);
+    /// // Unconnected sockets need an address.
+    /// assert_eq!(lp.block_on(rx.send("abc"))?.unwrap_err().name(), "EDESTADDRREQ");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn send(&self, data: impl Into<Vec<u8>>) -> SendTo {
         self.send_future(data.into(), None)
     }
@@ -93,6 +117,21 @@ impl UdpSocket {
     ///
     /// Errors found before the send starts (`EBADF`, `EISCONN`, `EINVAL`) are returned here
     /// and `done` is not called; later ones go to `done`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// let lp = uvio::Loop::new()?;
+    /// let rx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let tx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let sent = Rc::new(Cell::new(0));
+    /// let s = sent.clone();
+    /// tx.send_to_cb("four", rx.local_addr()?, move |r| s.set(r.unwrap()))?;
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert_eq!(sent.get(), 4);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn send_to_cb(
         &self,
         data: impl Into<Vec<u8>>,
@@ -108,6 +147,22 @@ impl UdpSocket {
     /// # Errors
     ///
     /// As `send_to_cb`; `EDESTADDRREQ` when not connected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// let lp = uvio::Loop::new()?;
+    /// let rx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let tx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// tx.connect(rx.local_addr()?)?;
+    /// let sent = Rc::new(Cell::new(0));
+    /// let s = sent.clone();
+    /// tx.send_cb(vec![0u8; 10], move |r| s.set(r.unwrap()))?;
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert_eq!(sent.get(), 10);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn send_cb(
         &self,
         data: impl Into<Vec<u8>>,
@@ -141,6 +196,16 @@ impl UdpSocket {
     ///
     /// `EAGAIN` when it would have to wait (queued sends pending, or the kernel buffer is
     /// full); `EMSGSIZE` for an oversized datagram; as [`send_to`](UdpSocket::send_to).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let rx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let tx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// assert_eq!(tx.try_send_to(b"now", rx.local_addr()?)?, 3);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn try_send_to(&self, data: &[u8], addr: SocketAddr) -> Result<usize> {
         self.try_send_raw(data, Some(addr))
     }
@@ -150,11 +215,35 @@ impl UdpSocket {
     /// # Errors
     ///
     /// `EDESTADDRREQ` when not connected; otherwise as `try_send_to`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let rx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let tx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// assert_eq!(tx.try_send(b"x").unwrap_err().name(), "EDESTADDRREQ");
+    /// tx.connect(rx.local_addr()?)?;
+    /// assert_eq!(tx.try_send(b"x")?, 1);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn try_send(&self, data: &[u8]) -> Result<usize> {
         self.try_send_raw(data, None)
     }
 
     /// Bytes queued for sending (`uv_udp_get_send_queue_size`); 0 when closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let rx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let tx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// lp.block_on(tx.send_to("done", rx.local_addr()?))??;
+    /// // Everything went out.
+    /// assert_eq!(tx.send_queue_size(), 0);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn send_queue_size(&self) -> usize {
         // SAFETY: the handle is open.
         self.h
@@ -163,6 +252,17 @@ impl UdpSocket {
     }
 
     /// Send requests queued (`uv_udp_get_send_queue_count`); 0 when closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let rx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let tx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// lp.block_on(tx.send_to("done", rx.local_addr()?))??;
+    /// assert_eq!(tx.send_queue_count(), 0);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn send_queue_count(&self) -> usize {
         // SAFETY: the handle is open.
         self.h
@@ -187,6 +287,17 @@ pub(crate) struct SendState {
 }
 
 /// The future of [`UdpSocket::send_to`] and [`UdpSocket::send`]: the number of bytes sent.
+///
+/// # Examples
+///
+/// ```
+/// let lp = uvio::Loop::new()?;
+/// let rx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+/// let tx = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+/// let fut: uvio::udp::SendTo = tx.send_to("x", rx.local_addr()?);
+/// assert_eq!(lp.block_on(fut)??, 1);
+/// # Ok::<(), uvio::Error>(())
+/// ```
 #[must_use = "the datagram is sent either way; await the future to learn the outcome"]
 pub struct SendTo(std::result::Result<ReqOwner<ffi::uv_udp_send_t, SendState>, Option<Error>>);
 
