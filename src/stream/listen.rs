@@ -291,6 +291,27 @@ macro_rules! listener_methods {
             /// # Errors
             ///
             /// `EBADF` when the listener is closed.
+            ///
+            /// # Examples
+            ///
+            /// Shown with a `TcpListener`; the same for every listener type.
+            ///
+            /// ```
+            /// use std::{cell::Cell, rc::Rc};
+            /// let lp = uvio::Loop::new()?;
+            /// let listener = uvio::TcpListener::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+            /// let accepted = Rc::new(Cell::new(false));
+            /// let a = accepted.clone();
+            /// listener.on_connection(move |l, conn| {
+            ///     a.set(conn.is_ok());
+            ///     l.close().unwrap();
+            /// })?;
+            /// let client = uvio::TcpStream::connect_cb(&lp, listener.local_addr()?, |s, _| s.close().unwrap())?;
+            /// lp.run(uvio::RunMode::Default)?;
+            /// assert!(accepted.get());
+            /// # drop(client);
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn on_connection(
                 &self,
                 callback: impl FnMut(&$ty, $crate::Result<$stream>) + 'static,
@@ -304,11 +325,44 @@ macro_rules! listener_methods {
             ///
             /// Accept errors (`EMFILE`), `EBADF` when the listener is closed, `EBUSY` while
             /// an [`on_connection`](Self::on_connection) callback is set.
+            ///
+            /// # Examples
+            ///
+            /// Shown with a `TcpListener`; the same for every listener type.
+            ///
+            /// ```
+            /// let lp = uvio::Loop::new()?;
+            /// let listener = uvio::TcpListener::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+            /// let (client, server) = lp.block_on(async {
+            ///     let client = uvio::TcpStream::connect(listener.local_addr()?).await?;
+            ///     let server = listener.accept().await?;
+            ///     Ok::<_, uvio::Error>((client, server))
+            /// })??;
+            /// assert_eq!(server.peer_addr()?, client.local_addr()?);
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn accept(&self) -> $crate::stream::listen::Accept<'_, $stream> {
                 $crate::stream::listen::Accept::new(self)
             }
 
             /// The connections, as a `Stream` that ends when the listener is closed.
+            ///
+            /// # Examples
+            ///
+            /// Shown with a `TcpListener`; the same for every listener type.
+            ///
+            /// ```
+            /// use futures::StreamExt;
+            /// let lp = uvio::Loop::new()?;
+            /// let listener = uvio::TcpListener::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+            /// let n = lp.block_on(async {
+            ///     let _c = uvio::TcpStream::connect(listener.local_addr()?).await?;
+            ///     let first = listener.incoming().next().await.unwrap()?;
+            ///     Ok::<_, uvio::Error>(first.local_addr()?.port())
+            /// })??;
+            /// assert_eq!(n, listener.local_addr()?.port());
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn incoming(&self) -> $crate::stream::listen::Incoming<'_, $stream> {
                 $crate::stream::listen::Incoming::new(self)
             }

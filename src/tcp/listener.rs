@@ -108,6 +108,19 @@ impl TcpListener {
     ///
     /// `EADDRINUSE` when the port is taken, `EADDRNOTAVAIL` for an address that is not
     /// local, `EACCES` for a privileged port, `EBADF` when the loop is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let listener = uvio::TcpListener::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let addr = listener.local_addr()?;
+    /// assert_ne!(addr.port(), 0);
+    /// // The port is taken now.
+    /// let e = uvio::TcpListener::bind(&lp, addr).unwrap_err();
+    /// assert_eq!(e.name(), "EADDRINUSE");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn bind(lp: &LoopHandle, addr: SocketAddr) -> Result<TcpListener> {
         TcpListener::bind_with(lp, addr, TcpBindOptions::default())
     }
@@ -117,6 +130,15 @@ impl TcpListener {
     /// # Errors
     ///
     /// As [`bind`](Self::bind).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let listener = uvio::TcpListener::bind_with_backlog(&lp, "127.0.0.1:0".parse().unwrap(), 16)?;
+    /// assert!(listener.local_addr()?.ip().is_loopback());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn bind_with_backlog(
         lp: &LoopHandle,
         addr: SocketAddr,
@@ -138,6 +160,17 @@ impl TcpListener {
     ///
     /// As [`bind`](Self::bind). With `reuse_port`: `UNSUPPORTED` on libuv before 1.49,
     /// `ENOTSUP`/`EINVAL` where the platform lacks `SO_REUSEPORT`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use uvio::{TcpBindOptions, TcpListener};
+    /// let lp = uvio::Loop::new()?;
+    /// let opts = TcpBindOptions { ipv6_only: true, ..TcpBindOptions::default() };
+    /// let listener = TcpListener::bind_with(&lp, "[::1]:0".parse().unwrap(), opts)?;
+    /// assert!(listener.local_addr()?.is_ipv6());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn bind_with(
         lp: &LoopHandle,
         addr: SocketAddr,
@@ -174,6 +207,17 @@ impl TcpListener {
     /// # Errors
     ///
     /// `EBADF` when the loop is closed; `uv_tcp_open`/`uv_listen` errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = std_listener.local_addr()?;
+    /// let listener = uvio::TcpListener::from_std(&lp, std_listener)?;
+    /// assert_eq!(listener.local_addr()?, addr);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn from_std(lp: &LoopHandle, l: std::net::TcpListener) -> Result<TcpListener> {
         let me = TcpListener::init(lp)?;
         tcp_open(&me.h, OwnedFd::from(l))?;
@@ -196,6 +240,15 @@ impl TcpListener {
     /// # Errors
     ///
     /// `EBADF` when closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let listener = uvio::TcpListener::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// assert_eq!(listener.local_addr()?.ip(), std::net::Ipv4Addr::LOCALHOST);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn local_addr(&self) -> Result<SocketAddr> {
         tcp_addr(&self.h, false)
     }
@@ -206,6 +259,15 @@ impl TcpListener {
     /// # Errors
     ///
     /// `EBADF` when closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let listener = uvio::TcpListener::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// listener.set_simultaneous_accepts(true)?; // a no-op outside Windows
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn set_simultaneous_accepts(&self, enable: bool) -> Result<()> {
         self.h.call(|t| {
             // SAFETY: the handle is open.

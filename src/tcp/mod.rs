@@ -22,6 +22,13 @@ use crate::stream::oneshot::{Connecting, ReqFuture, on_done};
 use crate::stream::{self, Handle, RawCb, StreamKind, StreamState, stream_methods, wrap_cb};
 
 /// The listen backlog of [`TcpListener::bind`] (Node's default).
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(uvio::DEFAULT_BACKLOG, 511);
+/// # Ok::<(), uvio::Error>(())
+/// ```
 pub const DEFAULT_BACKLOG: u32 = 511;
 
 // ----- shared by TcpStream and TcpListener -----
@@ -234,6 +241,17 @@ impl TcpStream {
     /// # Panics
     ///
     /// When first polled outside a uvio loop (use [`TcpStream::connect_on`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let listener = uvio::TcpListener::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let addr = listener.local_addr()?;
+    /// let s = lp.block_on(async move { uvio::TcpStream::connect(addr).await })??;
+    /// assert_eq!(s.peer_addr()?, addr);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn connect(addr: SocketAddr) -> Connect {
         Connect {
             addr,
@@ -242,6 +260,17 @@ impl TcpStream {
     }
 
     /// [`TcpStream::connect`] on a given loop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let listener = uvio::TcpListener::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let fut = uvio::TcpStream::connect_on(&lp, listener.local_addr()?);
+    /// let s = lp.block_on(fut)??;
+    /// assert_eq!(s.peer_addr()?, listener.local_addr()?);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn connect_on(lp: &LoopHandle, addr: SocketAddr) -> Connect {
         Connect {
             addr,
@@ -254,6 +283,17 @@ impl TcpStream {
     /// # Errors
     ///
     /// `EBADF` when the loop is closed; `uv_tcp_open` errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let std_stream = std::net::TcpStream::connect(std_listener.local_addr()?)?;
+    /// let s = uvio::TcpStream::from_std(&lp, std_stream)?;
+    /// assert_eq!(s.peer_addr()?, std_listener.local_addr()?);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn from_std(lp: &LoopHandle, s: std::net::TcpStream) -> Result<TcpStream> {
         TcpStream::open(lp, OwnedFd::from(s))
     }
@@ -264,6 +304,18 @@ impl TcpStream {
     ///
     /// `EBADF` when the loop is closed; `uv_tcp_open` errors (the descriptor is closed
     /// then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::fd::OwnedFd;
+    /// let lp = uvio::Loop::new()?;
+    /// let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let fd = OwnedFd::from(std::net::TcpStream::connect(std_listener.local_addr()?)?);
+    /// let s = uvio::TcpStream::open(&lp, fd)?;
+    /// assert_eq!(s.peer_addr()?, std_listener.local_addr()?);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn open(lp: &LoopHandle, fd: OwnedFd) -> Result<TcpStream> {
         let s = TcpStream::init(lp)?;
         tcp_open(&s.h, fd)?;
@@ -276,6 +328,16 @@ impl TcpStream {
     /// # Errors
     ///
     /// `EMFILE` when out of descriptors; `EBADF` when the loop is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let (a, b) = uvio::TcpStream::pair(&lp)?;
+    /// assert_eq!(a.try_write(b"x")?, 1);
+    /// assert!(b.is_readable());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn pair(lp: &LoopHandle) -> Result<(TcpStream, TcpStream)> {
         let mut fds: [ffi::uv_os_sock_t; 2] = [-1, -1];
         // SAFETY: `fds` has room for two descriptors.
@@ -293,6 +355,20 @@ impl TcpStream {
     /// # Errors
     ///
     /// `EBADF` when closed; `EMFILE` when out of descriptors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// let lp = uvio::Loop::new()?;
+    /// let (a, b) = uvio::TcpStream::pair(&lp)?;
+    /// lp.block_on(a.write("bye"))??;
+    /// let mut std_b = b.into_std()?; // blocking from here on
+    /// let mut buf = [0u8; 3];
+    /// std_b.read_exact(&mut buf)?;
+    /// assert_eq!(&buf, b"bye");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn into_std(self) -> Result<std::net::TcpStream> {
         let fd = self.fileno()?;
         // SAFETY: `fd` is open (owned by the handle); F_DUPFD_CLOEXEC makes a new one.
@@ -312,6 +388,17 @@ impl TcpStream {
     /// # Errors
     ///
     /// `EBADF` when closed; `EAFNOSUPPORT` for a socket that is not IPv4/IPv6.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let listener = uvio::TcpListener::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let s = lp.block_on(uvio::TcpStream::connect(listener.local_addr()?))??;
+    /// assert!(s.local_addr()?.ip().is_loopback());
+    /// assert_ne!(s.local_addr()?, listener.local_addr()?);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn local_addr(&self) -> Result<SocketAddr> {
         tcp_addr(&self.h, false)
     }
@@ -321,6 +408,16 @@ impl TcpStream {
     /// # Errors
     ///
     /// `ENOTCONN` when not connected; `EBADF` when closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let listener = uvio::TcpListener::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let s = lp.block_on(uvio::TcpStream::connect(listener.local_addr()?))??;
+    /// assert_eq!(s.peer_addr()?, listener.local_addr()?);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn peer_addr(&self) -> Result<SocketAddr> {
         tcp_addr(&self.h, true)
     }
@@ -330,6 +427,18 @@ impl TcpStream {
     /// # Errors
     ///
     /// `EBADF` when closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let listener = uvio::TcpListener::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let s = lp.block_on(uvio::TcpStream::connect(listener.local_addr()?))??;
+    /// s.set_nodelay(true)?;
+    /// s.close()?;
+    /// assert!(s.set_nodelay(false).is_err());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn set_nodelay(&self, nodelay: bool) -> Result<()> {
         self.h.call(|t| {
             // SAFETY: the handle is open.
@@ -344,6 +453,18 @@ impl TcpStream {
     /// # Errors
     ///
     /// `EBADF` when closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lp = uvio::Loop::new()?;
+    /// let listener = uvio::TcpListener::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let s = lp.block_on(uvio::TcpStream::connect(listener.local_addr()?))??;
+    /// s.set_keepalive(Some(Duration::from_secs(60)))?;
+    /// s.set_keepalive(None)?;
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn set_keepalive(&self, idle: Option<Duration>) -> Result<()> {
         let (on, secs) = match idle {
             Some(d) => (1, keepalive_secs(d)),
@@ -363,6 +484,22 @@ impl TcpStream {
     ///
     /// [`Error::UNSUPPORTED`] with an older libuv; `EINVAL` for a zero interval or count;
     /// `EBADF` when closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lp = uvio::Loop::new()?;
+    /// let listener = uvio::TcpListener::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let s = lp.block_on(uvio::TcpStream::connect(listener.local_addr()?))??;
+    /// match s.set_keepalive_params(Duration::from_secs(60), Duration::from_secs(10), 3) {
+    ///     Err(e) if e.is_unsupported() => {} // libuv before 1.45
+    ///     r => r?,
+    /// }
+    /// let zero = s.set_keepalive_params(Duration::from_secs(60), Duration::ZERO, 3);
+    /// assert!(zero.is_err());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn set_keepalive_params(
         &self,
         idle: Duration,
@@ -387,6 +524,23 @@ impl TcpStream {
     /// # Errors
     ///
     /// `EBADF` when already closing; `EINVAL` while a shutdown is in progress.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::AsyncReadExt;
+    /// let lp = uvio::Loop::new()?;
+    /// let listener = uvio::TcpListener::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+    /// let err = lp.block_on(async {
+    ///     let mut client = uvio::TcpStream::connect(listener.local_addr()?).await?;
+    ///     let server_side = listener.accept().await?;
+    ///     server_side.close_reset()?;
+    ///     let mut buf = [0u8; 1];
+    ///     Ok::<_, uvio::Error>(client.read(&mut buf).await.unwrap_err())
+    /// })??;
+    /// assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn close_reset(&self) -> Result<()> {
         // SAFETY: uv_tcp_close_reset calls uv_close with the given callback exactly when it
         // returns 0.
