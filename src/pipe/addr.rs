@@ -105,6 +105,16 @@ pub enum PipeAddr {
 
 impl PipeAddr {
     /// The path, for [`PipeAddr::Path`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// let a = uvio::PipeAddr::Path("/run/app.sock".into());
+    /// assert_eq!(a.as_pathname(), Some(Path::new("/run/app.sock")));
+    /// assert_eq!(uvio::PipeAddr::Unnamed.as_pathname(), None);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn as_pathname(&self) -> Option<&Path> {
         match self {
             PipeAddr::Path(p) => Some(p),
@@ -113,6 +123,15 @@ impl PipeAddr {
     }
 
     /// The abstract name (without the leading NUL), for [`PipeAddr::Abstract`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = uvio::PipeAddr::Abstract(b"my-service".to_vec());
+    /// assert_eq!(a.as_abstract_name(), Some(&b"my-service"[..]));
+    /// assert_eq!(a.as_pathname(), None);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn as_abstract_name(&self) -> Option<&[u8]> {
         match self {
             PipeAddr::Abstract(n) => Some(n),

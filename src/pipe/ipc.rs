@@ -21,6 +21,22 @@ impl PipeStream {
     /// `EINVAL` when the pipe is not in IPC mode or `buf` is empty (the descriptor travels
     /// with the bytes), `EBADF` when either handle is closed, `EPIPE` after shutdown. The
     /// callback is not called then, and `handle` is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// let lp = uvio::Loop::new()?;
+    /// let (a, b) = uvio::PipeStream::pair_ipc(&lp)?;
+    /// let (x, _y) = uvio::TcpStream::pair(&lp)?;
+    /// let ok = Rc::new(Cell::new(false));
+    /// let o = ok.clone();
+    /// a.write2_cb("fd", x, move |_, r| o.set(r.is_ok()))?;
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert!(ok.get());
+    /// # drop(b);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn write2_cb(
         &self,
         buf: impl Into<crate::WriteBuf>,
@@ -33,6 +49,27 @@ impl PipeStream {
 
     /// Writes `buf` and sends `handle` with it over an IPC pipe; see
     /// [`write2_cb`](Self::write2_cb). The future resolves once written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::AsyncReadExt;
+    /// let lp = uvio::Loop::new()?;
+    /// let (a, mut b) = uvio::PipeStream::pair_ipc(&lp)?;
+    /// let (x, _y) = uvio::PipeStream::pair(&lp)?;
+    /// lp.block_on(async {
+    ///     a.write2("here", x).await?;
+    ///     let mut buf = [0u8; 4];
+    ///     b.read_exact(&mut buf).await?;
+    ///     Ok::<_, uvio::Error>(())
+    /// })??;
+    /// assert_eq!(b.pending_count(), 1);
+    /// // Without IPC mode, no handle can be sent.
+    /// let (plain, _) = uvio::PipeStream::pair(&lp)?;
+    /// let (z, _) = uvio::PipeStream::pair(&lp)?;
+    /// assert!(lp.block_on(plain.write2("x", z))?.is_err());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn write2(
         &self,
         buf: impl Into<crate::WriteBuf>,
@@ -81,6 +118,15 @@ impl PipeStream {
     /// The number of received handles waiting to be taken with
     /// [`accept_pending`](Self::accept_pending) (`uv_pipe_pending_count`). Handles arrive
     /// with the bytes they were sent with: check after reading.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let (a, _b) = uvio::PipeStream::pair_ipc(&lp)?;
+    /// assert_eq!(a.pending_count(), 0);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn pending_count(&self) -> usize {
         self.h
             // SAFETY: the handle is open.
@@ -96,6 +142,24 @@ impl PipeStream {
     ///
     /// `EAGAIN` when no handle is waiting, `EBADF` when closed, `EMFILE` when out of
     /// descriptors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::AsyncReadExt;
+    /// let lp = uvio::Loop::new()?;
+    /// let (a, mut b) = uvio::PipeStream::pair_ipc(&lp)?;
+    /// assert_eq!(b.accept_pending().unwrap_err().name(), "EAGAIN");
+    /// let (x, _y) = uvio::PipeStream::pair(&lp)?;
+    /// lp.block_on(async {
+    ///     a.write2("fd!", x).await?;
+    ///     let mut buf = [0u8; 3];
+    ///     b.read_exact(&mut buf).await?;
+    ///     Ok::<_, uvio::Error>(())
+    /// })??;
+    /// assert!(matches!(b.accept_pending()?, uvio::PendingHandle::Pipe(_)));
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn accept_pending(&self) -> Result<PendingHandle> {
         self.h.state()?;
         // SAFETY: the handle is open.

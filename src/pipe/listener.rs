@@ -98,6 +98,20 @@ impl PipeListener {
     /// directory is missing or not writable, `EINVAL` for an empty path or one with a NUL
     /// byte, `ENAMETOOLONG` for a path of 108 bytes or more (checked here: libuv itself
     /// would silently truncate it), `EBADF` when the loop is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("uvio-doc-{}-pipe-bind.sock", std::process::id()));
+    /// let lp = uvio::Loop::new()?;
+    /// let l = uvio::PipeListener::bind(&lp, &path)?;
+    /// assert!(path.exists());
+    /// // The path is taken now.
+    /// assert_eq!(uvio::PipeListener::bind(&lp, &path).unwrap_err().name(), "EADDRINUSE");
+    /// # drop(l);
+    /// # let _ = std::fs::remove_file(&path);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn bind(lp: &LoopHandle, path: impl AsRef<Path>) -> Result<PipeListener> {
         PipeListener::bind_with_backlog(lp, path, DEFAULT_BACKLOG)
     }
@@ -107,6 +121,18 @@ impl PipeListener {
     /// # Errors
     ///
     /// As [`bind`](Self::bind).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("uvio-doc-{}-pipe-backlog.sock", std::process::id()));
+    /// let lp = uvio::Loop::new()?;
+    /// let l = uvio::PipeListener::bind_with_backlog(&lp, &path, 8)?;
+    /// assert_eq!(l.local_addr()?.as_pathname(), Some(path.as_path()));
+    /// # drop(l);
+    /// # let _ = std::fs::remove_file(&path);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn bind_with_backlog(
         lp: &LoopHandle,
         path: impl AsRef<Path>,
@@ -150,6 +176,19 @@ impl PipeListener {
     /// # Errors
     ///
     /// `EBADF` when the loop is closed; `uv_pipe_open`/`uv_listen` errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("uvio-doc-{}-pipe-from-std.sock", std::process::id()));
+    /// let lp = uvio::Loop::new()?;
+    /// let std_l = std::os::unix::net::UnixListener::bind(&path)?;
+    /// let l = uvio::PipeListener::from_std(&lp, std_l)?;
+    /// assert_eq!(l.local_addr()?.as_pathname(), Some(path.as_path()));
+    /// # drop(l);
+    /// std::fs::remove_file(&path)?; // libuv did not bind it: it leaves the file
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn from_std(lp: &LoopHandle, l: std::os::unix::net::UnixListener) -> Result<PipeListener> {
         PipeListener::open(lp, OwnedFd::from(l))
     }
@@ -160,6 +199,20 @@ impl PipeListener {
     /// # Errors
     ///
     /// As [`from_std`](Self::from_std); `EINVAL` when it is not a bound socket.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::fd::OwnedFd;
+    /// let path = std::env::temp_dir().join(format!("uvio-doc-{}-pipe-open.sock", std::process::id()));
+    /// let lp = uvio::Loop::new()?;
+    /// let fd = OwnedFd::from(std::os::unix::net::UnixListener::bind(&path)?);
+    /// let l = uvio::PipeListener::open(&lp, fd)?;
+    /// assert_eq!(l.local_addr()?, uvio::PipeAddr::Path(path.clone()));
+    /// # drop(l);
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn open(lp: &LoopHandle, fd: OwnedFd) -> Result<PipeListener> {
         let l = PipeListener::init(lp)?;
         pipe_open(&l.h, fd)?;
@@ -172,6 +225,18 @@ impl PipeListener {
     /// # Errors
     ///
     /// `EBADF` when closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("uvio-doc-{}-pipe-listener-addr.sock", std::process::id()));
+    /// let lp = uvio::Loop::new()?;
+    /// let l = uvio::PipeListener::bind(&lp, &path)?;
+    /// assert_eq!(l.local_addr()?.as_pathname(), Some(path.as_path()));
+    /// # drop(l);
+    /// # let _ = std::fs::remove_file(&path);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn local_addr(&self) -> Result<PipeAddr> {
         pipe_addr(&self.h, false, super::NAME_BUF)
     }
@@ -205,6 +270,19 @@ impl PipeListener {
     }
 
     /// `uv_pipe_pending_instances` (Windows only; a no-op elsewhere).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("uvio-doc-{}-pipe-instances.sock", std::process::id()));
+    /// let lp = uvio::Loop::new()?;
+    /// let l = uvio::PipeListener::bind(&lp, &path)?;
+    /// l.set_pending_instances(4); // a no-op outside Windows
+    /// assert!(l.local_addr().is_ok());
+    /// # drop(l);
+    /// # let _ = std::fs::remove_file(&path);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn set_pending_instances(&self, count: u32) {
         let n = i32::try_from(count).unwrap_or(i32::MAX);
         let _ = self.h.with_raw(|p| {

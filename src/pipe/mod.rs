@@ -216,6 +216,28 @@ impl PipeStream {
     ///
     /// `ENAMETOOLONG` for a name of 108 bytes or more, [`Error::UNSUPPORTED`] with an
     /// older libuv, `EBADF` when the loop is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// let lp = uvio::Loop::new()?;
+    /// let name = format!("uvio-doc-{}-connect-abstract-cb", std::process::id());
+    /// let l = match uvio::PipeListener::bind_abstract(&lp, name.as_bytes()) {
+    ///     Err(e) if e.is_unsupported() => return Ok(()), // libuv before 1.46
+    ///     r => r?,
+    /// };
+    /// let ok = Rc::new(Cell::new(false));
+    /// let o = ok.clone();
+    /// let _c = uvio::PipeStream::connect_abstract_cb(&lp, name.as_bytes(), move |s, r| {
+    ///     o.set(r.is_ok());
+    ///     s.close().unwrap();
+    /// })?;
+    /// l.on_connection(|l, _| l.close().unwrap())?;
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert!(ok.get());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn connect_abstract_cb(
         lp: &LoopHandle,
         name: &[u8],
@@ -235,6 +257,20 @@ impl PipeStream {
     /// # Panics
     ///
     /// When first polled outside a uvio loop (use [`PipeStream::connect_on`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("uvio-doc-{}-pipe-connect.sock", std::process::id()));
+    /// let lp = uvio::Loop::new()?;
+    /// let l = uvio::PipeListener::bind(&lp, &path)?;
+    /// let p = path.clone();
+    /// let s = lp.block_on(async move { uvio::PipeStream::connect(p).await })??;
+    /// assert_eq!(s.peer_addr()?.as_pathname(), Some(path.as_path()));
+    /// # drop((s, l));
+    /// # let _ = std::fs::remove_file(&path);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn connect(path: impl AsRef<Path>) -> PipeConnect {
         PipeConnect {
             name: PipeName::path(path.as_ref()),
@@ -243,6 +279,19 @@ impl PipeStream {
     }
 
     /// [`PipeStream::connect`] on a given loop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("uvio-doc-{}-pipe-connect-on.sock", std::process::id()));
+    /// let lp = uvio::Loop::new()?;
+    /// let l = uvio::PipeListener::bind(&lp, &path)?;
+    /// let s = lp.block_on(uvio::PipeStream::connect_on(&lp, &path))??;
+    /// assert_eq!(s.peer_addr()?, l.local_addr()?);
+    /// # drop((s, l));
+    /// # let _ = std::fs::remove_file(&path);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn connect_on(lp: &LoopHandle, path: impl AsRef<Path>) -> PipeConnect {
         PipeConnect {
             name: PipeName::path(path.as_ref()),
@@ -252,6 +301,21 @@ impl PipeStream {
 
     /// [`PipeStream::connect`] to a name in Linux's abstract namespace (without the
     /// leading NUL byte; libuv 1.46+).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let name = format!("uvio-doc-{}-connect-abstract", std::process::id());
+    /// let l = match uvio::PipeListener::bind_abstract(&lp, name.as_bytes()) {
+    ///     Err(e) if e.is_unsupported() => return Ok(()), // libuv before 1.46
+    ///     r => r?,
+    /// };
+    /// let s = lp.block_on(uvio::PipeStream::connect_abstract(name.as_bytes()))??;
+    /// assert_eq!(s.peer_addr()?.as_abstract_name(), Some(name.as_bytes()));
+    /// # drop(l);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn connect_abstract(name: &[u8]) -> PipeConnect {
         PipeConnect {
             name: PipeName::abstract_name(name),
@@ -266,6 +330,19 @@ impl PipeStream {
     ///
     /// `EEXIST` when the loop already watches that descriptor, `EBADF` when the loop is
     /// closed (the descriptor is closed then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::fd::OwnedFd;
+    /// let lp = uvio::Loop::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let s = uvio::PipeStream::open(&lp, OwnedFd::from(a))?;
+    /// assert!(!s.is_ipc());
+    /// assert_eq!(s.try_write(b"hi")?, 2);
+    /// # drop(b);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn open(lp: &LoopHandle, fd: OwnedFd) -> Result<PipeStream> {
         let s = PipeStream::init(lp, false)?;
         pipe_open(&s.h, fd)?;
@@ -279,6 +356,17 @@ impl PipeStream {
     /// # Errors
     ///
     /// As [`open`](Self::open).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::fd::OwnedFd;
+    /// let lp = uvio::Loop::new()?;
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    /// let s = uvio::PipeStream::open_ipc(&lp, OwnedFd::from(a))?;
+    /// assert!(s.is_ipc());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn open_ipc(lp: &LoopHandle, fd: OwnedFd) -> Result<PipeStream> {
         let s = PipeStream::init(lp, true)?;
         pipe_open(&s.h, fd)?;
@@ -290,6 +378,20 @@ impl PipeStream {
     /// # Errors
     ///
     /// As [`open`](Self::open).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// let lp = uvio::Loop::new()?;
+    /// let (a, mut b) = std::os::unix::net::UnixStream::pair()?;
+    /// let s = uvio::PipeStream::from_std(&lp, a)?;
+    /// lp.block_on(s.write("from uvio"))??;
+    /// let mut buf = [0u8; 9];
+    /// b.read_exact(&mut buf)?;
+    /// assert_eq!(&buf, b"from uvio");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn from_std(lp: &LoopHandle, s: std::os::unix::net::UnixStream) -> Result<PipeStream> {
         PipeStream::open(lp, OwnedFd::from(s))
     }
@@ -314,6 +416,22 @@ impl PipeStream {
     /// # Errors
     ///
     /// `EMFILE` when out of descriptors; `EBADF` when the loop is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::AsyncReadExt;
+    /// let lp = uvio::Loop::new()?;
+    /// let (a, mut b) = uvio::PipeStream::pair(&lp)?;
+    /// let mut buf = [0u8; 4];
+    /// lp.block_on(async {
+    ///     a.write("pong").await?;
+    ///     b.read_exact(&mut buf).await?;
+    ///     Ok::<_, uvio::Error>(())
+    /// })??;
+    /// assert_eq!(&buf, b"pong");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn pair(lp: &LoopHandle) -> Result<(PipeStream, PipeStream)> {
         PipeStream::socketpair(lp, false)
     }
@@ -388,6 +506,17 @@ impl PipeStream {
     }
 
     /// Whether the pipe was made for handle passing (the `ipc` flag of `uv_pipe_init`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let (plain, _) = uvio::PipeStream::pair(&lp)?;
+    /// let (ipc, _) = uvio::PipeStream::pair_ipc(&lp)?;
+    /// assert!(!plain.is_ipc());
+    /// assert!(ipc.is_ipc());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn is_ipc(&self) -> bool {
         // SAFETY: the handle is open; `ipc` is a plain field.
         self.h
@@ -401,6 +530,23 @@ impl PipeStream {
     /// # Errors
     ///
     /// `EBADF` when closed (or not yet connected), `ENOTSOCK` for an OS pipe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("uvio-doc-{}-pipe-local-addr.sock", std::process::id()));
+    /// let lp = uvio::Loop::new()?;
+    /// let l = uvio::PipeListener::bind(&lp, &path)?;
+    /// let (client, server) = lp.block_on(async {
+    ///     let c = uvio::PipeStream::connect(&path).await?;
+    ///     Ok::<_, uvio::Error>((c, l.accept().await?))
+    /// })??;
+    /// assert_eq!(client.local_addr()?, uvio::PipeAddr::Unnamed);
+    /// assert_eq!(server.local_addr()?.as_pathname(), Some(path.as_path()));
+    /// # drop((client, server, l));
+    /// # let _ = std::fs::remove_file(&path);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn local_addr(&self) -> Result<PipeAddr> {
         pipe_addr(&self.h, false, NAME_BUF)
     }
@@ -410,6 +556,21 @@ impl PipeStream {
     /// # Errors
     ///
     /// `ENOTCONN` when not connected, `EBADF` when closed, `ENOTSOCK` for an OS pipe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("uvio-doc-{}-pipe-peer-addr.sock", std::process::id()));
+    /// let lp = uvio::Loop::new()?;
+    /// let l = uvio::PipeListener::bind(&lp, &path)?;
+    /// let c = lp.block_on(uvio::PipeStream::connect_on(&lp, &path))??;
+    /// assert_eq!(c.peer_addr()?, uvio::PipeAddr::Path(path.clone()));
+    /// let (a, _b) = uvio::PipeStream::pair(&lp)?;
+    /// assert_eq!(a.peer_addr()?, uvio::PipeAddr::Unnamed);
+    /// # drop((c, l));
+    /// # let _ = std::fs::remove_file(&path);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn peer_addr(&self) -> Result<PipeAddr> {
         pipe_addr(&self.h, true, NAME_BUF)
     }
@@ -419,6 +580,25 @@ impl PipeStream {
     /// # Errors
     ///
     /// `EINVAL` when both are false, `EBADF` when closed; `ENOENT`/`EPERM` from `chmod`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::unix::fs::PermissionsExt;
+    /// let path = std::env::temp_dir().join(format!("uvio-doc-{}-pipe-chmod.sock", std::process::id()));
+    /// let lp = uvio::Loop::new()?;
+    /// let l = uvio::PipeListener::bind(&lp, &path)?;
+    /// let server_end = lp.block_on(async {
+    ///     let _c = uvio::PipeStream::connect(&path).await?;
+    ///     l.accept().await
+    /// })??;
+    /// server_end.chmod(true, true)?; // changes the socket file at `path`
+    /// assert_eq!(std::fs::metadata(&path)?.permissions().mode() & 0o666, 0o666);
+    /// assert_eq!(server_end.chmod(false, false).unwrap_err().name(), "EINVAL");
+    /// # drop((server_end, l));
+    /// # let _ = std::fs::remove_file(&path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn chmod(&self, readable: bool, writable: bool) -> Result<()> {
         pipe_chmod(&self.h, readable, writable)
     }
