@@ -181,6 +181,18 @@ impl Tty {
     ///
     /// `EINVAL` when `fd` is a regular file (or not a stream libuv can watch), `EBADF` when
     /// the loop is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // Any stream descriptor works; a terminal gets terminal features.
+    /// let lp = uvio::Loop::new()?;
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    /// let t = uvio::Tty::new(&lp, a.into())?;
+    /// assert!(t.is_writable());
+    /// assert!(t.winsize().is_err()); // not a terminal
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn new(lp: &LoopHandle, fd: OwnedFd) -> Result<Tty> {
         let raw = fd.as_raw_fd();
         let t = Tty::init(lp, raw)?;
@@ -200,6 +212,19 @@ impl Tty {
     /// # Errors
     ///
     /// As [`Tty::new`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let stdin = std::io::stdin();
+    /// // Only where stdin is a terminal (not under a test harness, usually).
+    /// if uvio::guess_handle(&stdin) == uvio::HandleType::Tty {
+    ///     let t = uvio::Tty::stdin(&lp)?;
+    ///     assert!(t.is_readable());
+    /// }
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn stdin(lp: &LoopHandle) -> Result<Tty> {
         Tty::init(lp, 0)
     }
@@ -209,6 +234,20 @@ impl Tty {
     /// # Errors
     ///
     /// As [`Tty::new`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let stdout = std::io::stdout();
+    /// // Only where stdout is a terminal (not under a test harness, usually).
+    /// if uvio::guess_handle(&stdout) == uvio::HandleType::Tty {
+    ///     let t = uvio::Tty::stdout(&lp)?;
+    ///     let (columns, rows) = t.winsize()?;
+    ///     println!("{columns}x{rows}");
+    /// }
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn stdout(lp: &LoopHandle) -> Result<Tty> {
         Tty::init(lp, 1)
     }
@@ -218,6 +257,19 @@ impl Tty {
     /// # Errors
     ///
     /// As [`Tty::new`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let stderr = std::io::stderr();
+    /// // Only where stderr is a terminal.
+    /// if uvio::guess_handle(&stderr) == uvio::HandleType::Tty {
+    ///     let t = uvio::Tty::stderr(&lp)?;
+    ///     assert!(t.is_writable());
+    /// }
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn stderr(lp: &LoopHandle) -> Result<Tty> {
         Tty::init(lp, 2)
     }
@@ -230,6 +282,18 @@ impl Tty {
     ///
     /// `ENOTTY` when the stream is not a terminal, `EBADF` when closed,
     /// [`Error::UNSUPPORTED`] for [`TtyMode::RawVt`] with a libuv older than 1.51.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    /// let t = uvio::Tty::new(&lp, a.into())?;
+    /// // Raw mode needs a terminal; on stdin that is a terminal:
+    /// // `Tty::stdin(&lp)?.set_mode(TtyMode::Raw)?` and `Tty::reset_mode()?` before exiting.
+    /// assert_eq!(t.set_mode(uvio::TtyMode::Raw).unwrap_err().name(), "ENOTTY");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn set_mode(&self, mode: TtyMode) -> Result<()> {
         let m = match mode {
             TtyMode::Normal => ffi::UV_TTY_MODE_NORMAL,
@@ -258,6 +322,20 @@ impl Tty {
     /// # Errors
     ///
     /// `ENOTTY` when the stream is not a terminal, `EBADF` when closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let stdout = std::io::stdout();
+    /// if uvio::guess_handle(&stdout) == uvio::HandleType::Tty {
+    ///     let (columns, rows) = uvio::Tty::stdout(&lp)?.winsize()?;
+    ///     println!("the terminal is {columns} columns by {rows} rows");
+    /// }
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    /// assert_eq!(uvio::Tty::new(&lp, a.into())?.winsize().unwrap_err().name(), "ENOTTY");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn winsize(&self) -> Result<(u16, u16)> {
         let (mut w, mut h) = (0i32, 0i32);
         self.h
@@ -277,6 +355,14 @@ impl Tty {
     /// # Errors
     ///
     /// `EBUSY` when another thread is inside `set_mode`; `tcsetattr` errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // Nothing was changed yet: restoring is a no-op that succeeds.
+    /// uvio::Tty::reset_mode()?;
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn reset_mode() -> Result<()> {
         // SAFETY: uv_tty_reset_mode has no preconditions.
         check(unsafe { ffi::uv_tty_reset_mode() })
