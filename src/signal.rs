@@ -71,6 +71,15 @@ impl Signal {
     /// # Errors
     ///
     /// `EBADF` when the loop is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let sig = uvio::Signal::new(&lp)?;
+    /// assert_eq!(sig.signum(), None); // watches nothing yet
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn new(lp: &LoopHandle) -> Result<Signal> {
         let state = SignalState {
             listener: Cell::new(Listener::None),
@@ -94,6 +103,26 @@ impl Signal {
     /// # Errors
     ///
     /// `EINVAL` for an invalid signal number (or `SIGKILL`/`SIGSTOP`); `EBADF` when closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// let lp = uvio::Loop::new()?;
+    /// let sig = uvio::Signal::new(&lp)?;
+    /// let seen = Rc::new(Cell::new(0));
+    /// let n = seen.clone();
+    /// sig.start(libc::SIGUSR1, move |s, signum| {
+    ///     n.set(signum);
+    ///     s.close().unwrap();
+    /// })?;
+    /// // SAFETY: raising a signal that a libuv handler now catches.
+    /// unsafe { libc::raise(libc::SIGUSR1) };
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert_eq!(seen.get(), libc::SIGUSR1);
+    /// assert_eq!(sig.start(libc::SIGKILL, |_, _| {}).unwrap_err().name(), "EBADF"); // closed
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn start(&self, signum: i32, callback: impl FnMut(&Signal, i32) + 'static) -> Result<()> {
         let st = self.h.state()?;
         st.listener.set(Listener::Callback(Box::new(callback)));
@@ -107,6 +136,23 @@ impl Signal {
     /// # Errors
     ///
     /// As [`start`](Signal::start).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// let lp = uvio::Loop::new()?;
+    /// let sig = uvio::Signal::new(&lp)?;
+    /// let count = Rc::new(Cell::new(0));
+    /// let c = count.clone();
+    /// sig.start_oneshot(libc::SIGUSR2, move |_, _| c.set(c.get() + 1))?;
+    /// // SAFETY: raising a signal that a libuv handler now catches.
+    /// unsafe { libc::raise(libc::SIGUSR2) };
+    /// lp.run(uvio::RunMode::Default)?; // returns: the watcher stopped itself
+    /// assert_eq!(count.get(), 1);
+    /// assert_eq!(sig.signum(), None);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn start_oneshot(
         &self,
         signum: i32,
@@ -126,6 +172,18 @@ impl Signal {
     /// # Errors
     ///
     /// `EBADF` when closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let sig = uvio::Signal::new(&lp)?;
+    /// sig.start(libc::SIGUSR1, |_, _| {})?;
+    /// sig.stop()?;
+    /// assert_eq!(sig.signum(), None);
+    /// lp.run(uvio::RunMode::Default)?; // nothing keeps the loop alive
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn stop(&self) -> Result<()> {
         // SAFETY: the handle is open.
         self.h.call(|h| unsafe { ffi::uv_signal_stop(h) })?;
@@ -134,6 +192,18 @@ impl Signal {
 
     /// The signal being watched; `None` when stopped (also after a one-shot delivery) or
     /// closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let sig = uvio::Signal::new(&lp)?;
+    /// sig.start(libc::SIGWINCH, |_, _| {})?;
+    /// assert_eq!(sig.signum(), Some(libc::SIGWINCH));
+    /// sig.stop()?;
+    /// assert_eq!(sig.signum(), None);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn signum(&self) -> Option<i32> {
         // SAFETY: the handle is open; `signum` is a plain field libuv keeps current.
         let n = self.h.with_raw(|h| unsafe { (*h).signum }).unwrap_or(0);
@@ -203,6 +273,16 @@ impl Signals {
     /// # Errors
     ///
     /// `EINVAL` for an invalid signal number; `EBADF` when the loop is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let usr2 = uvio::signal::Signals::new(&lp, libc::SIGUSR2)?;
+    /// assert_eq!(usr2.watcher().signum(), Some(libc::SIGUSR2));
+    /// assert_eq!(uvio::signal::Signals::new(&lp, -1).unwrap_err().name(), "EINVAL");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn new(lp: &LoopHandle, signum: i32) -> Result<Signals> {
         let sig = Signal::new(lp)?;
         sig.listen(signum, false)?;
@@ -210,11 +290,32 @@ impl Signals {
     }
 
     /// Waits for the next delivery; `None` once the watcher is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let mut usr1 = uvio::signal::Signals::new(&lp, libc::SIGUSR1)?;
+    /// // SAFETY: raising a signal that a libuv handler now catches.
+    /// unsafe { libc::raise(libc::SIGUSR1) };
+    /// assert_eq!(lp.block_on(usr1.recv())?, Some(libc::SIGUSR1));
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub async fn recv(&mut self) -> Option<i32> {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
 
     /// The underlying watcher (to `unref` it, for instance).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let hup = uvio::signal::Signals::new(&lp, libc::SIGHUP)?;
+    /// hup.watcher().unref(); // does not keep the loop alive by itself
+    /// assert!(hup.watcher().is_active());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn watcher(&self) -> &Signal {
         &self.sig
     }
@@ -247,6 +348,22 @@ impl fmt::Debug for Signals {
 /// # Errors
 ///
 /// `EINVAL` for an invalid signal number, or when called outside a uvio loop.
+///
+/// # Examples
+///
+/// ```
+/// let lp = uvio::Loop::new()?;
+/// let got = lp.block_on(async {
+///     let mut usr2 = uvio::signal::signal(libc::SIGUSR2)?;
+///     // SAFETY: raising a signal that a libuv handler now catches.
+///     unsafe { libc::raise(libc::SIGUSR2) };
+///     Ok::<_, uvio::Error>(usr2.recv().await)
+/// })??;
+/// assert_eq!(got, Some(libc::SIGUSR2));
+/// // Outside a loop there is nothing to watch on.
+/// assert!(uvio::signal::signal(libc::SIGUSR2).is_err());
+/// # Ok::<(), uvio::Error>(())
+/// ```
 pub fn signal(signum: i32) -> Result<Signals> {
     let lp = LoopHandle::current()
         .ok_or_else(|| Error::EINVAL.with_operation("uvio::signal::signal outside a loop"))?;
@@ -282,6 +399,20 @@ pub fn ctrl_c() -> CtrlC {
 }
 
 /// The future of [`ctrl_c`].
+///
+/// # Examples
+///
+/// ```
+/// let lp = uvio::Loop::new()?;
+/// lp.block_on(async {
+///     let mut fut: std::pin::Pin<&mut uvio::signal::CtrlC> = std::pin::pin!(uvio::signal::ctrl_c());
+///     assert!(futures::poll!(fut.as_mut()).is_pending()); // installs the watcher
+///     // SAFETY: SIGINT is caught by the watcher installed above.
+///     unsafe { libc::raise(libc::SIGINT) };
+///     fut.await
+/// })??;
+/// # Ok::<(), uvio::Error>(())
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct CtrlC {
     sig: Option<Signals>,
