@@ -377,6 +377,24 @@ pub fn getnameinfo(addr: SocketAddr, flags: NiFlags) -> GetNameInfo {
 /// # Errors
 ///
 /// `EBADF` when the loop is closed; `done` is then not called.
+///
+/// # Examples
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use uvio::dns::{getnameinfo_cb, NiFlags};
+/// let lp = uvio::Loop::new()?;
+/// let out = Rc::new(RefCell::new(None));
+/// let o = out.clone();
+/// let flags = NiFlags::NUMERICHOST | NiFlags::NUMERICSERV;
+/// getnameinfo_cb(&lp, "127.0.0.1:443".parse().unwrap(), flags, move |r| {
+///     *o.borrow_mut() = Some(r.unwrap());
+/// })?;
+/// lp.run(uvio::RunMode::Default)?;
+/// let n = out.borrow_mut().take().unwrap();
+/// assert_eq!((n.host.as_str(), n.service.as_str()), ("127.0.0.1", "443"));
+/// # Ok::<(), uvio::Error>(())
+/// ```
 pub fn getnameinfo_cb(
     lp: &LoopHandle,
     addr: SocketAddr,
@@ -413,6 +431,18 @@ macro_rules! request_future {
 
 request_future!(
     /// The future of [`getaddrinfo`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use uvio::dns::{getaddrinfo, GetAddrInfo, Hints};
+    ///
+    /// let lp = uvio::Loop::new()?;
+    /// let fut: GetAddrInfo = getaddrinfo(Some("::1"), Some("443"), Hints::new());
+    /// let found = lp.block_on(fut)??;
+    /// assert!(found.iter().all(|a| a.addr == "[::1]:443".parse().unwrap()));
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     GetAddrInfo,
     ffi::uv_getaddrinfo_t,
     Vec<AddrInfo>,
@@ -420,6 +450,18 @@ request_future!(
 );
 request_future!(
     /// The future of [`getnameinfo`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use uvio::dns::{getnameinfo, GetNameInfo, NiFlags};
+    ///
+    /// let lp = uvio::Loop::new()?;
+    /// let fut: GetNameInfo = getnameinfo("127.0.0.1:80".parse().unwrap(), NiFlags::NUMERICHOST);
+    /// let n = lp.block_on(fut)??;
+    /// assert_eq!(n.host, "127.0.0.1");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     GetNameInfo,
     ffi::uv_getnameinfo_t,
     NameInfo,
@@ -433,6 +475,19 @@ enum Held {
 
 /// A lookup started with [`getaddrinfo_cb`] or [`getnameinfo_cb`], to cancel it. Dropping it
 /// does not cancel.
+///
+/// # Examples
+///
+/// ```
+/// use uvio::dns::{getaddrinfo_cb, DnsRequest, Hints};
+/// let lp = uvio::Loop::new()?;
+/// let req: DnsRequest = getaddrinfo_cb(&lp, Some("127.0.0.1"), None, Hints::new(), |r| {
+///     assert!(r.is_ok());
+/// })?;
+/// lp.run(uvio::RunMode::Default)?;
+/// assert!(req.is_done());
+/// # Ok::<(), uvio::Error>(())
+/// ```
 pub struct DnsRequest(Option<Held>);
 
 impl DnsRequest {
@@ -449,6 +504,31 @@ impl DnsRequest {
     /// # Errors
     ///
     /// `EBUSY` when it is running or finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use uvio::dns::{getaddrinfo_cb, Hints};
+    /// let lp = uvio::Loop::new()?;
+    /// let out = Rc::new(RefCell::new(None));
+    /// let o = out.clone();
+    /// let req = getaddrinfo_cb(&lp, Some("127.0.0.1"), None, Hints::new(), move |r| {
+    ///     *o.borrow_mut() = Some(r.map(|v| v.len()));
+    /// })?;
+    /// // Whether the threadpool already took it is up to timing.
+    /// let cancelled = req.cancel().is_ok();
+    /// lp.run(uvio::RunMode::Default)?;
+    /// let r = out.borrow_mut().take().unwrap();
+    /// if cancelled {
+    ///     assert_eq!(r.unwrap_err().name(), "EAI_CANCELED");
+    /// } else {
+    ///     assert!(r.is_ok());
+    /// }
+    /// // Done now: too late to cancel.
+    /// assert_eq!(req.cancel().unwrap_err().name(), "EBUSY");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn cancel(&self) -> Result<()> {
         match self.raw() {
             Some((raw, false)) => {
@@ -462,6 +542,18 @@ impl DnsRequest {
     }
 
     /// True once the callback has run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use uvio::dns::{getaddrinfo_cb, Hints};
+    /// let lp = uvio::Loop::new()?;
+    /// let req = getaddrinfo_cb(&lp, Some("::1"), None, Hints::new(), |_| {})?;
+    /// assert!(!req.is_done()); // the callback runs on the loop, not before
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert!(req.is_done());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn is_done(&self) -> bool {
         self.raw().is_none_or(|(_, done)| done)
     }
@@ -539,6 +631,18 @@ enum LookupState {
 }
 
 /// The future of [`lookup_host`]: an iterator over the addresses found.
+///
+/// # Examples
+///
+/// ```
+/// let lp = uvio::Loop::new()?;
+/// let fut: uvio::dns::LookupHost = uvio::dns::lookup_host("127.0.0.1:8080");
+/// let addrs: Vec<_> = lp.block_on(fut)??.collect();
+/// assert_eq!(addrs, vec!["127.0.0.1:8080".parse().unwrap()]);
+/// // Not host:port.
+/// assert_eq!(lp.block_on(uvio::dns::lookup_host("nonsense"))?.unwrap_err().name(), "EINVAL");
+/// # Ok::<(), uvio::Error>(())
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct LookupHost(LookupState);
 

@@ -6,6 +6,19 @@ use crate::ffi;
 
 flag_set! {
     /// `AI_*` flags for [`Hints`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use uvio::dns::{getaddrinfo, AiFlags, Hints};
+    ///
+    /// let lp = uvio::Loop::new()?;
+    /// // PASSIVE and no host: the wildcard address, for a server to bind.
+    /// let hints = Hints::new().flags(AiFlags::PASSIVE | AiFlags::NUMERICSERV);
+    /// let found = lp.block_on(getaddrinfo(None, Some("8080"), hints))??;
+    /// assert!(found.iter().any(|a| a.addr.ip().is_unspecified()));
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     AiFlags {
         /// Addresses for `bind` (the wildcard address when there is no host).
         PASSIVE = libc::AI_PASSIVE,
@@ -26,6 +39,18 @@ flag_set! {
 
 flag_set! {
     /// `NI_*` flags for [`getnameinfo`](super::getnameinfo).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use uvio::dns::{getnameinfo, NiFlags};
+    ///
+    /// let lp = uvio::Loop::new()?;
+    /// let flags = NiFlags::NUMERICHOST | NiFlags::NUMERICSERV | NiFlags::DGRAM;
+    /// let n = lp.block_on(getnameinfo("127.0.0.1:53".parse().unwrap(), flags))??;
+    /// assert_eq!((n.host.as_str(), n.service.as_str()), ("127.0.0.1", "53"));
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     NiFlags {
         /// Return the address in numeric form instead of a name.
         NUMERICHOST = libc::NI_NUMERICHOST,
@@ -41,6 +66,18 @@ flag_set! {
 }
 
 /// An address family to ask [`getaddrinfo`](super::getaddrinfo) for.
+///
+/// # Examples
+///
+/// ```
+/// use uvio::dns::{getaddrinfo, Family, Hints};
+/// let lp = uvio::Loop::new()?;
+/// let hints = Hints::new().family(Family::Ipv6);
+/// let found = lp.block_on(getaddrinfo(Some("::1"), None, hints))??;
+/// assert!(found.iter().all(|a| a.addr.is_ipv6()));
+/// assert_eq!(Family::default(), Family::Any);
+/// # Ok::<(), uvio::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Family {
     /// IPv4 and IPv6 (`AF_UNSPEC`).
@@ -53,6 +90,17 @@ pub enum Family {
 }
 
 /// A socket type, in [`Hints`] and [`AddrInfo`].
+///
+/// # Examples
+///
+/// ```
+/// use uvio::dns::{getaddrinfo, Hints, SockType};
+/// let lp = uvio::Loop::new()?;
+/// let hints = Hints::new().socktype(SockType::Stream);
+/// let found = lp.block_on(getaddrinfo(Some("127.0.0.1"), Some("80"), hints))??;
+/// assert!(found.iter().all(|a| a.socktype == SockType::Stream));
+/// # Ok::<(), uvio::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum SockType {
     /// Any type (in hints: every type is returned, so each address appears once per type).
@@ -110,35 +158,99 @@ pub struct Hints {
 
 impl Hints {
     /// Any family, any socket type, no flags.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = uvio::dns::Hints::new();
+    /// assert_eq!(h, uvio::dns::Hints::default());
+    /// assert_eq!(h.get_flags().bits(), 0);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn new() -> Hints {
         Hints::default()
     }
 
     /// Restricts the address family.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use uvio::dns::{getaddrinfo, Family, Hints};
+    /// let lp = uvio::Loop::new()?;
+    /// let hints = Hints::new().family(Family::Ipv4);
+    /// let found = lp.block_on(getaddrinfo(Some("127.0.0.1"), None, hints))??;
+    /// assert!(found.iter().all(|a| a.addr.is_ipv4()));
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn family(mut self, family: Family) -> Hints {
         self.family = family;
         self
     }
 
     /// Restricts the socket type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use uvio::dns::{getaddrinfo, Hints, SockType};
+    /// let lp = uvio::Loop::new()?;
+    /// let hints = Hints::new().socktype(SockType::Datagram);
+    /// let found = lp.block_on(getaddrinfo(Some("127.0.0.1"), Some("53"), hints))??;
+    /// assert_eq!(found.len(), 1);
+    /// assert_eq!(found[0].socktype, SockType::Datagram);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn socktype(mut self, socktype: SockType) -> Hints {
         self.socktype = socktype;
         self
     }
 
     /// Restricts the protocol (`IPPROTO_*`; 0 for any).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use uvio::dns::{getaddrinfo, Hints};
+    /// let lp = uvio::Loop::new()?;
+    /// let hints = Hints::new().protocol(libc::IPPROTO_UDP);
+    /// let found = lp.block_on(getaddrinfo(Some("127.0.0.1"), Some("53"), hints))??;
+    /// assert!(found.iter().all(|a| a.protocol == libc::IPPROTO_UDP));
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn protocol(mut self, protocol: i32) -> Hints {
         self.protocol = protocol;
         self
     }
 
     /// Sets the `AI_*` flags.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use uvio::dns::{getaddrinfo, AiFlags, Hints};
+    /// let lp = uvio::Loop::new()?;
+    /// let hints = Hints::new().flags(AiFlags::NUMERICHOST);
+    /// // A name is refused: only numeric hosts, never a lookup.
+    /// assert!(lp.block_on(getaddrinfo(Some("localhost"), None, hints))?.is_err());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn flags(mut self, flags: AiFlags) -> Hints {
         self.flags = flags;
         self
     }
 
     /// The flags set with [`Hints::flags`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use uvio::dns::{AiFlags, Hints};
+    /// let h = Hints::new().flags(AiFlags::PASSIVE | AiFlags::NUMERICSERV);
+    /// assert!(h.get_flags().contains(AiFlags::PASSIVE));
+    /// assert!(!h.get_flags().contains(AiFlags::CANONNAME));
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn get_flags(&self) -> AiFlags {
         self.flags
     }
@@ -162,6 +274,19 @@ impl Hints {
 }
 
 /// One result of [`getaddrinfo`](super::getaddrinfo).
+///
+/// # Examples
+///
+/// ```
+/// use uvio::dns::{getaddrinfo, AddrInfo, Hints, SockType};
+/// let lp = uvio::Loop::new()?;
+/// let hints = Hints::new().socktype(SockType::Stream);
+/// let found: Vec<AddrInfo> = lp.block_on(getaddrinfo(Some("127.0.0.1"), Some("8080"), hints))??;
+/// assert_eq!(found[0].addr, "127.0.0.1:8080".parse().unwrap());
+/// assert_eq!(found[0].protocol, libc::IPPROTO_TCP);
+/// assert_eq!(found[0].canonical_name, None);
+/// # Ok::<(), uvio::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct AddrInfo {
     /// The address, with the service's port (0 without a service).
@@ -175,6 +300,18 @@ pub struct AddrInfo {
 }
 
 /// The result of [`getnameinfo`](super::getnameinfo).
+///
+/// # Examples
+///
+/// ```
+/// use uvio::dns::{getnameinfo, NameInfo, NiFlags};
+/// let lp = uvio::Loop::new()?;
+/// let flags = NiFlags::NUMERICHOST | NiFlags::NUMERICSERV;
+/// let n: NameInfo = lp.block_on(getnameinfo("[::1]:22".parse().unwrap(), flags))??;
+/// assert_eq!(n.host, "::1");
+/// assert_eq!(n.service, "22");
+/// # Ok::<(), uvio::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct NameInfo {
     /// The host name (or numeric address).

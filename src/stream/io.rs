@@ -169,6 +169,16 @@ pub struct WriteHalf<S>(Rc<S>);
 
 impl<S> ReadHalf<S> {
     /// The stream both halves share (for its other methods).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let (a, _b) = uvio::TcpStream::pair(&lp)?;
+    /// let (rd, _wr) = a.split();
+    /// assert!(rd.stream().is_readable());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn stream(&self) -> &S {
         &self.0
     }
@@ -178,6 +188,21 @@ impl<S> ReadHalf<S> {
     /// # Errors
     ///
     /// The two halves, when they come from different streams.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let (a, b) = uvio::TcpStream::pair(&lp)?;
+    /// let (rd, wr) = a.split();
+    /// let a = rd.unsplit(wr).map_err(|_| "halves of one stream")?;
+    /// assert!(a.is_writable());
+    /// // Halves of two different streams are given back.
+    /// let (rd_b, _) = b.split();
+    /// let (_, wr_c) = uvio::TcpStream::pair(&lp)?.0.split();
+    /// assert!(rd_b.unsplit(wr_c).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn unsplit(self, w: WriteHalf<S>) -> std::result::Result<S, (ReadHalf<S>, WriteHalf<S>)> {
         if !Rc::ptr_eq(&self.0, &w.0) {
             return Err((self, w));
@@ -189,6 +214,16 @@ impl<S> ReadHalf<S> {
 
 impl<S> WriteHalf<S> {
     /// The stream both halves share (for its other methods).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let (a, _b) = uvio::TcpStream::pair(&lp)?;
+    /// let (_rd, wr) = a.split();
+    /// assert_eq!(wr.stream().write_queue_size(), 0);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn stream(&self) -> &S {
         &self.0
     }

@@ -47,6 +47,14 @@ enum Inner {
 
 impl WriteBuf {
     /// The bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let buf = uvio::WriteBuf::from(vec![1u8, 2, 3]);
+    /// assert_eq!(buf.as_slice(), &[1, 2, 3]);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn as_slice(&self) -> &[u8] {
         match &self.0 {
             Inner::Vec(v) | Inner::Copy(v) => v,
@@ -56,11 +64,27 @@ impl WriteBuf {
     }
 
     /// Number of bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let buf = uvio::WriteBuf::from("four");
+    /// assert_eq!(buf.len(), 4);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.as_slice().len()
     }
 
     /// True when there are no bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(uvio::WriteBuf::from(Vec::new()).is_empty());
+    /// assert!(!uvio::WriteBuf::from("x").is_empty());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
