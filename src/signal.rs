@@ -405,7 +405,8 @@ pub fn ctrl_c() -> CtrlC {
 /// ```
 /// let lp = uvio::Loop::new()?;
 /// lp.block_on(async {
-///     let mut fut: std::pin::Pin<&mut uvio::signal::CtrlC> = std::pin::pin!(uvio::signal::ctrl_c());
+///     let fut: uvio::signal::CtrlC = uvio::signal::ctrl_c();
+///     let mut fut = std::pin::pin!(fut);
 ///     assert!(futures::poll!(fut.as_mut()).is_pending()); // installs the watcher
 ///     // SAFETY: SIGINT is caught by the watcher installed above.
 ///     unsafe { libc::raise(libc::SIGINT) };

@@ -102,7 +102,8 @@ impl PipeListener {
     /// # Examples
     ///
     /// ```
-    /// let path = std::env::temp_dir().join(format!("uvio-doc-{}-pipe-bind.sock", std::process::id()));
+    /// let name = format!("uvio-doc-{}-pipe-bind.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
     /// let lp = uvio::Loop::new()?;
     /// let l = uvio::PipeListener::bind(&lp, &path)?;
     /// assert!(path.exists());
@@ -125,7 +126,8 @@ impl PipeListener {
     /// # Examples
     ///
     /// ```
-    /// let path = std::env::temp_dir().join(format!("uvio-doc-{}-pipe-backlog.sock", std::process::id()));
+    /// let name = format!("uvio-doc-{}-pipe-backlog.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
     /// let lp = uvio::Loop::new()?;
     /// let l = uvio::PipeListener::bind_with_backlog(&lp, &path, 8)?;
     /// assert_eq!(l.local_addr()?.as_pathname(), Some(path.as_path()));
@@ -180,7 +182,8 @@ impl PipeListener {
     /// # Examples
     ///
     /// ```
-    /// let path = std::env::temp_dir().join(format!("uvio-doc-{}-pipe-from-std.sock", std::process::id()));
+    /// let name = format!("uvio-doc-{}-pipe-from-std.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
     /// let lp = uvio::Loop::new()?;
     /// let std_l = std::os::unix::net::UnixListener::bind(&path)?;
     /// let l = uvio::PipeListener::from_std(&lp, std_l)?;
@@ -204,7 +207,8 @@ impl PipeListener {
     ///
     /// ```
     /// use std::os::fd::OwnedFd;
-    /// let path = std::env::temp_dir().join(format!("uvio-doc-{}-pipe-open.sock", std::process::id()));
+    /// let name = format!("uvio-doc-{}-pipe-open.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
     /// let lp = uvio::Loop::new()?;
     /// let fd = OwnedFd::from(std::os::unix::net::UnixListener::bind(&path)?);
     /// let l = uvio::PipeListener::open(&lp, fd)?;
@@ -229,7 +233,8 @@ impl PipeListener {
     /// # Examples
     ///
     /// ```
-    /// let path = std::env::temp_dir().join(format!("uvio-doc-{}-pipe-listener-addr.sock", std::process::id()));
+    /// let name = format!("uvio-doc-{}-pipe-listener-addr.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
     /// let lp = uvio::Loop::new()?;
     /// let l = uvio::PipeListener::bind(&lp, &path)?;
     /// assert_eq!(l.local_addr()?.as_pathname(), Some(path.as_path()));
@@ -274,7 +279,8 @@ impl PipeListener {
     /// # Examples
     ///
     /// ```
-    /// let path = std::env::temp_dir().join(format!("uvio-doc-{}-pipe-instances.sock", std::process::id()));
+    /// let name = format!("uvio-doc-{}-pipe-instances.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
     /// let lp = uvio::Loop::new()?;
     /// let l = uvio::PipeListener::bind(&lp, &path)?;
     /// l.set_pending_instances(4); // a no-op outside Windows

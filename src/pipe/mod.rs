@@ -261,7 +261,8 @@ impl PipeStream {
     /// # Examples
     ///
     /// ```
-    /// let path = std::env::temp_dir().join(format!("uvio-doc-{}-pipe-connect.sock", std::process::id()));
+    /// let name = format!("uvio-doc-{}-pipe-connect.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
     /// let lp = uvio::Loop::new()?;
     /// let l = uvio::PipeListener::bind(&lp, &path)?;
     /// let p = path.clone();
@@ -283,7 +284,8 @@ impl PipeStream {
     /// # Examples
     ///
     /// ```
-    /// let path = std::env::temp_dir().join(format!("uvio-doc-{}-pipe-connect-on.sock", std::process::id()));
+    /// let name = format!("uvio-doc-{}-pipe-connect-on.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
     /// let lp = uvio::Loop::new()?;
     /// let l = uvio::PipeListener::bind(&lp, &path)?;
     /// let s = lp.block_on(uvio::PipeStream::connect_on(&lp, &path))??;
@@ -534,7 +536,8 @@ impl PipeStream {
     /// # Examples
     ///
     /// ```
-    /// let path = std::env::temp_dir().join(format!("uvio-doc-{}-pipe-local-addr.sock", std::process::id()));
+    /// let name = format!("uvio-doc-{}-pipe-local-addr.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
     /// let lp = uvio::Loop::new()?;
     /// let l = uvio::PipeListener::bind(&lp, &path)?;
     /// let (client, server) = lp.block_on(async {
@@ -560,7 +563,8 @@ impl PipeStream {
     /// # Examples
     ///
     /// ```
-    /// let path = std::env::temp_dir().join(format!("uvio-doc-{}-pipe-peer-addr.sock", std::process::id()));
+    /// let name = format!("uvio-doc-{}-pipe-peer-addr.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
     /// let lp = uvio::Loop::new()?;
     /// let l = uvio::PipeListener::bind(&lp, &path)?;
     /// let c = lp.block_on(uvio::PipeStream::connect_on(&lp, &path))??;
@@ -585,7 +589,8 @@ impl PipeStream {
     ///
     /// ```
     /// use std::os::unix::fs::PermissionsExt;
-    /// let path = std::env::temp_dir().join(format!("uvio-doc-{}-pipe-chmod.sock", std::process::id()));
+    /// let name = format!("uvio-doc-{}-pipe-chmod.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
     /// let lp = uvio::Loop::new()?;
     /// let l = uvio::PipeListener::bind(&lp, &path)?;
     /// let server_end = lp.block_on(async {

@@ -306,7 +306,8 @@ macro_rules! listener_methods {
             ///     a.set(conn.is_ok());
             ///     l.close().unwrap();
             /// })?;
-            /// let client = uvio::TcpStream::connect_cb(&lp, listener.local_addr()?, |s, _| s.close().unwrap())?;
+            /// let addr = listener.local_addr()?;
+            /// let client = uvio::TcpStream::connect_cb(&lp, addr, |s, _| s.close().unwrap())?;
             /// lp.run(uvio::RunMode::Default)?;
             /// assert!(accepted.get());
             /// # drop(client);

@@ -497,7 +497,10 @@ macro_rules! stream_methods {
             ///     Ok(bytes) => g.borrow_mut().extend_from_slice(bytes),
             ///     Err(_) => s.close().unwrap(), // EOF
             /// })?;
-            /// a.write_cb("hi", |a, r| { r.unwrap(); a.shutdown_cb(|a, _| a.close().unwrap()).unwrap(); })?;
+            /// a.write_cb("hi", |a, r| {
+            ///     r.unwrap();
+            ///     a.shutdown_cb(|a, _| a.close().unwrap()).unwrap();
+            /// })?;
             /// lp.run(uvio::RunMode::Default)?;
             /// assert_eq!(*got.borrow(), b"hi");
             /// # Ok::<(), uvio::Error>(())

@@ -135,7 +135,8 @@ impl TcpListener {
     ///
     /// ```
     /// let lp = uvio::Loop::new()?;
-    /// let listener = uvio::TcpListener::bind_with_backlog(&lp, "127.0.0.1:0".parse().unwrap(), 16)?;
+    /// let addr = "127.0.0.1:0".parse().unwrap();
+    /// let listener = uvio::TcpListener::bind_with_backlog(&lp, addr, 16)?;
     /// assert!(listener.local_addr()?.ip().is_loopback());
     /// # Ok::<(), uvio::Error>(())
     /// ```
