@@ -11,6 +11,23 @@
 //! the close callback, flag `CLOSED` once that has run). Whichever lets go last frees it, so
 //! the memory is never freed before libuv's close callback. The handle's state (callbacks,
 //! wakers) is dropped in the close callback, which breaks any cycle through a callback.
+//!
+//! The public part is [`Closed`], the future every handle's `closed()` returns, and the
+//! methods every handle type shares (`close`, `close_with`, `closed`, `is_active`, `unref`,
+//! ...):
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let lp = uvio::Loop::new()?;
+//! let t = uvio::Timer::new(&lp)?;
+//! t.start(Duration::from_secs(3600), Duration::ZERO, |_| {})?;
+//! assert!(t.is_active());
+//! let closed: uvio::handle::Closed = t.closed(); // starts closing
+//! lp.block_on(closed)?;
+//! assert!(t.is_closing() && !t.is_active());
+//! # Ok::<(), uvio::Error>(())
+//! ```
 
 use std::alloc::Layout;
 use std::cell::{Cell, UnsafeCell};
