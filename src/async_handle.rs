@@ -120,6 +120,24 @@ impl AsyncHandle {
     /// # Errors
     ///
     /// `EBADF` when the loop is closed; what `uv_async_init` reports (`EMFILE`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    ///
+    /// let lp = uvio::Loop::new()?;
+    /// let calls = Rc::new(Cell::new(0));
+    /// let c = calls.clone();
+    /// let h = uvio::AsyncHandle::new(&lp, move |h| {
+    ///     c.set(c.get() + 1);
+    ///     h.close().unwrap();
+    /// })?;
+    /// h.send()?;
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert_eq!(calls.get(), 1);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn new(lp: &LoopHandle, callback: impl FnMut(&AsyncHandle) + 'static) -> Result<Self> {
         AsyncHandle::create(lp, Listener::Callback(Box::new(callback)))
     }
@@ -178,6 +196,18 @@ impl AsyncHandle {
 
     /// A sender for this handle: `Send + Sync + Clone`, usable from any thread, and harmless
     /// after the handle has closed (its `send` then returns `EBADF`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let h = uvio::AsyncHandle::new(&lp, |h| h.close().unwrap())?;
+    /// let sender = h.sender();
+    /// std::thread::spawn(move || sender.send().unwrap()).join().unwrap();
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert!(h.is_closing());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn sender(&self) -> AsyncSender {
         match self.h.state() {
             Ok(st) => AsyncSender {
@@ -195,6 +225,17 @@ impl AsyncHandle {
     /// # Errors
     ///
     /// `EBADF` when the handle is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let h = uvio::AsyncHandle::new(&lp, |h| h.close().unwrap())?;
+    /// h.send()?;
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert_eq!(h.send().unwrap_err().name(), "EBADF");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn send(&self) -> Result<()> {
         self.sender().send()
     }
@@ -236,6 +277,19 @@ impl AsyncSender {
     /// # Errors
     ///
     /// `EBADF` once the handle has closed (or its loop is gone).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let h = uvio::AsyncHandle::new(&lp, |h| h.close().unwrap())?;
+    /// let sender = h.sender();
+    /// let worker = std::thread::spawn(move || sender.send());
+    /// worker.join().unwrap()?;
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert!(h.is_closing());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn send(&self) -> Result<()> {
         let t = self.shared.read().unwrap_or_else(|e| e.into_inner());
         if t.0.is_null() {
@@ -249,6 +303,19 @@ impl AsyncSender {
     }
 
     /// True once the handle has closed: every later `send` fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let h = uvio::AsyncHandle::new(&lp, |_| {})?;
+    /// let sender = h.sender();
+    /// assert!(!sender.is_closed());
+    /// drop(h);
+    /// lp.run(uvio::RunMode::Default)?; // runs the close callback
+    /// assert!(sender.is_closed());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.shared
             .read()
@@ -286,6 +353,16 @@ pub struct AsyncStream {
 
 impl AsyncStream {
     /// The underlying handle (to close, `unref`, or make more senders).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let (wakeups, _sender) = uvio::AsyncHandle::stream(&lp)?;
+    /// wakeups.handle().unref();
+    /// assert!(!wakeups.handle().has_ref());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn handle(&self) -> &AsyncHandle {
         &self.handle
     }

@@ -8,6 +8,15 @@ use std::io;
 use crate::ffi;
 
 /// The result type of every fallible uvio operation.
+///
+/// # Examples
+///
+/// ```
+/// fn open_loop() -> uvio::Result<uvio::Loop> {
+///     uvio::Loop::new()
+/// }
+/// assert!(open_loop().is_ok());
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// A libuv error: the negative error code libuv returned (`UV_ENOENT`, `UV_EOF`, ...),
@@ -49,6 +58,14 @@ macro_rules! error_table {
         impl Error {
             $(
                 #[doc = concat!("libuv's `UV_", stringify!($name), "`.")]
+                ///
+                /// # Examples
+                ///
+                /// ```
+                #[doc = concat!("let e = uvio::Error::", stringify!($name), ";")]
+                #[doc = concat!("assert_eq!(e.name(), \"", stringify!($name), "\");")]
+                /// assert!(e.code() < 0);
+                /// ```
                 pub const $name: Error = Error { code: ffi::$uv, context: None };
             )*
         }
@@ -66,6 +83,14 @@ ffi::uv_errno_map!(error_table);
 impl Error {
     /// The function needed is missing from the libuv this process uses (a host's older
     /// libuv, in `host` or `system` link mode). [`Error::name`] is `"UNSUPPORTED"`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = uvio::Error::UNSUPPORTED;
+    /// assert_eq!(e.name(), "UNSUPPORTED");
+    /// assert!(e.is_unsupported());
+    /// ```
     pub const UNSUPPORTED: Error = Error {
         code: UNSUPPORTED_CODE,
         context: None,
@@ -86,11 +111,26 @@ impl Error {
     }
 
     /// The libuv error code (negative; `UV_ENOENT` is `-2` on Linux).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = uvio::Error::EINVAL;
+    /// assert!(e.code() < 0);
+    /// assert_eq!(uvio::Error::from_code(e.code()), e);
+    /// ```
     pub fn code(&self) -> i32 {
         self.code
     }
 
     /// libuv's name for the code: `"ENOENT"`, `"EOF"`, `"EAI_NONAME"`, or `"UNKNOWN"`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(uvio::Error::EAI_NONAME.name(), "EAI_NONAME");
+    /// assert_eq!(uvio::Error::from_code(-123456).name(), "UNKNOWN");
+    /// ```
     pub fn name(&self) -> &'static str {
         if self.code == UNSUPPORTED_CODE {
             return "UNSUPPORTED";
@@ -99,6 +139,12 @@ impl Error {
     }
 
     /// libuv's description of the code (`uv_strerror`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(uvio::Error::ENOENT.description(), "no such file or directory");
+    /// ```
     pub fn description(&self) -> Cow<'static, str> {
         if self.code == UNSUPPORTED_CODE {
             return Cow::Borrowed("not supported by the libuv in this process");
@@ -113,11 +159,27 @@ impl Error {
     }
 
     /// The operation this error came from (`"open"`, `"connect"`), if recorded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = uvio::Error::ENOENT.with_context("open", "missing.txt");
+    /// assert_eq!(e.operation(), Some("open"));
+    /// assert_eq!(uvio::Error::ENOENT.operation(), None);
+    /// ```
     pub fn operation(&self) -> Option<&'static str> {
         self.context.as_ref().map(|c| c.op)
     }
 
     /// The path or address the operation was about, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = uvio::Error::ENOENT.with_context("open", "missing.txt");
+    /// assert_eq!(e.subject(), Some("missing.txt"));
+    /// assert_eq!(uvio::Error::EBADF.with_operation("read").subject(), None);
+    /// ```
     pub fn subject(&self) -> Option<&str> {
         self.context.as_ref().and_then(|c| c.subject.as_deref())
     }
@@ -139,6 +201,14 @@ impl Error {
     }
 
     /// The same error, saying which operation failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = uvio::Error::EBADF.with_operation("read");
+    /// assert_eq!(e.operation(), Some("read"));
+    /// assert_eq!(e.to_string(), "EBADF: bad file descriptor, read");
+    /// ```
     pub fn with_operation(mut self, op: &'static str) -> Error {
         self.context = Some(Box::new(Context { op, subject: None }));
         self
@@ -150,11 +220,26 @@ impl Error {
     }
 
     /// True for [`Error::UNSUPPORTED`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(uvio::Error::UNSUPPORTED.is_unsupported());
+    /// assert!(!uvio::Error::ENOSYS.is_unsupported());
+    /// ```
     pub fn is_unsupported(&self) -> bool {
         self.code == UNSUPPORTED_CODE
     }
 
     /// The [`io::ErrorKind`] that matches the code.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// assert_eq!(uvio::Error::ECONNREFUSED.kind(), ErrorKind::ConnectionRefused);
+    /// assert_eq!(uvio::Error::EOF.kind(), ErrorKind::UnexpectedEof);
+    /// ```
     pub fn kind(&self) -> io::ErrorKind {
         use io::ErrorKind as K;
         match self.name() {

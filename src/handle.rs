@@ -11,6 +11,23 @@
 //! the close callback, flag `CLOSED` once that has run). Whichever lets go last frees it, so
 //! the memory is never freed before libuv's close callback. The handle's state (callbacks,
 //! wakers) is dropped in the close callback, which breaks any cycle through a callback.
+//!
+//! The public part is [`Closed`], the future every handle's `closed()` returns, and the
+//! methods every handle type shares (`close`, `close_with`, `closed`, `is_active`, `unref`,
+//! ...):
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let lp = uvio::Loop::new()?;
+//! let t = uvio::Timer::new(&lp)?;
+//! t.start(Duration::from_secs(3600), Duration::ZERO, |_| {})?;
+//! assert!(t.is_active());
+//! let closed: uvio::handle::Closed = t.closed(); // starts closing
+//! lp.block_on(closed)?;
+//! assert!(t.is_closing() && !t.is_active());
+//! # Ok::<(), uvio::Error>(())
+//! ```
 
 use std::alloc::Layout;
 use std::cell::{Cell, UnsafeCell};
@@ -415,6 +432,18 @@ struct ClosedShared {
 }
 
 /// Resolves once a handle's close callback has run. Returned by each handle's `closed()`.
+///
+/// # Examples
+///
+/// ```
+/// let lp = uvio::Loop::new()?;
+/// let t = uvio::Timer::new(&lp)?;
+/// let closed: uvio::handle::Closed = t.closed();
+/// lp.block_on(closed)?; // resolves after the close callback
+/// assert!(t.is_closing());
+/// assert_eq!(t.close().unwrap_err().name(), "EBADF");
+/// # Ok::<(), uvio::Error>(())
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Closed {
     shared: Rc<ClosedShared>,
@@ -451,6 +480,19 @@ macro_rules! handle_methods {
             /// # Errors
             ///
             /// `EBADF` when the handle is already closing or closed (a double close).
+            ///
+            /// # Examples
+            ///
+            /// Shown with a [`Timer`](crate::Timer); the same for every handle type.
+            ///
+            /// ```
+            /// let lp = uvio::Loop::new()?;
+            /// let t = uvio::Timer::new(&lp)?;
+            /// t.close()?;
+            /// assert!(t.is_closing());
+            /// assert_eq!(t.close().unwrap_err().name(), "EBADF");
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn close(&self) -> $crate::Result<()> {
                 self.$field.close()
             }
@@ -459,23 +501,83 @@ macro_rules! handle_methods {
             /// callback has run. Never on the caller's stack: when the handle is closed
             /// already, `f` runs from the loop's next iteration (or at once if the loop itself
             /// is gone).
+            ///
+            /// # Examples
+            ///
+            /// Shown with a [`Timer`](crate::Timer); the same for every handle type.
+            ///
+            /// ```
+            /// use std::{cell::Cell, rc::Rc};
+            ///
+            /// let lp = uvio::Loop::new()?;
+            /// let t = uvio::Timer::new(&lp)?;
+            /// let done = Rc::new(Cell::new(false));
+            /// let d = done.clone();
+            /// t.close_with(move || d.set(true));
+            /// assert!(!done.get()); // never on the caller's stack
+            /// lp.run(uvio::RunMode::Default)?;
+            /// assert!(done.get());
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn close_with(&self, f: impl FnOnce() + 'static) {
                 self.$field.close_then(Box::new(f))
             }
 
             /// Starts closing (if not already); the future resolves once the close callback
             /// has run.
+            ///
+            /// # Examples
+            ///
+            /// Shown with a [`Timer`](crate::Timer); the same for every handle type.
+            ///
+            /// ```
+            /// let lp = uvio::Loop::new()?;
+            /// let t = uvio::Timer::new(&lp)?;
+            /// lp.block_on(t.closed())?; // resolves after the close callback
+            /// assert!(t.is_closing());
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn closed(&self) -> $crate::handle::Closed {
                 self.$field.closed()
             }
 
             /// True once the handle is closing or closed.
+            ///
+            /// # Examples
+            ///
+            /// Shown with a [`Timer`](crate::Timer); the same for every handle type.
+            ///
+            /// ```
+            /// let lp = uvio::Loop::new()?;
+            /// let t = uvio::Timer::new(&lp)?;
+            /// assert!(!t.is_closing());
+            /// t.close()?;
+            /// assert!(t.is_closing());
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn is_closing(&self) -> bool {
                 self.$field.is_closing()
             }
 
             /// True when the handle is active (`uv_is_active`): a started timer, a reading
             /// stream, and so on.
+            ///
+            /// # Examples
+            ///
+            /// Shown with a [`Timer`](crate::Timer); the same for every handle type.
+            ///
+            /// ```
+            /// use std::time::Duration;
+            ///
+            /// let lp = uvio::Loop::new()?;
+            /// let t = uvio::Timer::new(&lp)?;
+            /// assert!(!t.is_active());
+            /// t.start(Duration::from_millis(1), Duration::ZERO, |_| {})?;
+            /// assert!(t.is_active());
+            /// lp.run(uvio::RunMode::Default)?;
+            /// assert!(!t.is_active()); // a one-shot timer stops after firing
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn is_active(&self) -> bool {
                 self.$field
                     // SAFETY: the handle is initialised and open.
@@ -484,6 +586,23 @@ macro_rules! handle_methods {
             }
 
             /// Lets the loop exit while this handle is active (`uv_unref`).
+            ///
+            /// # Examples
+            ///
+            /// Shown with a [`Timer`](crate::Timer); the same for every handle type.
+            ///
+            /// ```
+            /// use std::time::Duration;
+            ///
+            /// let lp = uvio::Loop::new()?;
+            /// let t = uvio::Timer::new(&lp)?;
+            /// t.start(Duration::from_secs(3600), Duration::ZERO, |_| {})?;
+            /// t.unref();
+            /// assert!(!t.has_ref());
+            /// // The loop does not wait an hour for an unreferenced timer.
+            /// assert!(!lp.run(uvio::RunMode::Default)?);
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn unref(&self) {
                 let _ = self.$field.with_raw(|h| {
                     // SAFETY: the handle is initialised and open.
@@ -492,6 +611,19 @@ macro_rules! handle_methods {
             }
 
             /// Keeps the loop alive while this handle is active (`uv_ref`, the default).
+            ///
+            /// # Examples
+            ///
+            /// Shown with a [`Timer`](crate::Timer); the same for every handle type.
+            ///
+            /// ```
+            /// let lp = uvio::Loop::new()?;
+            /// let t = uvio::Timer::new(&lp)?;
+            /// t.unref();
+            /// t.ref_();
+            /// assert!(t.has_ref());
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn ref_(&self) {
                 let _ = self.$field.with_raw(|h| {
                     // SAFETY: the handle is initialised and open.
@@ -500,6 +632,19 @@ macro_rules! handle_methods {
             }
 
             /// Whether the handle is referenced (`uv_has_ref`).
+            ///
+            /// # Examples
+            ///
+            /// Shown with a [`Timer`](crate::Timer); the same for every handle type.
+            ///
+            /// ```
+            /// let lp = uvio::Loop::new()?;
+            /// let t = uvio::Timer::new(&lp)?;
+            /// assert!(t.has_ref());
+            /// t.unref();
+            /// assert!(!t.has_ref());
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn has_ref(&self) -> bool {
                 self.$field
                     // SAFETY: the handle is initialised and open.
@@ -508,6 +653,19 @@ macro_rules! handle_methods {
             }
 
             /// The loop this handle is on.
+            ///
+            /// # Examples
+            ///
+            /// Shown with a [`Timer`](crate::Timer); the same for every handle type.
+            ///
+            /// ```
+            /// let lp = uvio::Loop::new()?;
+            /// let t = uvio::Timer::new(&lp)?;
+            /// let h = t.loop_handle();
+            /// assert_eq!(h.as_raw(), lp.as_raw());
+            /// assert_eq!(h.handle_count(), 1);
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn loop_handle(&self) -> $crate::LoopHandle {
                 $crate::LoopHandle {
                     inner: ::std::rc::Rc::clone(self.$field.loop_inner()),
@@ -516,6 +674,19 @@ macro_rules! handle_methods {
 
             /// The raw libuv handle, for calls into [`crate::ffi`]. Do not close it or change
             /// its `data` field.
+            ///
+            /// # Examples
+            ///
+            /// Shown with a [`Timer`](crate::Timer); the same for every handle type.
+            ///
+            /// ```
+            /// let lp = uvio::Loop::new()?;
+            /// let t = uvio::Timer::new(&lp)?;
+            /// // SAFETY: the handle is open; uv_handle_get_loop only reads it.
+            /// let raw_loop = unsafe { uvio::ffi::uv_handle_get_loop(t.as_raw_handle()) };
+            /// assert_eq!(raw_loop, lp.as_raw());
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn as_raw_handle(&self) -> *mut $crate::ffi::uv_handle_t {
                 self.$field.raw_handle()
             }
@@ -534,6 +705,19 @@ macro_rules! fd_methods {
             /// # Errors
             ///
             /// `EBADF` when closed, `EINVAL` for handles without a socket.
+            ///
+            /// # Examples
+            ///
+            /// Shown with a [`UdpSocket`](crate::UdpSocket); the same for every handle type that has these methods.
+            ///
+            /// ```
+            /// let lp = uvio::Loop::new()?;
+            /// let sock = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+            /// assert!(sock.send_buffer_size()? > 0);
+            /// sock.close()?;
+            /// assert_eq!(sock.send_buffer_size().unwrap_err().name(), "EBADF");
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn send_buffer_size(&self) -> $crate::Result<usize> {
                 let mut v: i32 = 0;
                 self.$field.call(|h| {
@@ -548,6 +732,19 @@ macro_rules! fd_methods {
             /// # Errors
             ///
             /// `EBADF` when closed, `EINVAL` for 0.
+            ///
+            /// # Examples
+            ///
+            /// Shown with a [`UdpSocket`](crate::UdpSocket); the same for every handle type that has these methods.
+            ///
+            /// ```
+            /// let lp = uvio::Loop::new()?;
+            /// let sock = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+            /// sock.set_send_buffer_size(64 * 1024)?;
+            /// assert!(sock.send_buffer_size()? >= 64 * 1024); // Linux reports double the value set
+            /// assert_eq!(sock.set_send_buffer_size(0).unwrap_err().name(), "EINVAL");
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn set_send_buffer_size(&self, size: usize) -> $crate::Result<()> {
                 let mut v = i32::try_from(size).map_err(|_| $crate::Error::EINVAL)?;
                 if v == 0 {
@@ -565,6 +762,19 @@ macro_rules! fd_methods {
             /// # Errors
             ///
             /// `EBADF` when closed, `EINVAL` for handles without a socket.
+            ///
+            /// # Examples
+            ///
+            /// Shown with a [`UdpSocket`](crate::UdpSocket); the same for every handle type that has these methods.
+            ///
+            /// ```
+            /// let lp = uvio::Loop::new()?;
+            /// let sock = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+            /// assert!(sock.recv_buffer_size()? > 0);
+            /// sock.close()?;
+            /// assert_eq!(sock.recv_buffer_size().unwrap_err().name(), "EBADF");
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn recv_buffer_size(&self) -> $crate::Result<usize> {
                 let mut v: i32 = 0;
                 self.$field.call(|h| {
@@ -579,6 +789,19 @@ macro_rules! fd_methods {
             /// # Errors
             ///
             /// `EBADF` when closed, `EINVAL` for 0.
+            ///
+            /// # Examples
+            ///
+            /// Shown with a [`UdpSocket`](crate::UdpSocket); the same for every handle type that has these methods.
+            ///
+            /// ```
+            /// let lp = uvio::Loop::new()?;
+            /// let sock = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+            /// sock.set_recv_buffer_size(64 * 1024)?;
+            /// assert!(sock.recv_buffer_size()? >= 64 * 1024); // Linux reports double the value set
+            /// assert_eq!(sock.set_recv_buffer_size(0).unwrap_err().name(), "EINVAL");
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn set_recv_buffer_size(&self, size: usize) -> $crate::Result<()> {
                 let mut v = i32::try_from(size).map_err(|_| $crate::Error::EINVAL)?;
                 if v == 0 {
@@ -596,6 +819,19 @@ macro_rules! fd_methods {
             /// # Errors
             ///
             /// `EBADF` when closed or not yet bound to a descriptor.
+            ///
+            /// # Examples
+            ///
+            /// Shown with a [`UdpSocket`](crate::UdpSocket); the same for every handle type that has these methods.
+            ///
+            /// ```
+            /// let lp = uvio::Loop::new()?;
+            /// let sock = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
+            /// assert!(sock.fileno()? >= 0);
+            /// sock.close()?;
+            /// assert_eq!(sock.fileno().unwrap_err().name(), "EBADF");
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn fileno(&self) -> $crate::Result<i32> {
                 let mut fd: $crate::ffi::uv_os_fd_t = -1;
                 self.$field.call(|h| {

@@ -89,6 +89,22 @@ pub fn next_tick(f: impl FnOnce() + 'static) {
 
 /// [`next_tick`] on a given loop ([`LoopHandle::next_tick`]). Called outside a callback, `f`
 /// runs when the next callback of the loop returns.
+///
+/// # Examples
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+///
+/// let lp = uvio::Loop::new()?;
+/// let ran = Rc::new(Cell::new(false));
+/// let r = ran.clone();
+/// uvio::node::next_tick_in(&lp, move || r.set(true));
+/// // Runs when the next callback (here, an immediate's) returns.
+/// uvio::node::set_immediate_in(&lp, || {})?;
+/// lp.run(uvio::RunMode::Default)?;
+/// assert!(ran.get());
+/// # Ok::<(), uvio::Error>(())
+/// ```
 pub fn next_tick_in(lp: &LoopHandle, f: impl FnOnce() + 'static) {
     lp.next_tick(f);
 }
@@ -185,6 +201,21 @@ pub fn set_timeout(delay: Duration, f: impl FnOnce() + 'static) -> Timeout {
 /// # Errors
 ///
 /// `EBADF` when the loop is closed.
+///
+/// # Examples
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc, time::Duration};
+///
+/// let lp = uvio::Loop::new()?;
+/// let ran = Rc::new(Cell::new(false));
+/// let r = ran.clone();
+/// let t = uvio::node::set_timeout_in(&lp, Duration::from_millis(1), move || r.set(true))?;
+/// assert!(t.is_pending());
+/// lp.run(uvio::RunMode::Default)?;
+/// assert!(ran.get() && !t.is_pending());
+/// # Ok::<(), uvio::Error>(())
+/// ```
 pub fn set_timeout_in(
     lp: &LoopHandle,
     delay: Duration,
@@ -232,6 +263,26 @@ pub fn set_interval(period: Duration, f: impl FnMut(&Timeout) + 'static) -> Time
 /// # Errors
 ///
 /// `EBADF` when the loop is closed.
+///
+/// # Examples
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc, time::Duration};
+///
+/// let lp = uvio::Loop::new()?;
+/// let n = Rc::new(Cell::new(0));
+/// let seen = n.clone();
+/// let t = uvio::node::set_interval_in(&lp, Duration::from_millis(1), move |t| {
+///     seen.set(seen.get() + 1);
+///     if seen.get() == 2 {
+///         t.clear();
+///     }
+/// })?;
+/// assert!(t.is_interval());
+/// lp.run(uvio::RunMode::Default)?;
+/// assert_eq!(n.get(), 2);
+/// # Ok::<(), uvio::Error>(())
+/// ```
 pub fn set_interval_in(
     lp: &LoopHandle,
     period: Duration,
@@ -241,11 +292,37 @@ pub fn set_interval_in(
 }
 
 /// Cancels a timeout (Node's `clearTimeout`); same as [`Timeout::clear`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let lp = uvio::Loop::new()?;
+/// let t = uvio::node::set_timeout_in(&lp, Duration::from_millis(1), || unreachable!())?;
+/// uvio::node::clear_timeout(&t);
+/// assert!(!t.is_pending());
+/// lp.run(uvio::RunMode::Default)?;
+/// # Ok::<(), uvio::Error>(())
+/// ```
 pub fn clear_timeout(t: &Timeout) {
     t.clear();
 }
 
 /// Cancels an interval (Node's `clearInterval`); same as [`Timeout::clear`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let lp = uvio::Loop::new()?;
+/// let t = uvio::node::set_interval_in(&lp, Duration::from_millis(1), |_| unreachable!())?;
+/// uvio::node::clear_interval(&t);
+/// assert!(!t.is_pending());
+/// lp.run(uvio::RunMode::Default)?;
+/// # Ok::<(), uvio::Error>(())
+/// ```
 pub fn clear_interval(t: &Timeout) {
     t.clear();
 }
@@ -266,6 +343,20 @@ impl Timeout {
 
     /// Cancels it: the callback will not run again. Clearing twice, or after a one-shot
     /// timeout has fired, does nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let lp = uvio::Loop::new()?;
+    /// let t = uvio::node::set_timeout_in(&lp, Duration::from_millis(1), || unreachable!())?;
+    /// t.clear();
+    /// t.clear(); // a second clear does nothing
+    /// assert!(!t.is_pending());
+    /// lp.run(uvio::RunMode::Default)?;
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn clear(&self) {
         let timer = self.inner.timer.borrow_mut().take();
         // Dropping the owner closes the timer (outside the borrow: nothing re-enters here).
@@ -273,28 +364,97 @@ impl Timeout {
     }
 
     /// True while the callback is still due to run (not fired for a one-shot, not cleared).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let lp = uvio::Loop::new()?;
+    /// let t = uvio::node::set_timeout_in(&lp, Duration::from_millis(1), || {})?;
+    /// assert!(t.is_pending());
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert!(!t.is_pending());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn is_pending(&self) -> bool {
         self.with_timer(Timer::is_active).unwrap_or(false)
     }
 
     /// True for a [`set_interval`] timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let lp = uvio::Loop::new()?;
+    /// let once = uvio::node::set_timeout_in(&lp, Duration::from_millis(1), || {})?;
+    /// let every = uvio::node::set_interval_in(&lp, Duration::from_millis(1), |t| t.clear())?;
+    /// assert!(!once.is_interval());
+    /// assert!(every.is_interval());
+    /// lp.run(uvio::RunMode::Default)?;
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn is_interval(&self) -> bool {
         self.inner.interval
     }
 
     /// Lets the loop exit while only this timeout is pending (Node's `timeout.unref()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let lp = uvio::Loop::new()?;
+    /// let t = uvio::node::set_timeout_in(&lp, Duration::from_secs(3600), || unreachable!())?;
+    /// t.unref();
+    /// assert!(!t.has_ref());
+    /// // Only an unreferenced timeout is pending: the loop does not wait for it.
+    /// assert!(!lp.run(uvio::RunMode::Default)?);
+    /// assert!(t.is_pending());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn unref(&self) -> &Timeout {
         self.with_timer(Timer::unref);
         self
     }
 
     /// Keeps the loop alive while this timeout is pending (the default; Node's `ref()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let lp = uvio::Loop::new()?;
+    /// let t = uvio::node::set_timeout_in(&lp, Duration::from_millis(1), || {})?;
+    /// t.unref().ref_();
+    /// assert!(t.has_ref());
+    /// lp.run(uvio::RunMode::Default)?; // waits for the timeout again
+    /// assert!(!t.is_pending());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn ref_(&self) -> &Timeout {
         self.with_timer(Timer::ref_);
         self
     }
 
     /// Whether the timeout keeps the loop alive (`false` once fired or cleared).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let lp = uvio::Loop::new()?;
+    /// let t = uvio::node::set_timeout_in(&lp, Duration::from_millis(1), || {})?;
+    /// assert!(t.has_ref());
+    /// t.clear();
+    /// assert!(!t.has_ref());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn has_ref(&self) -> bool {
         self.with_timer(Timer::has_ref).unwrap_or(false)
     }
@@ -487,6 +647,20 @@ pub fn set_immediate(f: impl FnOnce() + 'static) -> Immediate {
 /// # Errors
 ///
 /// `EBADF` when the loop is closed.
+///
+/// # Examples
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+///
+/// let lp = uvio::Loop::new()?;
+/// let ran = Rc::new(Cell::new(false));
+/// let r = ran.clone();
+/// uvio::node::set_immediate_in(&lp, move || r.set(true))?;
+/// lp.run(uvio::RunMode::Default)?;
+/// assert!(ran.get());
+/// # Ok::<(), uvio::Error>(())
+/// ```
 pub fn set_immediate_in(lp: &LoopHandle, f: impl FnOnce() + 'static) -> Result<Immediate> {
     let imm = Immediates::of(lp)?;
     Ok(Immediate {
@@ -495,12 +669,35 @@ pub fn set_immediate_in(lp: &LoopHandle, f: impl FnOnce() + 'static) -> Result<I
 }
 
 /// Cancels an immediate (Node's `clearImmediate`); same as [`Immediate::clear`].
+///
+/// # Examples
+///
+/// ```
+/// let lp = uvio::Loop::new()?;
+/// let im = uvio::node::set_immediate_in(&lp, || unreachable!())?;
+/// uvio::node::clear_immediate(&im);
+/// assert!(!im.is_pending());
+/// lp.run(uvio::RunMode::Default)?;
+/// # Ok::<(), uvio::Error>(())
+/// ```
 pub fn clear_immediate(im: &Immediate) {
     im.clear();
 }
 
 impl Immediate {
     /// Cancels it: the callback will not run. Clearing twice, or after it ran, does nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let im = uvio::node::set_immediate_in(&lp, || unreachable!())?;
+    /// im.clear();
+    /// im.clear(); // a second clear does nothing
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert!(!im.is_pending());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn clear(&self) {
         let f = self.inner.f.take();
         if f.is_some() && self.inner.refed.get() {
@@ -512,6 +709,17 @@ impl Immediate {
     }
 
     /// True until it has run or was cleared.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let im = uvio::node::set_immediate_in(&lp, || {})?;
+    /// assert!(im.is_pending());
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert!(!im.is_pending());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn is_pending(&self) -> bool {
         // Peek: take the callback out and put it back.
         let f = self.inner.f.take();
@@ -533,18 +741,52 @@ impl Immediate {
     }
 
     /// Lets the loop exit while only this immediate is pending (Node's `immediate.unref()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let im = uvio::node::set_immediate_in(&lp, || {})?;
+    /// im.unref();
+    /// assert!(!im.has_ref());
+    /// assert!(im.is_pending());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn unref(&self) -> &Immediate {
         self.set_ref(false);
         self
     }
 
     /// Keeps the loop alive while this immediate is pending (the default).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let im = uvio::node::set_immediate_in(&lp, || {})?;
+    /// im.unref().ref_();
+    /// assert!(im.has_ref());
+    /// lp.run(uvio::RunMode::Default)?; // runs it
+    /// assert!(!im.is_pending());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn ref_(&self) -> &Immediate {
         self.set_ref(true);
         self
     }
 
     /// Whether it keeps the loop alive (`false` once it ran or was cleared).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let im = uvio::node::set_immediate_in(&lp, || {})?;
+    /// assert!(im.has_ref());
+    /// im.clear();
+    /// assert!(!im.has_ref());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn has_ref(&self) -> bool {
         self.inner.refed.get() && self.is_pending()
     }

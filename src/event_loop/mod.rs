@@ -27,6 +27,17 @@ use inner::Phase;
 pub(crate) use pool::{BoxPool, MAX_ALIGN, MAX_POOLED};
 
 /// How [`Loop::run`] runs the loop (libuv's `uv_run_mode`).
+///
+/// # Examples
+///
+/// ```
+/// let lp = uvio::Loop::new()?;
+/// // Nothing to do: every mode returns at once, with no work left.
+/// assert!(!lp.run(uvio::RunMode::NoWait)?);
+/// assert!(!lp.run(uvio::RunMode::Once)?);
+/// assert_eq!(uvio::RunMode::default(), uvio::RunMode::Default);
+/// # Ok::<(), uvio::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum RunMode {
     /// Run until there are no more active and referenced handles or requests.
@@ -49,6 +60,21 @@ impl RunMode {
 }
 
 /// Loop-wide counters from libuv's metrics API.
+///
+/// # Examples
+///
+/// ```
+/// let lp = uvio::Loop::new()?;
+/// let t = uvio::Timer::new(&lp)?;
+/// t.start(std::time::Duration::from_millis(1), std::time::Duration::ZERO, |_| {})?;
+/// lp.run(uvio::RunMode::Default)?;
+/// match lp.metrics() {
+///     Ok(m) => assert!(m.loop_count >= 1),
+///     Err(e) if e.is_unsupported() => {} // libuv older than 1.45
+///     Err(e) => return Err(e),
+/// }
+/// # Ok::<(), uvio::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Metrics {
     /// Loop iterations so far.
@@ -114,6 +140,15 @@ impl Loop {
     /// # Errors
     ///
     /// Whatever `uv_loop_init` reports (`EMFILE` when out of descriptors, `ENOMEM`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// assert!(!lp.is_closed());
+    /// assert_eq!(lp.handle_count(), 0);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn new() -> Result<Loop> {
         let storage: Box<UnsafeCell<MaybeUninit<ffi::uv_loop_t>>> =
             Box::new(UnsafeCell::new(MaybeUninit::zeroed()));
@@ -175,6 +210,16 @@ impl Loop {
     }
 
     /// A [`LoopHandle`] to this loop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let h = lp.handle();
+    /// drop(lp);
+    /// assert!(h.is_closed());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn handle(&self) -> LoopHandle {
         self.handle.clone()
     }
@@ -188,6 +233,18 @@ impl Loop {
     ///
     /// `EBUSY` when called from inside a callback of this loop (a nested run), `EPERM` on a
     /// borrowed loop (its owner runs it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let lp = uvio::Loop::new()?;
+    /// let t = uvio::Timer::new(&lp)?;
+    /// t.start(Duration::from_millis(1), Duration::ZERO, |_| {})?;
+    /// assert!(!lp.run(uvio::RunMode::Default)?); // the timer fired: no work left
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn run(&self, mode: RunMode) -> Result<bool> {
         let inner = &self.handle.inner;
         inner.ensure_open()?;
@@ -255,6 +312,21 @@ impl Loop {
     /// the host then runs its loop to completion and can `uv_loop_close` it.
     ///
     /// Handles stay valid Rust values; their operations return `EBADF` afterwards.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    ///
+    /// let lp = uvio::Loop::new()?;
+    /// let t = uvio::Timer::new(&lp)?;
+    /// let done = Rc::new(Cell::new(false));
+    /// let d = done.clone();
+    /// lp.close_all(move || d.set(true));
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert!(done.get() && t.is_closing());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn close_all(&self, done: impl FnOnce() + 'static) {
         let inner = &self.handle.inner;
         inner.stop_futures();
@@ -273,6 +345,15 @@ impl Loop {
 
     /// Takes the payload of a panic caught in a callback on a borrowed loop, which has no
     /// `run` to resume it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// // An owned loop resumes panics from `run`, so none is ever left here.
+    /// assert!(lp.take_panic().is_none());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn take_panic(&self) -> Option<Box<dyn Any + Send>> {
         self.handle.inner.take_panic()
     }
@@ -282,6 +363,15 @@ impl Loop {
     /// # Errors
     ///
     /// `EINVAL` for an unsupported signal; `EPERM` on a borrowed loop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// lp.block_signal(libc::SIGPROF)?;
+    /// lp.run(uvio::RunMode::NoWait)?;
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn block_signal(&self, signum: i32) -> Result<()> {
         self.configure_check()?;
         // SAFETY: the loop is initialised and owned; the variadic argument is an int.
@@ -301,6 +391,27 @@ impl Loop {
     /// # Errors
     ///
     /// `EPERM` on a borrowed loop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let lp = uvio::Loop::new()?;
+    /// lp.measure_idle_time()?;
+    /// let t = uvio::Timer::new(&lp)?;
+    /// // Wait for timers until a poll has really waited (one is enough, unless the machine
+    /// // is so slow that the timer was due before the loop could poll).
+    /// for _ in 0..100 {
+    ///     t.start(Duration::from_millis(2), Duration::ZERO, |_| {})?;
+    ///     lp.run(uvio::RunMode::Default)?;
+    ///     if lp.idle_time() > Duration::ZERO {
+    ///         break;
+    ///     }
+    /// }
+    /// assert!(lp.idle_time() > Duration::ZERO); // it waited in the poll for a timer
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn measure_idle_time(&self) -> Result<()> {
         self.configure_check()?;
         // SAFETY: the loop is initialised and owned.
@@ -407,16 +518,53 @@ impl LoopHandle {
     }
 
     /// The raw `uv_loop_t`, for calls into [`crate::ffi`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// // SAFETY: the loop is open; uv_loop_alive only reads it.
+    /// let alive = unsafe { uvio::ffi::uv_loop_alive(lp.as_raw()) };
+    /// assert_eq!(alive, 0);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn as_raw(&self) -> *mut ffi::uv_loop_t {
         self.inner.raw
     }
 
     /// True once the owning [`Loop`] has been dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let h = lp.handle();
+    /// assert!(!h.is_closed());
+    /// drop(lp);
+    /// assert!(h.is_closed());
+    /// assert_eq!(uvio::Timer::new(&h).unwrap_err().name(), "EBADF");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.inner.phase.get() != Phase::Open
     }
 
     /// Whether there are active, referenced handles or requests (`uv_loop_alive`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let lp = uvio::Loop::new()?;
+    /// assert!(!lp.alive());
+    /// let t = uvio::Timer::new(&lp)?;
+    /// t.start(Duration::from_millis(1), Duration::ZERO, |_| {})?;
+    /// assert!(lp.alive());
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert!(!lp.alive());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn alive(&self) -> bool {
         if self.is_closed() {
             return false;
@@ -427,6 +575,19 @@ impl LoopHandle {
 
     /// Asks a running loop to stop after the current iteration (`uv_stop`). Does nothing on
     /// a borrowed loop (its owner decides when it stops).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let lp = uvio::Loop::new()?;
+    /// let t = uvio::Timer::new(&lp)?;
+    /// t.start(Duration::from_millis(1), Duration::from_millis(1), |t| t.loop_handle().stop())?;
+    /// // The repeating timer would keep the loop running forever; `stop` ends the run.
+    /// assert!(lp.run(uvio::RunMode::Default)?);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn stop(&self) {
         if self.inner.is_owned() && !self.is_closed() {
             // SAFETY: the loop is initialised and open; uv_stop only sets a flag.
@@ -436,6 +597,20 @@ impl LoopHandle {
 
     /// The loop's cached time in milliseconds (`uv_now`), updated at the start of each
     /// iteration. Once the loop is closed, its time when it closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let lp = uvio::Loop::new()?;
+    /// let before = lp.now();
+    /// let t = uvio::Timer::new(&lp)?;
+    /// t.start(Duration::from_millis(2), Duration::ZERO, |_| {})?;
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert!(lp.now() >= before + 2);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn now(&self) -> u64 {
         if self.inner.phase.get() == Phase::Closed {
             return self.inner.closed_now.get();
@@ -445,6 +620,17 @@ impl LoopHandle {
     }
 
     /// Refreshes the cached time (`uv_update_time`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let before = lp.now();
+    /// std::thread::sleep(std::time::Duration::from_millis(2));
+    /// lp.update_time();
+    /// assert!(lp.now() >= before + 2);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn update_time(&self) {
         if !self.is_closed() {
             // SAFETY: the loop is initialised and open.
@@ -453,6 +639,17 @@ impl LoopHandle {
     }
 
     /// The backend file descriptor (epoll on Linux), or `None` once closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let h = lp.handle();
+    /// assert!(h.backend_fd().is_some());
+    /// drop(lp);
+    /// assert_eq!(h.backend_fd(), None);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn backend_fd(&self) -> Option<i32> {
         if self.is_closed() {
             return None;
@@ -466,6 +663,21 @@ impl LoopHandle {
     ///
     /// As libuv answers it: zero also when nothing is active (the loop would not poll), and
     /// until an iteration has registered new I/O watchers with the backend.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let lp = uvio::Loop::new()?;
+    /// // Nothing active: the loop would not poll at all.
+    /// assert_eq!(lp.backend_timeout(), Some(Duration::ZERO));
+    /// let t = uvio::Timer::new(&lp)?;
+    /// t.start(Duration::from_secs(3600), Duration::ZERO, |_| {})?;
+    /// lp.run(uvio::RunMode::NoWait)?; // one iteration registers the loop's watchers
+    /// assert!(lp.backend_timeout().is_some_and(|d| d > Duration::ZERO));
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn backend_timeout(&self) -> Option<Duration> {
         if self.is_closed() {
             return Some(Duration::ZERO);
@@ -477,6 +689,30 @@ impl LoopHandle {
 
     /// Time spent idle in the kernel's poll since [`Loop::measure_idle_time`] was turned on
     /// (zero once the loop is closed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let lp = uvio::Loop::new()?;
+    /// lp.measure_idle_time()?;
+    /// let t = uvio::Timer::new(&lp)?;
+    /// // Wait for timers until a poll has really waited (one is enough, unless the machine
+    /// // is so slow that the timer was due before the loop could poll).
+    /// for _ in 0..100 {
+    ///     t.start(Duration::from_millis(2), Duration::ZERO, |_| {})?;
+    ///     lp.run(uvio::RunMode::Default)?;
+    ///     if lp.idle_time() > Duration::ZERO {
+    ///         break;
+    ///     }
+    /// }
+    /// assert!(lp.idle_time() > Duration::ZERO);
+    /// let h = lp.handle();
+    /// drop(lp);
+    /// assert_eq!(h.idle_time(), Duration::ZERO);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn idle_time(&self) -> Duration {
         if self.is_closed() {
             // uv_loop_close freed the metrics this would read.
@@ -491,6 +727,21 @@ impl LoopHandle {
     /// # Errors
     ///
     /// [`Error::UNSUPPORTED`] where the host's libuv is older than 1.45.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let t = uvio::Timer::new(&lp)?;
+    /// t.start(std::time::Duration::from_millis(1), std::time::Duration::ZERO, |_| {})?;
+    /// lp.run(uvio::RunMode::Default)?;
+    /// match lp.metrics() {
+    ///     Ok(m) => assert!(m.loop_count >= 1),
+    ///     Err(e) if e.is_unsupported() => {} // libuv older than 1.45
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn metrics(&self) -> Result<Metrics> {
         self.inner.ensure_open()?;
         let mut m = MaybeUninit::<ffi::uv_metrics_t>::zeroed();
@@ -508,11 +759,33 @@ impl LoopHandle {
     }
 
     /// How many uvio handles are open (not yet fully closed) on this loop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let t = uvio::Timer::new(&lp)?;
+    /// assert_eq!(lp.handle_count(), 1);
+    /// drop(t);
+    /// lp.run(uvio::RunMode::Default)?; // runs the close callback
+    /// assert_eq!(lp.handle_count(), 0);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn handle_count(&self) -> usize {
         self.inner.handle_count.get()
     }
 
     /// Spawns a task on this loop; see [`crate::spawn_local`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// // Works outside any callback, unlike `uvio::spawn_local`.
+    /// let task = lp.spawn_local(async { 6 * 7 });
+    /// assert_eq!(lp.block_on(task)?.unwrap(), 42);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn spawn_local<F>(&self, fut: F) -> crate::JoinHandle<F::Output>
     where
         F: std::future::Future + 'static,
@@ -523,6 +796,24 @@ impl LoopHandle {
 
     /// Queues `f` to run after the current callback returns, before the loop moves on
     /// (Node's `process.nextTick`). Outside a callback it runs at the next callback's end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    ///
+    /// let lp = uvio::Loop::new()?;
+    /// let log = Rc::new(RefCell::new(Vec::new()));
+    /// let l = log.clone();
+    /// uvio::node::set_immediate_in(&lp, move || {
+    ///     let l2 = l.clone();
+    ///     uvio::LoopHandle::current().unwrap().next_tick(move || l2.borrow_mut().push(2));
+    ///     l.borrow_mut().push(1);
+    /// })?;
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert_eq!(*log.borrow(), [1, 2]);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn next_tick(&self, f: impl FnOnce() + 'static) {
         self.inner.push_next_tick(Box::new(f));
     }

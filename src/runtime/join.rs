@@ -12,17 +12,55 @@ use std::task::{Context, Poll, Waker};
 use super::task::Task;
 
 /// Why a task produced no value: it was aborted (or its loop shut down), or it panicked.
+///
+/// # Examples
+///
+/// ```
+/// let lp = uvio::Loop::new()?;
+/// let err: uvio::JoinError = lp.block_on(async {
+///     let t = uvio::spawn_local(std::future::pending::<()>());
+///     t.abort();
+///     t.await.unwrap_err()
+/// })?;
+/// assert!(err.is_cancelled());
+/// assert_eq!(err.to_string(), "task was cancelled");
+/// # Ok::<(), uvio::Error>(())
+/// ```
 pub struct JoinError {
     panic: Option<Box<dyn Any + Send>>,
 }
 
 impl JoinError {
     /// True when the task was aborted or dropped by its loop's shutdown.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let err = lp.block_on(async {
+    ///     let t = uvio::spawn_local(std::future::pending::<()>());
+    ///     t.abort();
+    ///     t.await.unwrap_err()
+    /// })?;
+    /// assert!(err.is_cancelled() && !err.is_panic());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         self.panic.is_none()
     }
 
     /// True when the task panicked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let err = lp.block_on(async {
+    ///     uvio::spawn_local(async { panic!("boom") }).await.unwrap_err()
+    /// })?;
+    /// assert!(err.is_panic() && !err.is_cancelled());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn is_panic(&self) -> bool {
         self.panic.is_some()
     }
@@ -32,6 +70,18 @@ impl JoinError {
     /// # Errors
     ///
     /// Gives the error back when the task was cancelled rather than panicking.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let err = lp.block_on(async {
+    ///     uvio::spawn_local(async { panic!("boom") }).await.unwrap_err()
+    /// })?;
+    /// let payload = err.try_into_panic().unwrap();
+    /// assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send>, JoinError> {
         match self.panic {
             Some(p) => Ok(p),
@@ -134,6 +184,18 @@ pub struct JoinHandle<T> {
 impl<T> JoinHandle<T> {
     /// Cancels the task: its future is dropped (at once, or after its current poll), and the
     /// handle resolves to a cancelled [`JoinError`] unless the task had already finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// lp.block_on(async {
+    ///     let t = uvio::spawn_local(std::future::pending::<()>());
+    ///     t.abort();
+    ///     assert!(t.await.unwrap_err().is_cancelled());
+    /// })?;
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn abort(&self) {
         let task = self.state.task.take();
         if let Some(t) = &task {
@@ -143,6 +205,17 @@ impl<T> JoinHandle<T> {
     }
 
     /// True once the task has finished (completed, panicked or been cancelled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let t = lp.spawn_local(async { 1 });
+    /// assert!(!t.is_finished());
+    /// lp.run(uvio::RunMode::Default)?; // polls the task
+    /// assert!(t.is_finished());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.state.finished.get()
     }
