@@ -284,6 +284,15 @@ impl FsEvent {
     /// # Errors
     ///
     /// `EBADF` when the loop is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let w = uvio::FsEvent::new(&lp)?;
+    /// assert!(!w.is_active());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn new(lp: &LoopHandle) -> Result<FsEvent> {
         // SAFETY: uv_fs_event_init initialises a uv_fs_event_t on the loop.
         let h = unsafe { HandleRef::new(lp, Watch::new(), |l, h| ffi::uv_fs_event_init(l, h))? };
@@ -295,6 +304,19 @@ impl FsEvent {
     /// # Errors
     ///
     /// As [`FsEvent::start`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// let dir = tempfile::tempdir()?;
+    /// let lp = uvio::Loop::new()?;
+    /// let mut w = uvio::FsEvent::watch(&lp, dir.path(), false)?;
+    /// std::fs::write(dir.path().join("new"), "x")?;
+    /// let ev = lp.block_on(w.next())?.unwrap()?;
+    /// assert_eq!(ev.filename.as_deref(), Some(std::path::Path::new("new")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn watch(lp: &LoopHandle, path: impl AsRef<Path>, recursive: bool) -> Result<FsEvent> {
         let w = FsEvent::new(lp)?;
         w.start_raw(path.as_ref(), recursive, None)?;
@@ -307,6 +329,25 @@ impl FsEvent {
     /// # Errors
     ///
     /// `ENOENT` for a missing path, `EINVAL` for a NUL in it, `EBADF` once closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let dir = tempfile::tempdir()?;
+    /// let lp = uvio::Loop::new()?;
+    /// let seen = Rc::new(RefCell::new(None));
+    /// let s2 = seen.clone();
+    /// let w = uvio::FsEvent::new(&lp)?;
+    /// w.start(dir.path(), false, move |w, ev| {
+    ///     *s2.borrow_mut() = ev.ok().and_then(|e| e.filename);
+    ///     w.stop().unwrap();
+    /// })?;
+    /// std::fs::write(dir.path().join("new"), "x")?;
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert_eq!(seen.borrow().as_deref(), Some(std::path::Path::new("new")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn start(
         &self,
         path: impl AsRef<Path>,
