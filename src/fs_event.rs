@@ -89,7 +89,7 @@ impl<H, T> Watch<H, T> {
 /// The methods FsEvent and FsPoll share, generated once for each: the borrowed view for
 /// trampolines, (re)starting with a callback or as a stream, stop, path, `Stream`, `Debug`.
 macro_rules! watcher_methods {
-    ($ty:ident, $raw:ty, $item:ty, $op:literal, $stop:ident, $getpath:ident) => {
+    ($ty:ident, $raw:ty, $item:ty, $op:literal, $stop:ident, $getpath:ident, $example:literal) => {
         impl $ty {
             /// A view of the watcher whose raw pointer libuv passed to a callback.
             ///
@@ -131,6 +131,17 @@ macro_rules! watcher_methods {
             /// # Errors
             ///
             /// `EBADF` once closed.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// let lp = uvio::Loop::new()?;
+            #[doc = concat!("let w = ", $example, ";")]
+            /// assert!(w.is_active());
+            /// w.stop()?;
+            /// assert!(!w.is_active());
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn stop(&self) -> Result<()> {
                 self.h.call(|h| {
                     // SAFETY: the watcher is initialised and open.
@@ -145,6 +156,15 @@ macro_rules! watcher_methods {
             /// # Errors
             ///
             /// `EINVAL` when not started, `EBADF` once closed.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// let lp = uvio::Loop::new()?;
+            #[doc = concat!("let w = ", $example, ";")]
+            /// assert_eq!(w.path()?, std::path::Path::new("src"));
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn path(&self) -> Result<PathBuf> {
                 $crate::fs_event::getpath(|buf, len| {
                     self.h.call(|h| {
@@ -249,7 +269,8 @@ watcher_methods!(
     Result<FsEventInfo>,
     "fs_event",
     uv_fs_event_stop,
-    uv_fs_event_getpath
+    uv_fs_event_getpath,
+    "uvio::FsEvent::watch(&lp, \"src\", false)?"
 );
 
 unsafe extern "C" fn on_event(

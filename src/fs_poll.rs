@@ -101,7 +101,8 @@ watcher_methods!(
     Result<FsPollEvent>,
     "fs_poll",
     uv_fs_poll_stop,
-    uv_fs_poll_getpath
+    uv_fs_poll_getpath,
+    "uvio::FsPoll::watch(&lp, \"src\", std::time::Duration::from_secs(1))?"
 );
 
 unsafe extern "C" fn on_poll(
