@@ -9,7 +9,23 @@ macro_rules! flag_set {
         pub struct $name(i32);
 
         impl $name {
-            $($(#[$fm])* pub const $flag: $name = $name($val as i32);)*
+            $(
+                $(#[$fm])*
+                ///
+                /// # Examples
+                ///
+                /// ```
+                /// # #[allow(unused_imports)]
+                /// # use uvio::{*, dns::*, fs::*};
+                #[doc = concat!("let set = ", stringify!($name), "::empty() | ", stringify!($name),
+                    "::", stringify!($flag), ";")]
+                #[doc = concat!("assert!(set.contains(", stringify!($name), "::", stringify!($flag),
+                    "));")]
+                #[doc = concat!("assert_eq!(set.bits(), ", stringify!($name), "::", stringify!($flag),
+                    ".bits());")]
+                /// ```
+                pub const $flag: $name = $name($val as i32);
+            )*
 
             /// No flags.
             ///
