@@ -89,7 +89,7 @@ impl<H, T> Watch<H, T> {
 /// The methods FsEvent and FsPoll share, generated once for each: the borrowed view for
 /// trampolines, (re)starting with a callback or as a stream, stop, path, `Stream`, `Debug`.
 macro_rules! watcher_methods {
-    ($ty:ident, $raw:ty, $item:ty, $op:literal, $stop:ident, $getpath:ident) => {
+    ($ty:ident, $raw:ty, $item:ty, $op:literal, $stop:ident, $getpath:ident, $example:literal) => {
         impl $ty {
             /// A view of the watcher whose raw pointer libuv passed to a callback.
             ///
@@ -131,6 +131,17 @@ macro_rules! watcher_methods {
             /// # Errors
             ///
             /// `EBADF` once closed.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// let lp = uvio::Loop::new()?;
+            #[doc = concat!("let w = ", $example, ";")]
+            /// assert!(w.is_active());
+            /// w.stop()?;
+            /// assert!(!w.is_active());
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn stop(&self) -> Result<()> {
                 self.h.call(|h| {
                     // SAFETY: the watcher is initialised and open.
@@ -145,6 +156,15 @@ macro_rules! watcher_methods {
             /// # Errors
             ///
             /// `EINVAL` when not started, `EBADF` once closed.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// let lp = uvio::Loop::new()?;
+            #[doc = concat!("let w = ", $example, ";")]
+            /// assert_eq!(w.path()?, std::path::Path::new("src"));
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn path(&self) -> Result<PathBuf> {
                 $crate::fs_event::getpath(|buf, len| {
                     self.h.call(|h| {
@@ -249,7 +269,8 @@ watcher_methods!(
     Result<FsEventInfo>,
     "fs_event",
     uv_fs_event_stop,
-    uv_fs_event_getpath
+    uv_fs_event_getpath,
+    "uvio::FsEvent::watch(&lp, \"src\", false)?"
 );
 
 unsafe extern "C" fn on_event(
@@ -284,6 +305,15 @@ impl FsEvent {
     /// # Errors
     ///
     /// `EBADF` when the loop is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let w = uvio::FsEvent::new(&lp)?;
+    /// assert!(!w.is_active());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn new(lp: &LoopHandle) -> Result<FsEvent> {
         // SAFETY: uv_fs_event_init initialises a uv_fs_event_t on the loop.
         let h = unsafe { HandleRef::new(lp, Watch::new(), |l, h| ffi::uv_fs_event_init(l, h))? };
@@ -295,6 +325,19 @@ impl FsEvent {
     /// # Errors
     ///
     /// As [`FsEvent::start`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// let dir = tempfile::tempdir()?;
+    /// let lp = uvio::Loop::new()?;
+    /// let mut w = uvio::FsEvent::watch(&lp, dir.path(), false)?;
+    /// std::fs::write(dir.path().join("new"), "x")?;
+    /// let ev = lp.block_on(w.next())?.unwrap()?;
+    /// assert_eq!(ev.filename.as_deref(), Some(std::path::Path::new("new")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn watch(lp: &LoopHandle, path: impl AsRef<Path>, recursive: bool) -> Result<FsEvent> {
         let w = FsEvent::new(lp)?;
         w.start_raw(path.as_ref(), recursive, None)?;
@@ -307,6 +350,25 @@ impl FsEvent {
     /// # Errors
     ///
     /// `ENOENT` for a missing path, `EINVAL` for a NUL in it, `EBADF` once closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let dir = tempfile::tempdir()?;
+    /// let lp = uvio::Loop::new()?;
+    /// let seen = Rc::new(RefCell::new(None));
+    /// let s2 = seen.clone();
+    /// let w = uvio::FsEvent::new(&lp)?;
+    /// w.start(dir.path(), false, move |w, ev| {
+    ///     *s2.borrow_mut() = ev.ok().and_then(|e| e.filename);
+    ///     w.stop().unwrap();
+    /// })?;
+    /// std::fs::write(dir.path().join("new"), "x")?;
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert_eq!(seen.borrow().as_deref(), Some(std::path::Path::new("new")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn start(
         &self,
         path: impl AsRef<Path>,

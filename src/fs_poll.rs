@@ -101,7 +101,8 @@ watcher_methods!(
     Result<FsPollEvent>,
     "fs_poll",
     uv_fs_poll_stop,
-    uv_fs_poll_getpath
+    uv_fs_poll_getpath,
+    "uvio::FsPoll::watch(&lp, \"src\", std::time::Duration::from_secs(1))?"
 );
 
 unsafe extern "C" fn on_poll(
@@ -135,6 +136,15 @@ impl FsPoll {
     /// # Errors
     ///
     /// `EBADF` when the loop is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let p = uvio::FsPoll::new(&lp)?;
+    /// assert!(!p.is_active());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn new(lp: &LoopHandle) -> Result<FsPoll> {
         // SAFETY: uv_fs_poll_init initialises a uv_fs_poll_t on the loop.
         let h = unsafe { HandleRef::new(lp, Watch::new(), |l, h| ffi::uv_fs_poll_init(l, h))? };
@@ -146,6 +156,23 @@ impl FsPoll {
     /// # Errors
     ///
     /// As [`FsPoll::start`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("f");
+    /// std::fs::write(&path, "a")?;
+    /// let lp = uvio::Loop::new()?;
+    /// let mut p = uvio::FsPoll::watch(&lp, &path, Duration::from_millis(5))?;
+    /// std::fs::remove_file(&path)?;
+    /// let ev = lp.block_on(p.next())?.unwrap();
+    /// // A vanished file is reported as ENOENT.
+    /// assert_eq!(ev.unwrap_err().name(), "ENOENT");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn watch(lp: &LoopHandle, path: impl AsRef<Path>, interval: Duration) -> Result<FsPoll> {
         let p = FsPoll::new(lp)?;
         p.start_raw(path.as_ref(), interval, None)?;
@@ -158,6 +185,27 @@ impl FsPoll {
     /// # Errors
     ///
     /// `EINVAL` for a NUL in the path, `EBADF` once closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc, time::Duration};
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("f");
+    /// std::fs::write(&path, "a")?;
+    /// let lp = uvio::Loop::new()?;
+    /// let gone = Rc::new(Cell::new(false));
+    /// let g2 = gone.clone();
+    /// let p = uvio::FsPoll::new(&lp)?;
+    /// p.start(&path, Duration::from_millis(5), move |p, ev| {
+    ///     g2.set(ev.is_err());
+    ///     p.stop().unwrap();
+    /// })?;
+    /// std::fs::remove_file(&path)?;
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert!(gone.get());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn start(
         &self,
         path: impl AsRef<Path>,

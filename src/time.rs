@@ -51,6 +51,17 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// # Panics
 ///
 /// When first polled outside a uvio loop.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let lp = uvio::Loop::new()?;
+/// let deadline = Instant::now() + Duration::from_millis(2);
+/// lp.block_on(uvio::time::sleep_until(deadline))?;
+/// assert!(Instant::now() >= deadline); // never early
+/// # Ok::<(), uvio::Error>(())
+/// ```
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline: Some(deadline),
@@ -63,6 +74,18 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 /// It never completes before its deadline by the monotonic clock (`Instant`): libuv's
 /// millisecond loop clock can run a little behind, so a wait that the loop's timer ends
 /// early is registered again for the rest.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let lp = uvio::Loop::new()?;
+/// let start = Instant::now();
+/// let s: uvio::time::Sleep = uvio::time::sleep(Duration::from_millis(2));
+/// lp.block_on(s)?;
+/// assert!(start.elapsed() >= Duration::from_millis(2));
+/// # Ok::<(), uvio::Error>(())
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Sleep {
     deadline: Option<Instant>,
@@ -183,6 +206,18 @@ pub fn interval(period: Duration) -> Interval {
 }
 
 /// The stream of [`interval`]. Each item is the `Instant` it was observed.
+///
+/// # Examples
+///
+/// ```
+/// use futures::StreamExt;
+/// use std::time::Duration;
+/// let lp = uvio::Loop::new()?;
+/// let ticks: Vec<_> = lp.block_on(uvio::time::interval(Duration::from_millis(1)).take(3).collect())?;
+/// assert_eq!(ticks.len(), 3);
+/// assert!(ticks.windows(2).all(|w| w[0] <= w[1]));
+/// # Ok::<(), uvio::Error>(())
+/// ```
 #[must_use = "streams do nothing unless polled"]
 #[derive(Debug)]
 pub struct Interval {
@@ -192,6 +227,20 @@ pub struct Interval {
 
 impl Interval {
     /// Waits for the next tick.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lp = uvio::Loop::new()?;
+    /// lp.block_on(async {
+    ///     let mut every = uvio::time::interval(Duration::from_millis(1));
+    ///     let first = every.tick().await;
+    ///     let second = every.tick().await;
+    ///     assert!(second >= first);
+    /// })?;
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub async fn tick(&mut self) -> Instant {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx))
             .await
@@ -250,6 +299,17 @@ pub fn timeout<F: Future>(duration: Duration, fut: F) -> Timeout<F> {
 }
 
 /// The future of [`timeout`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let lp = uvio::Loop::new()?;
+/// // A future that finishes in time gives its output.
+/// let r = lp.block_on(uvio::time::timeout(Duration::from_secs(60), async { 7 }))?;
+/// assert_eq!(r?, 7);
+/// # Ok::<(), uvio::Error>(())
+/// ```
 #[must_use = "futures do nothing unless polled"]
 #[derive(Debug)]
 pub struct Timeout<F> {

@@ -164,6 +164,15 @@ impl Timer {
     /// # Errors
     ///
     /// `EBADF` when the loop is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let t = uvio::Timer::new(&lp)?;
+    /// assert!(!t.is_active());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn new(lp: &LoopHandle) -> Result<Timer> {
         let state = TimerState {
             listener: Cell::new(Listener::None),
@@ -179,6 +188,26 @@ impl Timer {
     /// # Errors
     ///
     /// `EBADF` when the timer is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc, time::Duration};
+    /// let lp = uvio::Loop::new()?;
+    /// let fired = Rc::new(Cell::new(0));
+    /// let f2 = fired.clone();
+    /// let t = uvio::Timer::new(&lp)?;
+    /// // Fires after 1 ms, then every 1 ms until it stops itself on the third run.
+    /// t.start(Duration::from_millis(1), Duration::from_millis(1), move |t| {
+    ///     f2.set(f2.get() + 1);
+    ///     if f2.get() == 3 {
+    ///         t.stop().unwrap();
+    ///     }
+    /// })?;
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert_eq!(fired.get(), 3);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn start(
         &self,
         timeout: Duration,
@@ -204,6 +233,19 @@ impl Timer {
     /// # Errors
     ///
     /// `EBADF` when the timer is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lp = uvio::Loop::new()?;
+    /// let t = uvio::Timer::new(&lp)?;
+    /// t.start(Duration::from_secs(60), Duration::ZERO, |_| panic!("stopped timers do not fire"))?;
+    /// t.stop()?;
+    /// assert!(!t.is_active());
+    /// lp.run(uvio::RunMode::Default)?; // returns at once: nothing is active
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn stop(&self) -> Result<()> {
         // SAFETY: the timer is initialised and open.
         self.h.call(|h| unsafe { ffi::uv_timer_stop(h) })?;
@@ -215,6 +257,20 @@ impl Timer {
     /// # Errors
     ///
     /// `EINVAL` when the timer was never started; `EBADF` when closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lp = uvio::Loop::new()?;
+    /// let t = uvio::Timer::new(&lp)?;
+    /// assert_eq!(t.again().unwrap_err().name(), "EINVAL"); // never started
+    /// t.start(Duration::from_secs(60), Duration::from_millis(5), |t| t.stop().unwrap())?;
+    /// t.again()?; // now due in the repeat, 5 ms
+    /// assert!(t.due_in() <= Duration::from_millis(5));
+    /// lp.run(uvio::RunMode::Default)?;
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn again(&self) -> Result<()> {
         self.h
             .call(|h| {
@@ -230,6 +286,17 @@ impl Timer {
     /// # Errors
     ///
     /// `EBADF` when the timer is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lp = uvio::Loop::new()?;
+    /// let t = uvio::Timer::new(&lp)?;
+    /// t.set_repeat(Duration::from_millis(250))?;
+    /// assert_eq!(t.repeat(), Duration::from_millis(250));
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn set_repeat(&self, repeat: Duration) -> Result<()> {
         // SAFETY: the timer is initialised and open.
         self.h
@@ -237,6 +304,18 @@ impl Timer {
     }
 
     /// The repeat interval (zero for a one-shot timer, or a closed one).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lp = uvio::Loop::new()?;
+    /// let t = uvio::Timer::new(&lp)?;
+    /// assert_eq!(t.repeat(), Duration::ZERO);
+    /// t.start(Duration::from_secs(1), Duration::from_millis(20), |_| {})?;
+    /// assert_eq!(t.repeat(), Duration::from_millis(20));
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn repeat(&self) -> Duration {
         // SAFETY: the timer is initialised and open.
         let ms = self
@@ -247,6 +326,20 @@ impl Timer {
     }
 
     /// Time until the timer fires; zero when it is overdue, stopped, or closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lp = uvio::Loop::new()?;
+    /// let t = uvio::Timer::new(&lp)?;
+    /// t.start(Duration::from_secs(60), Duration::ZERO, |_| {})?;
+    /// let due = t.due_in();
+    /// assert!(due > Duration::ZERO && due <= Duration::from_secs(60));
+    /// t.stop()?;
+    /// assert_eq!(t.due_in(), Duration::ZERO);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn due_in(&self) -> Duration {
         // libuv computes it from the last schedule even for a stopped timer.
         if !self.is_active() {

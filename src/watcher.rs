@@ -192,6 +192,15 @@ macro_rules! watcher {
             /// # Errors
             ///
             /// `EBADF` when the loop is closed.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// let lp = uvio::Loop::new()?;
+            #[doc = concat!("let w = uvio::", stringify!($name), "::new(&lp)?;")]
+            /// assert!(!w.is_active());
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn new(lp: &LoopHandle) -> Result<$name> {
                 new_watcher(lp)
             }
@@ -205,6 +214,22 @@ macro_rules! watcher {
             /// # Errors
             ///
             /// `EBADF` when the watcher is closed.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use std::{cell::Cell, rc::Rc};
+            ///
+            /// let lp = uvio::Loop::new()?;
+            #[doc = concat!("let w = uvio::", stringify!($name), "::new(&lp)?;")]
+            /// let runs = Rc::new(Cell::new(0));
+            /// let r2 = runs.clone();
+            /// w.start(move |_| r2.set(r2.get() + 1))?;
+            /// // One loop iteration that does not block runs the callback once.
+            /// lp.run(uvio::RunMode::NoWait)?;
+            /// assert_eq!(runs.get(), 1);
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn start(&self, callback: impl FnMut(&$name) + 'static) -> Result<()> {
                 start(self, Box::new(callback))
             }
@@ -215,6 +240,19 @@ macro_rules! watcher {
             /// # Errors
             ///
             /// `EBADF` when the watcher is closed.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// let lp = uvio::Loop::new()?;
+            #[doc = concat!("let w = uvio::", stringify!($name), "::new(&lp)?;")]
+            /// w.start(|_| {})?;
+            /// assert!(w.is_active());
+            /// w.stop()?;
+            /// assert!(!w.is_active());
+            /// lp.run(uvio::RunMode::Default)?; // nothing active: returns at once
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub fn stop(&self) -> Result<()> {
                 stop(self)
             }
@@ -227,6 +265,22 @@ macro_rules! watcher {
             /// # Errors
             ///
             /// `EBADF` when the watcher is closed.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// let lp = uvio::Loop::new()?;
+            #[doc = concat!("let w = uvio::", stringify!($name), "::new(&lp)?;")]
+            /// // An active `Idle` keeps the loop from blocking in its poll for I/O.
+            /// let spin = uvio::Idle::new(&lp)?;
+            /// spin.start(|_| {})?;
+            /// lp.block_on(async {
+            ///     w.tick().await?;
+            ///     w.tick().await
+            /// })??;
+            /// assert!(!w.is_active()); // stopped again once the future completed
+            /// # Ok::<(), uvio::Error>(())
+            /// ```
             pub async fn tick(&self) -> Result<()> {
                 tick(self).await
             }

@@ -132,6 +132,20 @@ where
 }
 
 /// A handle to work queued with [`queue_work`], to cancel it. Dropping it does not cancel.
+///
+/// # Examples
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// let lp = uvio::Loop::new()?;
+/// let out = Rc::new(Cell::new(0));
+/// let o2 = out.clone();
+/// let req: uvio::WorkRequest<u32> = uvio::queue_work(&lp, || 6 * 7, move |r| o2.set(r.unwrap()))?;
+/// lp.run(uvio::RunMode::Default)?;
+/// assert!(req.is_done());
+/// assert_eq!(out.get(), 42);
+/// # Ok::<(), uvio::Error>(())
+/// ```
 pub struct WorkRequest<T>(Option<ReqOwner<ffi::uv_work_t, WorkState<T>>>);
 
 impl<T> WorkRequest<T> {
@@ -141,6 +155,22 @@ impl<T> WorkRequest<T> {
     /// # Errors
     ///
     /// `EBUSY` when it is running or finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let req = uvio::queue_work(&lp, || 1, |r| {
+    ///     // Cancelled while queued, or it ran.
+    ///     assert!(matches!(r, Ok(1)) || r.unwrap_err().name() == "ECANCELED");
+    /// })?;
+    /// if let Err(e) = req.cancel() {
+    ///     assert_eq!(e.name(), "EBUSY"); // a thread had already taken it
+    /// }
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert_eq!(req.cancel().unwrap_err().name(), "EBUSY");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn cancel(&self) -> Result<()> {
         match &self.0 {
             Some(o) => cancel(o),
@@ -149,6 +179,17 @@ impl<T> WorkRequest<T> {
     }
 
     /// True once the work's callback has run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let req = uvio::queue_work(&lp, || 1, |_| {})?;
+    /// assert!(!req.is_done()); // the callback runs on the loop
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert!(req.is_done());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn is_done(&self) -> bool {
         self.0.as_ref().is_none_or(|o| o.is_done())
     }
@@ -207,6 +248,15 @@ where
 
 impl LoopHandle {
     /// Runs `f` on libuv's threadpool; see [`spawn_blocking`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let task = lp.spawn_blocking(|| "from the threadpool".len());
+    /// assert_eq!(lp.block_on(task)??, 19);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn spawn_blocking<T, F>(&self, f: F) -> SpawnBlocking<T>
     where
         T: Send + 'static,
@@ -220,6 +270,15 @@ impl LoopHandle {
 }
 
 /// The future of [`spawn_blocking`].
+///
+/// # Examples
+///
+/// ```
+/// let lp = uvio::Loop::new()?;
+/// let task: uvio::SpawnBlocking<u8> = lp.spawn_blocking(|| 1 + 1);
+/// assert_eq!(lp.block_on(task)??, 2);
+/// # Ok::<(), uvio::Error>(())
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct SpawnBlocking<T>(
     std::result::Result<ReqOwner<ffi::uv_work_t, WorkState<T>>, Option<Error>>,
@@ -231,6 +290,21 @@ impl<T> SpawnBlocking<T> {
     /// # Errors
     ///
     /// `EBUSY` when the work is running or done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let task = lp.spawn_blocking(|| 7);
+    /// if let Err(e) = task.cancel() {
+    ///     assert_eq!(e.name(), "EBUSY"); // a thread had already taken it
+    /// }
+    /// match lp.block_on(task)? {
+    ///     Ok(v) => assert_eq!(v, 7),
+    ///     Err(e) => assert_eq!(e.name(), "ECANCELED"),
+    /// }
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn cancel(&self) -> Result<()> {
         match &self.0 {
             Ok(o) => cancel(o),

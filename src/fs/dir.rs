@@ -136,6 +136,15 @@ impl Dir {
     }
 
     /// The path it was opened with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = uvio::fs::sync::opendir("src")?;
+    /// assert_eq!(dir.path(), std::path::Path::new("src"));
+    /// uvio::fs::sync::closedir(dir)?;
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn path(&self) -> &Path {
         &self.cell.path
     }
@@ -188,22 +197,59 @@ impl DirEntry {
     }
 
     /// The full path: the directory's path joined with the name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let entries = uvio::fs::sync::scandir("src")?;
+    /// assert!(entries.iter().any(|e| e.path() == std::path::Path::new("src/lib.rs")));
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// The bare name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let entries = uvio::fs::sync::scandir("src")?;
+    /// assert!(entries.iter().any(|e| e.file_name() == "lib.rs"));
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn file_name(&self) -> OsString {
         let name = self.path.file_name().map(|n| n.as_bytes()).unwrap_or(b"");
         std::ffi::OsStr::from_bytes(name).to_os_string()
     }
 
     /// The type the listing reported (may be [`FileType::Unknown`] on some file systems).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let entries = uvio::fs::sync::scandir("src")?;
+    /// let fs_dir = entries.iter().find(|e| e.file_name() == "fs").unwrap();
+    /// // Some file systems do not report types in listings.
+    /// assert!(fs_dir.file_type().is_dir() || fs_dir.file_type() == uvio::fs::FileType::Unknown);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn file_type(&self) -> FileType {
         self.file_type
     }
 
     /// The entry's metadata, not following a symlink (like std's `DirEntry::metadata`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let entries = uvio::fs::sync::scandir("src")?;
+    /// let lib = entries.iter().find(|e| e.file_name() == "lib.rs").unwrap();
+    /// let meta = lp.block_on(lib.metadata())??;
+    /// assert!(meta.is_file() && meta.len() > 0);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn metadata(&self) -> FsFuture<ops::Lstat> {
         super::symlink_metadata(&self.path)
     }
@@ -213,6 +259,15 @@ impl DirEntry {
     /// # Errors
     ///
     /// As [`super::sync::symlink_metadata`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let entries = uvio::fs::sync::scandir("src")?;
+    /// let fs_dir = entries.iter().find(|e| e.file_name() == "fs").unwrap();
+    /// assert!(fs_dir.metadata_sync()?.is_dir());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn metadata_sync(&self) -> Result<Metadata> {
         super::sync::symlink_metadata(&self.path)
     }

@@ -143,6 +143,18 @@ impl File {
     /// # Errors
     ///
     /// `ENOENT`, `EACCES`, `EISDIR`... with the path in the message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// lp.block_on(async {
+    ///     let f = uvio::fs::File::open("Cargo.toml").await?;
+    ///     assert!(f.metadata().await?.is_file());
+    ///     f.close().await
+    /// })??;
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn open(path: impl AsRef<Path>) -> FsFuture<ops::Open> {
         OpenOptions::new().read(true).open(path)
     }
@@ -152,6 +164,21 @@ impl File {
     /// # Errors
     ///
     /// `EACCES`, `ENOENT` for a missing parent, ...
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("new.txt");
+    /// let lp = uvio::Loop::new()?;
+    /// lp.block_on(async {
+    ///     let f = uvio::fs::File::create(&path).await?;
+    ///     f.write_at("hi", 0).await.0?;
+    ///     f.close().await
+    /// })??;
+    /// assert_eq!(std::fs::read_to_string(&path)?, "hi");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn create(path: impl AsRef<Path>) -> FsFuture<ops::Open> {
         OpenOptions::new()
             .write(true)
@@ -161,47 +188,170 @@ impl File {
     }
 
     /// A new [`OpenOptions`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let f = lp.block_on(uvio::fs::File::options().read(true).open("Cargo.toml"))??;
+    /// assert!(lp.block_on(f.metadata())??.len() > 0);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn options() -> OpenOptions {
         OpenOptions::new()
     }
 
     /// Reads into `buf`'s spare capacity at `offset`; `Ok(0)` at end of file. The buffer
     /// comes back with the result (tokio-uring style). The cursor position is not used.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// lp.block_on(async {
+    ///     let f = uvio::fs::File::open("Cargo.toml").await?;
+    ///     let (n, buf) = f.read_at(Vec::with_capacity(9), 0).await;
+    ///     assert_eq!((n?, &buf[..]), (9, &b"[package]"[..]));
+    ///     Ok::<(), uvio::Error>(())
+    /// })??;
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn read_at<B: super::IoBufMut>(&self, buf: B, offset: u64) -> FsFuture<ops::ReadAt<B>> {
         super::read_at(self, buf, offset)
     }
 
     /// Writes all of `buf` at `offset`; the buffer comes back with the result.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("f");
+    /// let lp = uvio::Loop::new()?;
+    /// lp.block_on(async {
+    ///     let f = uvio::fs::File::create(&path).await?;
+    ///     let (n, buf) = f.write_at(b"hello".to_vec(), 2).await;
+    ///     assert_eq!((n?, buf.len()), (5, 5));
+    ///     Ok::<(), uvio::Error>(())
+    /// })??;
+    /// assert_eq!(std::fs::read(&path)?, b"\0\0hello");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write_at<B: super::IoBuf>(&self, buf: B, offset: u64) -> FsFuture<ops::WriteAt<B>> {
         super::write_at(self, buf, offset)
     }
 
     /// Flushes data and metadata to disk (`fsync`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let lp = uvio::Loop::new()?;
+    /// lp.block_on(async {
+    ///     let f = uvio::fs::File::create(dir.path().join("f")).await?;
+    ///     f.write_at("data", 0).await.0?;
+    ///     f.sync_all().await?;
+    ///     assert_eq!(f.metadata().await?.len(), 4);
+    ///     Ok::<(), uvio::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sync_all(&self) -> FsFuture<ops::Fsync> {
         super::fsync(self)
     }
 
     /// Flushes data to disk (`fdatasync`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let lp = uvio::Loop::new()?;
+    /// lp.block_on(async {
+    ///     let f = uvio::fs::File::create(dir.path().join("f")).await?;
+    ///     f.write_at("data", 0).await.0?;
+    ///     f.sync_data().await?;
+    ///     assert_eq!(f.metadata().await?.len(), 4);
+    ///     Ok::<(), uvio::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sync_data(&self) -> FsFuture<ops::Fdatasync> {
         super::fdatasync(self)
     }
 
     /// Truncates or extends the file to `len` bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let lp = uvio::Loop::new()?;
+    /// lp.block_on(async {
+    ///     let f = uvio::fs::File::create(dir.path().join("f")).await?;
+    ///     f.set_len(10).await?;
+    ///     assert_eq!(f.metadata().await?.len(), 10);
+    ///     Ok::<(), uvio::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_len(&self, len: u64) -> FsFuture<ops::Ftruncate> {
         super::ftruncate(self, len)
     }
 
     /// The file's metadata (`fstat`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let f = lp.block_on(uvio::fs::File::open("Cargo.toml"))??;
+    /// let meta = lp.block_on(f.metadata())??;
+    /// assert_eq!(meta.len(), std::fs::metadata("Cargo.toml")?.len());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn metadata(&self) -> FsFuture<ops::Fstat> {
         super::fstat(self)
     }
 
     /// Changes the file's permissions (`fchmod`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use uvio::fs::Permissions;
+    /// let dir = tempfile::tempdir()?;
+    /// let lp = uvio::Loop::new()?;
+    /// lp.block_on(async {
+    ///     let f = uvio::fs::File::create(dir.path().join("f")).await?;
+    ///     f.set_permissions(Permissions::from_mode(0o600)).await?;
+    ///     assert_eq!(f.metadata().await?.permissions().mode(), 0o600);
+    ///     Ok::<(), uvio::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_permissions(&self, perm: Permissions) -> FsFuture<ops::Fchmod> {
         super::fchmod(self, perm.mode())
     }
 
     /// The cursor position used by `AsyncRead`/`AsyncWrite`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::AsyncReadExt;
+    /// let lp = uvio::Loop::new()?;
+    /// lp.block_on(async {
+    ///     let mut f = uvio::fs::File::open("Cargo.toml").await?;
+    ///     assert_eq!(f.position(), 0);
+    ///     let mut head = [0u8; 9];
+    ///     f.read_exact(&mut head).await?;
+    ///     assert_eq!(f.position(), 9);
+    ///     Ok::<(), std::io::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn position(&self) -> u64 {
         self.pos
     }
@@ -212,6 +362,17 @@ impl File {
     /// # Errors
     ///
     /// What `close(2)` reports (`EIO` on some file systems).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// lp.block_on(async {
+    ///     let f = uvio::fs::File::open("Cargo.toml").await?;
+    ///     f.close().await
+    /// })??;
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub async fn close(mut self) -> Result<()> {
         self.pending = Pending::Idle;
         if Rc::strong_count(&self.fd) > 1 {
@@ -424,6 +585,16 @@ macro_rules! setters {
 
 impl OpenOptions {
     /// All options off; mode `0o666` (before the umask).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// // With every option off there is nothing to open the file for.
+    /// let err = lp.block_on(uvio::fs::OpenOptions::new().open("Cargo.toml"))?.unwrap_err();
+    /// assert_eq!(err.name(), "EINVAL");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn new() -> OpenOptions {
         OpenOptions {
             read: false,
@@ -439,32 +610,141 @@ impl OpenOptions {
 
     setters! {
         /// Open for reading.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// let lp = uvio::Loop::new()?;
+        /// let open = uvio::fs::OpenOptions::new().read(true).open("Cargo.toml");
+        /// let f = lp.block_on(open)??;
+        /// assert!(lp.block_on(f.metadata())??.is_file());
+        /// # Ok::<(), uvio::Error>(())
+        /// ```
         read,
         /// Open for writing.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// let dir = tempfile::tempdir()?;
+        /// let path = dir.path().join("f");
+        /// std::fs::write(&path, "old")?;
+        /// let lp = uvio::Loop::new()?;
+        /// let f = lp.block_on(uvio::fs::OpenOptions::new().write(true).open(&path))??;
+        /// lp.block_on(f.write_at("n", 0))?.0?;
+        /// assert_eq!(std::fs::read_to_string(&path)?, "nld");
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
         write,
         /// Every write goes to the end of the file (`O_APPEND`); implies write.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// let dir = tempfile::tempdir()?;
+        /// let path = dir.path().join("log");
+        /// std::fs::write(&path, "a")?;
+        /// let lp = uvio::Loop::new()?;
+        /// let f = lp.block_on(uvio::fs::OpenOptions::new().append(true).open(&path))??;
+        /// lp.block_on(f.write_at("b", 0))?.0?;
+        /// assert_eq!(std::fs::read_to_string(&path)?, "ab");
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
         append,
         /// Truncate to zero length (needs write).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// let dir = tempfile::tempdir()?;
+        /// let path = dir.path().join("f");
+        /// std::fs::write(&path, "old contents")?;
+        /// let lp = uvio::Loop::new()?;
+        /// let open = uvio::fs::OpenOptions::new().write(true).truncate(true).open(&path);
+        /// let _f = lp.block_on(open)??;
+        /// assert_eq!(std::fs::metadata(&path)?.len(), 0);
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
         truncate,
         /// Create the file if missing (needs write or append).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// let dir = tempfile::tempdir()?;
+        /// let path = dir.path().join("new");
+        /// let lp = uvio::Loop::new()?;
+        /// let open = uvio::fs::OpenOptions::new().write(true).create(true).open(&path);
+        /// let _f = lp.block_on(open)??;
+        /// assert!(path.exists());
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
         create,
         /// Create the file, failing with `EEXIST` if it exists (`O_CREAT | O_EXCL`).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// let dir = tempfile::tempdir()?;
+        /// let path = dir.path().join("f");
+        /// let lp = uvio::Loop::new()?;
+        /// let mut opts = uvio::fs::OpenOptions::new();
+        /// opts.write(true).create_new(true);
+        /// let _f = lp.block_on(opts.open(&path))??;
+        /// let err = lp.block_on(opts.open(&path))?.unwrap_err();
+        /// assert_eq!(err.name(), "EEXIST");
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
         create_new,
     }
 
     /// Permission bits for a created file (default `0o666`, before the umask).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("secret");
+    /// let lp = uvio::Loop::new()?;
+    /// let open = uvio::fs::OpenOptions::new().write(true).create(true).mode(0o600).open(&path);
+    /// let _f = lp.block_on(open)??;
+    /// // The umask can only clear bits.
+    /// assert_eq!(uvio::fs::sync::metadata(&path)?.permissions().mode() & 0o077, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn mode(&mut self, mode: u32) -> &mut Self {
         self.mode = mode;
         self
     }
 
     /// Extra `open(2)` flags (`UV_FS_O_*`), or-ed in.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let mut opts = uvio::fs::OpenOptions::new();
+    /// opts.read(true).custom_flags(uvio::ffi::UV_FS_O_DIRECTORY as i32);
+    /// let err = lp.block_on(opts.open("Cargo.toml"))?.unwrap_err();
+    /// assert_eq!(err.name(), "ENOTDIR");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn custom_flags(&mut self, flags: i32) -> &mut Self {
         self.custom_flags = flags;
         self
     }
 
     /// Opens `path` with these options.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let f = lp.block_on(uvio::fs::OpenOptions::new().read(true).open("Cargo.toml"))??;
+    /// let (n, _buf) = lp.block_on(f.read_at(Vec::with_capacity(4), 0))?;
+    /// assert_eq!(n?, 4);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn open(&self, path: impl AsRef<Path>) -> FsFuture<ops::Open> {
         super::open(path, self)
     }

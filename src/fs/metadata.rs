@@ -73,16 +73,42 @@ impl FileType {
     }
 
     /// A regular file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = uvio::fs::sync::metadata("Cargo.toml")?.file_type();
+    /// assert!(t.is_file() && !t.is_dir());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn is_file(self) -> bool {
         self == FileType::File
     }
 
     /// A directory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = uvio::fs::sync::metadata("src")?.file_type();
+    /// assert!(t.is_dir() && !t.is_file());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn is_dir(self) -> bool {
         self == FileType::Dir
     }
 
     /// A symbolic link.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let link = dir.path().join("link");
+    /// std::os::unix::fs::symlink(std::fs::canonicalize("Cargo.toml")?, &link)?;
+    /// assert!(uvio::fs::sync::symlink_metadata(&link)?.file_type().is_symlink());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_symlink(self) -> bool {
         self == FileType::Symlink
     }
@@ -105,6 +131,14 @@ pub struct Permissions {
 
 impl Permissions {
     /// Permissions from mode bits (`0o644`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // Type bits above the low 12 are dropped.
+    /// let p = uvio::fs::Permissions::from_mode(0o100644);
+    /// assert_eq!(p.mode(), 0o644);
+    /// ```
     pub fn from_mode(mode: u32) -> Permissions {
         Permissions {
             mode: mode & 0o7777,
@@ -112,17 +146,39 @@ impl Permissions {
     }
 
     /// The mode bits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(uvio::fs::Permissions::from_mode(0o4755).mode(), 0o4755);
+    /// ```
     pub fn mode(&self) -> u32 {
         self.mode
     }
 
     /// True when nobody may write (no `w` bit set).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use uvio::fs::Permissions;
+    /// assert!(Permissions::from_mode(0o444).readonly());
+    /// assert!(!Permissions::from_mode(0o644).readonly());
+    /// ```
     pub fn readonly(&self) -> bool {
         self.mode & 0o222 == 0
     }
 
     /// Clears every write bit, or sets the owner's (std sets all three; owner-only is the
     /// safer choice).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut p = uvio::fs::Permissions::from_mode(0o444);
+    /// p.set_readonly(false);
+    /// assert_eq!(p.mode(), 0o644);
+    /// ```
     pub fn set_readonly(&mut self, readonly: bool) {
         if readonly {
             self.mode &= !0o222;
@@ -164,117 +220,327 @@ impl Metadata {
     }
 
     /// The file's type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let meta = uvio::fs::sync::metadata("Cargo.toml")?;
+    /// assert_eq!(meta.file_type(), uvio::fs::FileType::File);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn file_type(&self) -> FileType {
         FileType::from_mode(self.st.st_mode)
     }
 
     /// A regular file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(uvio::fs::sync::metadata("Cargo.toml")?.is_file());
+    /// assert!(!uvio::fs::sync::metadata("src")?.is_file());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn is_file(&self) -> bool {
         self.file_type().is_file()
     }
 
     /// A directory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(uvio::fs::sync::metadata("src")?.is_dir());
+    /// assert!(!uvio::fs::sync::metadata("Cargo.toml")?.is_dir());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn is_dir(&self) -> bool {
         self.file_type().is_dir()
     }
 
     /// A symbolic link (only from [`crate::fs::symlink_metadata`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let link = dir.path().join("link");
+    /// std::os::unix::fs::symlink(std::fs::canonicalize("Cargo.toml")?, &link)?;
+    /// assert!(uvio::fs::sync::symlink_metadata(&link)?.is_symlink());
+    /// // `metadata` follows the link.
+    /// assert!(!uvio::fs::sync::metadata(&link)?.is_symlink());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_symlink(&self) -> bool {
         self.file_type().is_symlink()
     }
 
     /// Size in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let meta = uvio::fs::sync::metadata("Cargo.toml")?;
+    /// assert_eq!(meta.len(), std::fs::metadata("Cargo.toml")?.len());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn len(&self) -> u64 {
         self.st.st_size
     }
 
     /// True for a zero-length file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("empty");
+    /// std::fs::write(&path, "")?;
+    /// assert!(uvio::fs::sync::metadata(&path)?.is_empty());
+    /// assert!(!uvio::fs::sync::metadata("Cargo.toml")?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Permission bits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::unix::fs::PermissionsExt;
+    /// let perm = uvio::fs::sync::metadata("Cargo.toml")?.permissions();
+    /// assert_eq!(perm.mode(), std::fs::metadata("Cargo.toml")?.permissions().mode() & 0o7777);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn permissions(&self) -> Permissions {
         Permissions::from_mode(self.st.st_mode as u32)
     }
 
     /// The whole `st_mode` (type and permission bits).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::unix::fs::MetadataExt;
+    /// let meta = uvio::fs::sync::metadata("Cargo.toml")?;
+    /// assert_eq!(meta.mode(), std::fs::metadata("Cargo.toml")?.mode());
+    /// assert_eq!(meta.mode() & 0o170000, 0o100000); // S_IFREG
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn mode(&self) -> u32 {
         self.st.st_mode as u32
     }
 
     /// Last modification time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let meta = uvio::fs::sync::metadata("Cargo.toml")?;
+    /// assert_eq!(meta.modified(), std::fs::metadata("Cargo.toml")?.modified()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn modified(&self) -> SystemTime {
         time(self.st.st_mtim)
     }
 
     /// Last access time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let meta = uvio::fs::sync::metadata("Cargo.toml")?;
+    /// assert!(meta.accessed() > std::time::UNIX_EPOCH);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn accessed(&self) -> SystemTime {
         time(self.st.st_atim)
     }
 
     /// Creation (birth) time, where the file system records it (else libuv reports the
     /// change time or zero).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let meta = uvio::fs::sync::metadata("Cargo.toml")?;
+    /// assert!(meta.created() <= std::time::SystemTime::now());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn created(&self) -> SystemTime {
         time(self.st.st_birthtim)
     }
 
     /// Birth time: the same as [`Metadata::created`], libuv's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let meta = uvio::fs::sync::metadata("Cargo.toml")?;
+    /// assert_eq!(meta.birthtime(), meta.created());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn birthtime(&self) -> SystemTime {
         self.created()
     }
 
     /// Last status change time (`st_ctim`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::unix::fs::MetadataExt;
+    /// let meta = uvio::fs::sync::metadata("Cargo.toml")?;
+    /// let secs = meta.changed().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    /// assert_eq!(secs as i64, std::fs::metadata("Cargo.toml")?.ctime());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn changed(&self) -> SystemTime {
         time(self.st.st_ctim)
     }
 
     /// Device the file is on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::unix::fs::MetadataExt;
+    /// let (meta, std) = (uvio::fs::sync::metadata("Cargo.toml")?, std::fs::metadata("Cargo.toml")?);
+    /// assert_eq!(meta.dev(), std.dev());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn dev(&self) -> u64 {
         self.st.st_dev
     }
 
     /// Inode number.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::unix::fs::MetadataExt;
+    /// let (meta, std) = (uvio::fs::sync::metadata("Cargo.toml")?, std::fs::metadata("Cargo.toml")?);
+    /// assert_eq!(meta.ino(), std.ino());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn ino(&self) -> u64 {
         self.st.st_ino
     }
 
     /// Number of hard links.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    /// std::fs::write(&a, "x")?;
+    /// std::fs::hard_link(&a, &b)?;
+    /// assert_eq!(uvio::fs::sync::metadata(&a)?.nlink(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn nlink(&self) -> u64 {
         self.st.st_nlink
     }
 
     /// Owner's user id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::unix::fs::MetadataExt;
+    /// let (meta, std) = (uvio::fs::sync::metadata("Cargo.toml")?, std::fs::metadata("Cargo.toml")?);
+    /// assert_eq!(meta.uid(), std.uid());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn uid(&self) -> u32 {
         self.st.st_uid as u32
     }
 
     /// Owner's group id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::unix::fs::MetadataExt;
+    /// let (meta, std) = (uvio::fs::sync::metadata("Cargo.toml")?, std::fs::metadata("Cargo.toml")?);
+    /// assert_eq!(meta.gid(), std.gid());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn gid(&self) -> u32 {
         self.st.st_gid as u32
     }
 
     /// Device id, for special files.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // Zero for a regular file; `/dev/null` is a character device.
+    /// assert_eq!(uvio::fs::sync::metadata("Cargo.toml")?.rdev(), 0);
+    /// assert_ne!(uvio::fs::sync::metadata("/dev/null")?.rdev(), 0);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn rdev(&self) -> u64 {
         self.st.st_rdev
     }
 
     /// Preferred I/O block size.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::unix::fs::MetadataExt;
+    /// let (meta, std) = (uvio::fs::sync::metadata("Cargo.toml")?, std::fs::metadata("Cargo.toml")?);
+    /// assert_eq!(meta.blksize(), std.blksize());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn blksize(&self) -> u64 {
         self.st.st_blksize
     }
 
     /// Number of 512-byte blocks allocated.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::unix::fs::MetadataExt;
+    /// let (meta, std) = (uvio::fs::sync::metadata("Cargo.toml")?, std::fs::metadata("Cargo.toml")?);
+    /// assert_eq!(meta.blocks(), std.blocks());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn blocks(&self) -> u64 {
         self.st.st_blocks
     }
 
     /// BSD file flags (zero on Linux).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let meta = uvio::fs::sync::metadata("Cargo.toml")?;
+    /// if cfg!(target_os = "linux") {
+    ///     assert_eq!(meta.flags(), 0);
+    /// }
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn flags(&self) -> u64 {
         self.st.st_flags
     }
 
     /// BSD file generation number (zero on Linux).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let meta = uvio::fs::sync::metadata("Cargo.toml")?;
+    /// if cfg!(target_os = "linux") {
+    ///     assert_eq!(meta.generation(), 0);
+    /// }
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn generation(&self) -> u64 {
         self.st.st_gen
     }

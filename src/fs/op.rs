@@ -290,6 +290,22 @@ impl FsRequest {
     /// # Errors
     ///
     /// `EBUSY` once it is running or done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let req = uvio::fs::cb::metadata(&lp, "Cargo.toml", |_r| {});
+    /// // Either cancelled while queued (the callback gets ECANCELED) or already running.
+    /// match req.cancel() {
+    ///     Ok(()) => {}
+    ///     Err(e) => assert_eq!(e.name(), "EBUSY"),
+    /// }
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert!(req.is_done());
+    /// assert_eq!(req.cancel().unwrap_err().name(), "EBUSY");
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn cancel(&self) -> Result<()> {
         match &self.owner {
             Some(o) => o.cancel(),
@@ -299,6 +315,17 @@ impl FsRequest {
     }
 
     /// True once the callback has run (or the request was refused before starting).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let req = uvio::fs::cb::remove_file(&lp, "does-not-exist", |r| assert!(r.is_err()));
+    /// assert!(!req.is_done());
+    /// lp.run(uvio::RunMode::Default)?;
+    /// assert!(req.is_done());
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
     pub fn is_done(&self) -> bool {
         self.owner.as_ref().is_none_or(|o| o.is_done())
     }

@@ -54,6 +54,15 @@ pub async fn read(path: impl AsRef<Path>) -> Result<Vec<u8>> {
 /// # Errors
 ///
 /// As [`read`]; `EILSEQ` when the contents are not UTF-8.
+///
+/// # Examples
+///
+/// ```
+/// let lp = uvio::Loop::new()?;
+/// let text = lp.block_on(uvio::fs::read_to_string("Cargo.toml"))??;
+/// assert!(text.starts_with("[package]"));
+/// # Ok::<(), uvio::Error>(())
+/// ```
 pub async fn read_to_string(path: impl AsRef<Path>) -> Result<String> {
     let path = path.as_ref();
     let bytes = read(path).await?;
@@ -65,6 +74,17 @@ pub async fn read_to_string(path: impl AsRef<Path>) -> Result<String> {
 /// # Errors
 ///
 /// `ENOENT` for a missing parent directory, `EACCES`, `EISDIR`...
+///
+/// # Examples
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("out.txt");
+/// let lp = uvio::Loop::new()?;
+/// lp.block_on(uvio::fs::write(&path, "written"))??;
+/// assert_eq!(std::fs::read_to_string(&path)?, "written");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub async fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> Result<()> {
     let path = path.as_ref();
     let f = OpenOptions::new()
@@ -93,6 +113,18 @@ pub async fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> Result
 /// # Errors
 ///
 /// `ENOENT` for a missing source (`copyfile 'from' -> 'to'` in the message)...
+///
+/// # Examples
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let to = dir.path().join("Cargo.toml.bak");
+/// let lp = uvio::Loop::new()?;
+/// let n = lp.block_on(uvio::fs::copy("Cargo.toml", &to))??;
+/// assert_eq!(n, std::fs::metadata("Cargo.toml")?.len());
+/// assert_eq!(std::fs::read(&to)?, std::fs::read("Cargo.toml")?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> Result<u64> {
     let to = to.as_ref();
     super::copyfile(from, to, CopyFlags::empty()).await?;
@@ -104,6 +136,19 @@ pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> Result<u64> {
 /// # Errors
 ///
 /// `EEXIST`, `ENOENT` for a missing parent...
+///
+/// # Examples
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let sub = dir.path().join("sub");
+/// let lp = uvio::Loop::new()?;
+/// lp.block_on(uvio::fs::create_dir(&sub))??;
+/// assert!(sub.is_dir());
+/// let err = lp.block_on(uvio::fs::create_dir(&sub))?.unwrap_err();
+/// assert_eq!(err.name(), "EEXIST");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn create_dir(path: impl AsRef<Path>) -> FsFuture<ops::Mkdir> {
     super::mkdir(path, 0o777)
 }
@@ -113,6 +158,19 @@ pub fn create_dir(path: impl AsRef<Path>) -> FsFuture<ops::Mkdir> {
 /// # Errors
 ///
 /// `ENOTDIR`/`EEXIST` when a component is a file, `EACCES`...
+///
+/// # Examples
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let deep = dir.path().join("a/b/c");
+/// let lp = uvio::Loop::new()?;
+/// lp.block_on(uvio::fs::create_dir_all(&deep))??;
+/// assert!(deep.is_dir());
+/// // Already there: fine.
+/// lp.block_on(uvio::fs::create_dir_all(&deep))??;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub async fn create_dir_all(path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     // Walk up to the first ancestor that exists, then create downwards.
@@ -152,6 +210,19 @@ pub async fn create_dir_all(path: impl AsRef<Path>) -> Result<()> {
 /// # Errors
 ///
 /// `ENOENT`, `ENOTDIR` for a file, `EACCES`...
+///
+/// # Examples
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let top = dir.path().join("top");
+/// std::fs::create_dir_all(top.join("a/b"))?;
+/// std::fs::write(top.join("a/file"), "x")?;
+/// let lp = uvio::Loop::new()?;
+/// lp.block_on(uvio::fs::remove_dir_all(&top))??;
+/// assert!(!top.exists());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn remove_dir_all(path: impl AsRef<Path>) -> Pin<Box<dyn Future<Output = Result<()>>>> {
     let path = path.as_ref().to_path_buf();
     Box::pin(async move {
@@ -183,22 +254,65 @@ fn remove_tree(dir: PathBuf) -> Pin<Box<dyn Future<Output = Result<()>>>> {
 /// A stream of a directory's entries (without `.` and `..`), read in batches.
 ///
 /// Opening happens when the stream is first polled; an error to open it is the first item.
+///
+/// # Examples
+///
+/// ```
+/// use futures::TryStreamExt;
+/// let lp = uvio::Loop::new()?;
+/// let entries: Vec<_> = lp.block_on(uvio::fs::read_dir("src").try_collect())??;
+/// assert!(entries.iter().any(|e: &uvio::fs::DirEntry| e.file_name() == "lib.rs"));
+/// # Ok::<(), uvio::Error>(())
+/// ```
 pub fn read_dir(path: impl AsRef<Path>) -> ReadDir {
     ReadDir::new(path.as_ref())
 }
 
 /// Creates a symlink `link` pointing at `original` (`std::os::unix::fs::symlink`).
+///
+/// # Examples
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let link = dir.path().join("link");
+/// let lp = uvio::Loop::new()?;
+/// lp.block_on(uvio::fs::symlink("/etc", &link))??;
+/// assert_eq!(std::fs::read_link(&link)?, std::path::Path::new("/etc"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn symlink(original: impl AsRef<Path>, link: impl AsRef<Path>) -> FsFuture<ops::Symlink> {
     super::symlink_with(original, link, SymlinkFlags::empty())
 }
 
 /// Sets a path's permissions (`chmod`).
+///
+/// # Examples
+///
+/// ```
+/// use uvio::fs::Permissions;
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("f");
+/// std::fs::write(&path, "x")?;
+/// let lp = uvio::Loop::new()?;
+/// lp.block_on(uvio::fs::set_permissions(&path, Permissions::from_mode(0o640)))??;
+/// assert_eq!(uvio::fs::sync::metadata(&path)?.permissions().mode(), 0o640);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn set_permissions(path: impl AsRef<Path>, perm: Permissions) -> FsFuture<ops::Chmod> {
     super::chmod(path, perm.mode())
 }
 
 /// `Ok(true)` if the path exists, `Ok(false)` if it does not (`ENOENT`), an error when that
 /// cannot be told (`EACCES` on a parent, `ELOOP`, ...). Follows symlinks.
+///
+/// # Examples
+///
+/// ```
+/// let lp = uvio::Loop::new()?;
+/// assert!(lp.block_on(uvio::fs::try_exists("Cargo.toml"))??);
+/// assert!(!lp.block_on(uvio::fs::try_exists("no-such-file"))??);
+/// # Ok::<(), uvio::Error>(())
+/// ```
 pub async fn try_exists(path: impl AsRef<Path>) -> Result<bool> {
     match super::metadata(path).await {
         Ok(_) => Ok(true),

@@ -21,6 +21,7 @@ macro_rules! fs_table {
     ($(
         $(#[doc = $doc:literal])*
         fn $name:ident[$($g:ident: $gb:path),*]($($arg:ident: $aty:ty),*) -> $out:ty;
+        example: $setup:literal, $args:literal, $check:literal;
         $op:ident($opname:literal) { $($f:ident: $fty:ty = $init:expr),* $(,)? }
         subject: |$ss:ident| $subject:expr;
         start: |$s:ident, $lp:ident, $req:ident, $cb:ident| $start:expr;
@@ -34,6 +35,20 @@ macro_rules! fs_table {
             $(
                 #[doc = concat!("The `uv_fs_", $opname, "` operation, run by [`",
                     stringify!($name), "`](super::super::", stringify!($name), ").")]
+                ///
+                /// # Examples
+                ///
+                #[doc = concat!("The future [`", stringify!($name), "`](super::super::",
+                    stringify!($name), ") returns, awaited:")]
+                ///
+                /// ```
+                #[doc = $setup]
+                /// let lp = uvio::Loop::new()?;
+                #[doc = concat!("let fut = uvio::fs::", stringify!($name), "(", $args, ");")]
+                /// let r = lp.block_on(fut)?;
+                #[doc = $check]
+                /// # Ok::<(), Box<dyn std::error::Error>>(())
+                /// ```
                 pub struct $op<$($g: $gb),*> {
                     $(pub(crate) $f: $fty,)*
                 }
@@ -84,6 +99,16 @@ macro_rules! fs_table {
             ///
             #[doc = concat!("The future form; see also [`cb::", stringify!($name),
                 "`] and [`sync::", stringify!($name), "`].")]
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = $setup]
+            /// let lp = uvio::Loop::new()?;
+            #[doc = concat!("let r = lp.block_on(uvio::fs::", stringify!($name), "(", $args, "))?;")]
+            #[doc = $check]
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn $name<$($g: $gb),*>($($arg: $aty),*) -> FsFuture<ops::$op<$($g),*>> {
                 FsFuture::new(ops::$op { $($f: $init),* })
             }
@@ -111,6 +136,23 @@ macro_rules! fs_table {
                 $(#[doc = $doc])*
                 ///
                 /// The callback form.
+                ///
+                /// # Examples
+                ///
+                /// ```
+                /// use std::{cell::RefCell, rc::Rc};
+                ///
+                #[doc = $setup]
+                /// let lp = uvio::Loop::new()?;
+                /// let slot = Rc::new(RefCell::new(None));
+                /// let s = slot.clone();
+                #[doc = concat!("uvio::fs::cb::", stringify!($name), "(&lp, ", $args,
+                    ", move |r| *s.borrow_mut() = Some(r));")]
+                /// lp.run(uvio::RunMode::Default)?;
+                /// let r = slot.take().unwrap();
+                #[doc = $check]
+                /// # Ok::<(), Box<dyn std::error::Error>>(())
+                /// ```
                 pub fn $name<$($g: $gb,)* Callback: FnOnce($out) + 'static>(
                     lp: &LoopHandle,
                     $($arg: $aty,)*
@@ -135,6 +177,15 @@ macro_rules! fs_table {
                 $(#[doc = $doc])*
                 ///
                 /// The synchronous form.
+                ///
+                /// # Examples
+                ///
+                /// ```
+                #[doc = $setup]
+                #[doc = concat!("let r = uvio::fs::sync::", stringify!($name), "(", $args, ");")]
+                #[doc = $check]
+                /// # Ok::<(), Box<dyn std::error::Error>>(())
+                /// ```
                 pub fn $name<$($g: $gb),*>($($arg: $aty),*) -> $out {
                     run_sync(ops::$op { $($f: $init),* })
                 }
@@ -179,6 +230,9 @@ fn spread<B: IoBufMut>(bufs: &mut [B], mut n: usize) {
 fs_table! {
     /// Opens a file with `options`' flags and mode (`uv_fs_open`).
     fn open[](path: impl AsRef<Path>, options: &OpenOptions) -> Result<File>;
+    example: r#""#, r#""Cargo.toml", uvio::fs::OpenOptions::new().read(true)"#,
+        r#"let file = r?;
+assert!(uvio::fs::sync::fstat(&file)?.is_file());"#;
     Open("open") {
         path: CPath = CPath::new(path.as_ref()),
         flags: Result<i32> = options.flags(),
@@ -191,6 +245,8 @@ fs_table! {
     /// Closes a file (`uv_fs_close`). `EBUSY` while other requests on it are in flight
     /// ([`File::close`] waits for them instead).
     fn close[](file: File) -> Result<()>;
+    example: r#"let file = uvio::fs::sync::open("Cargo.toml", uvio::fs::OpenOptions::new().read(true))?;"#, r#"file"#,
+        r#"assert!(r.is_ok());"#;
     Close("close") { fd: Option<Fd> = file.into_fd() }
     subject: |_s| None;
     start: |s, lp, req, cb| ffi::uv_fs_close(lp, req, s.fd.as_ref().ok_or(Error::EBUSY)?.get()?, cb);
@@ -207,6 +263,10 @@ fs_table! {
     /// Reads into `buf`'s spare capacity at `offset` (`uv_fs_read`); 0 at end of file.
     /// The buffer comes back with the result, also on error.
     fn read_at[B: IoBufMut](file: &File, buf: B, offset: u64) -> BufResult<usize, B>;
+    example: r#"let file = uvio::fs::sync::open("Cargo.toml", uvio::fs::OpenOptions::new().read(true))?;"#, r#"&file, Vec::with_capacity(9), 0"#,
+        r#"let (n, buf) = r;
+assert_eq!(n?, 9);
+assert_eq!(buf, b"[package]");"#;
     ReadAt("read") { fd: Rc<Fd> = file.fd_ref(), buf: B = buf, offset: u64 = offset }
     subject: |_s| None;
     start: |s, lp, req, cb| {
@@ -223,6 +283,10 @@ fs_table! {
 
     /// Reads into several buffers in order at `offset` (`uv_fs_read`, vectored).
     fn read_vectored_at[B: IoBufMut](file: &File, bufs: Vec<B>, offset: u64) -> BufResult<usize, Vec<B>>;
+    example: r#"let file = uvio::fs::sync::open("Cargo.toml", uvio::fs::OpenOptions::new().read(true))?;"#, r#"&file, vec![Vec::with_capacity(1), Vec::with_capacity(8)], 0"#,
+        r#"let (n, bufs) = r;
+assert_eq!(n?, 9);
+assert_eq!(bufs, [&b"["[..], &b"package]"[..]]);"#;
     ReadVectoredAt("read") { fd: Rc<Fd> = file.fd_ref(), bufs: Vec<B> = bufs, offset: u64 = offset }
     subject: |_s| None;
     start: |s, lp, req, cb| {
@@ -242,6 +306,12 @@ fs_table! {
     /// Writes all of `buf` at `offset` (`uv_fs_write`). The buffer comes back with the
     /// result, also on error.
     fn write_at[B: IoBuf](file: &File, buf: B, offset: u64) -> BufResult<usize, B>;
+    example: r#"let dir = tempfile::tempdir()?;
+let path = dir.path().join("f");
+let file = uvio::fs::sync::open(&path, uvio::fs::OpenOptions::new().write(true).create(true))?;"#, r#"&file, "hello", 0"#,
+        r#"let (n, _buf) = r;
+assert_eq!(n?, 5);
+assert_eq!(std::fs::read_to_string(&path)?, "hello");"#;
     WriteAt("write") { fd: Rc<Fd> = file.fd_ref(), buf: B = buf, offset: u64 = offset }
     subject: |_s| None;
     start: |s, lp, req, cb| {
@@ -252,6 +322,12 @@ fs_table! {
 
     /// Writes several buffers in order at `offset` (`uv_fs_write`, vectored).
     fn write_vectored_at[B: IoBuf](file: &File, bufs: Vec<B>, offset: u64) -> BufResult<usize, Vec<B>>;
+    example: r#"let dir = tempfile::tempdir()?;
+let path = dir.path().join("f");
+let file = uvio::fs::sync::open(&path, uvio::fs::OpenOptions::new().write(true).create(true))?;"#, r#"&file, vec!["hel", "lo"], 0"#,
+        r#"let (n, _bufs) = r;
+assert_eq!(n?, 5);
+assert_eq!(std::fs::read_to_string(&path)?, "hello");"#;
     WriteVectoredAt("write") { fd: Rc<Fd> = file.fd_ref(), bufs: Vec<B> = bufs, offset: u64 = offset }
     subject: |_s| None;
     start: |s, lp, req, cb| {
@@ -264,6 +340,11 @@ fs_table! {
 
     /// Removes a file (`uv_fs_unlink`).
     fn remove_file[](path: impl AsRef<Path>) -> Result<()>;
+    example: r#"let dir = tempfile::tempdir()?;
+let path = dir.path().join("f");
+std::fs::write(&path, "x")?;"#, r#"&path"#,
+        r#"r?;
+assert!(!path.exists());"#;
     Unlink("unlink") { path: CPath = CPath::new(path.as_ref()) }
     subject: |s| one(&s.path);
     start: |s, lp, req, cb| ffi::uv_fs_unlink(lp, req, s.path.ptr()?, cb);
@@ -271,6 +352,10 @@ fs_table! {
 
     /// Creates a directory with `mode` (before the umask) (`uv_fs_mkdir`).
     fn mkdir[](path: impl AsRef<Path>, mode: u32) -> Result<()>;
+    example: r#"let dir = tempfile::tempdir()?;
+let path = dir.path().join("d");"#, r#"&path, 0o755"#,
+        r#"r?;
+assert!(path.is_dir());"#;
     Mkdir("mkdir") { path: CPath = CPath::new(path.as_ref()), mode: u32 = mode }
     subject: |s| one(&s.path);
     start: |s, lp, req, cb| ffi::uv_fs_mkdir(lp, req, s.path.ptr()?, s.mode as i32, cb);
@@ -279,6 +364,9 @@ fs_table! {
     /// Creates a unique directory from a template ending in `XXXXXX` and returns its path
     /// (`uv_fs_mkdtemp`).
     fn mkdtemp[](template: impl AsRef<Path>) -> Result<PathBuf>;
+    example: r#"let dir = tempfile::tempdir()?;"#, r#"dir.path().join("tmp-XXXXXX")"#,
+        r#"let made = r?;
+assert!(made.is_dir() && made.starts_with(dir.path()));"#;
     Mkdtemp("mkdtemp") { path: CPath = CPath::new(template.as_ref()) }
     subject: |s| one(&s.path);
     start: |s, lp, req, cb| ffi::uv_fs_mkdtemp(lp, req, s.path.ptr()?, cb);
@@ -287,6 +375,9 @@ fs_table! {
     /// Creates and opens a unique file from a template ending in `XXXXXX`
     /// (`uv_fs_mkstemp`).
     fn mkstemp[](template: impl AsRef<Path>) -> Result<(File, PathBuf)>;
+    example: r#"let dir = tempfile::tempdir()?;"#, r#"dir.path().join("tmp-XXXXXX")"#,
+        r#"let (_file, made) = r?;
+assert!(made.is_file() && made.starts_with(dir.path()));"#;
     Mkstemp("mkstemp") { path: CPath = CPath::new(template.as_ref()) }
     subject: |s| one(&s.path);
     start: |s, lp, req, cb| ffi::uv_fs_mkstemp(lp, req, s.path.ptr()?, cb);
@@ -294,6 +385,11 @@ fs_table! {
 
     /// Removes an empty directory (`uv_fs_rmdir`).
     fn remove_dir[](path: impl AsRef<Path>) -> Result<()>;
+    example: r#"let dir = tempfile::tempdir()?;
+let path = dir.path().join("d");
+std::fs::create_dir(&path)?;"#, r#"&path"#,
+        r#"r?;
+assert!(!path.exists());"#;
     Rmdir("rmdir") { path: CPath = CPath::new(path.as_ref()) }
     subject: |s| one(&s.path);
     start: |s, lp, req, cb| ffi::uv_fs_rmdir(lp, req, s.path.ptr()?, cb);
@@ -301,6 +397,9 @@ fs_table! {
 
     /// Lists a directory in one request (`uv_fs_scandir`); `.` and `..` are left out.
     fn scandir[](path: impl AsRef<Path>) -> Result<Vec<DirEntry>>;
+    example: r#""#, r#""src""#,
+        r#"let entries = r?;
+assert!(entries.iter().any(|e| e.file_name() == "lib.rs"));"#;
     Scandir("scandir") { path: CPath = CPath::new(path.as_ref()) }
     subject: |s| one(&s.path);
     start: |s, lp, req, cb| ffi::uv_fs_scandir(lp, req, s.path.ptr()?, 0, cb);
@@ -317,6 +416,10 @@ fs_table! {
 
     /// Opens a directory for streaming with [`readdir`] (`uv_fs_opendir`).
     fn opendir[](path: impl AsRef<Path>) -> Result<Dir>;
+    example: r#""#, r#""src""#,
+        r#"let dir = r?;
+assert_eq!(dir.path(), std::path::Path::new("src"));
+uvio::fs::sync::closedir(dir)?;"#;
     Opendir("opendir") { path: CPath = CPath::new(path.as_ref()) }
     subject: |s| one(&s.path);
     start: |s, lp, req, cb| ffi::uv_fs_opendir(lp, req, s.path.ptr()?, cb);
@@ -325,6 +428,9 @@ fs_table! {
     /// Reads up to `max` entries from an open directory (`uv_fs_readdir`); an empty list
     /// at the end. `EBUSY` while another read on the same `Dir` is in flight.
     fn readdir[](dir: &Dir, max: usize) -> Result<Vec<DirEntry>>;
+    example: r#"let dir = uvio::fs::sync::opendir("src")?;"#, r#"&dir, 64"#,
+        r#"let entries = r?;
+assert!(entries.iter().any(|e| e.file_name() == "lib.rs"));"#;
     Readdir("readdir") {
         dir: Rc<DirCell> = dir.cell(),
         ents: Vec<ffi::uv_dirent_t> = Vec::with_capacity(max.clamp(1, 4096)),
@@ -355,6 +461,8 @@ fs_table! {
 
     /// Closes a directory (`uv_fs_closedir`). `EBUSY` while a read on it is in flight.
     fn closedir[](dir: Dir) -> Result<()>;
+    example: r#"let dir = uvio::fs::sync::opendir("src")?;"#, r#"dir"#,
+        r#"assert!(r.is_ok());"#;
     Closedir("closedir") { dir: Option<DirCell> = dir.into_cell() }
     subject: |s| s.dir.as_ref().map(|c| c.path().display().to_string());
     start: |s, lp, req, cb| ffi::uv_fs_closedir(lp, req, s.dir.as_ref().ok_or(Error::EBUSY)?.raw()?, cb);
@@ -369,6 +477,8 @@ fs_table! {
 
     /// Metadata of a path, following symlinks (`uv_fs_stat`).
     fn metadata[](path: impl AsRef<Path>) -> Result<Metadata>;
+    example: r#""#, r#""Cargo.toml""#,
+        r#"assert!(r?.is_file());"#;
     Stat("stat") { path: CPath = CPath::new(path.as_ref()) }
     subject: |s| one(&s.path);
     start: |s, lp, req, cb| ffi::uv_fs_stat(lp, req, s.path.ptr()?, cb);
@@ -376,6 +486,10 @@ fs_table! {
 
     /// Metadata of a path, not following a final symlink (`uv_fs_lstat`).
     fn symlink_metadata[](path: impl AsRef<Path>) -> Result<Metadata>;
+    example: r#"let dir = tempfile::tempdir()?;
+let link = dir.path().join("link");
+std::os::unix::fs::symlink("/etc", &link)?;"#, r#"&link"#,
+        r#"assert!(r?.is_symlink());"#;
     Lstat("lstat") { path: CPath = CPath::new(path.as_ref()) }
     subject: |s| one(&s.path);
     start: |s, lp, req, cb| ffi::uv_fs_lstat(lp, req, s.path.ptr()?, cb);
@@ -383,6 +497,8 @@ fs_table! {
 
     /// Metadata of an open file (`uv_fs_fstat`).
     fn fstat[](file: &File) -> Result<Metadata>;
+    example: r#"let file = uvio::fs::sync::open("Cargo.toml", uvio::fs::OpenOptions::new().read(true))?;"#, r#"&file"#,
+        r#"assert_eq!(r?.len(), std::fs::metadata("Cargo.toml")?.len());"#;
     Fstat("fstat") { fd: Rc<Fd> = file.fd_ref() }
     subject: |_s| None;
     start: |s, lp, req, cb| ffi::uv_fs_fstat(lp, req, s.fd.get()?, cb);
@@ -390,6 +506,9 @@ fs_table! {
 
     /// File system statistics for the file system holding `path` (`uv_fs_statfs`).
     fn statfs[](path: impl AsRef<Path>) -> Result<StatFs>;
+    example: r#""#, r#"".""#,
+        r#"let st = r?;
+assert!(st.bsize > 0 && st.bavail <= st.blocks);"#;
     Statfs("statfs") { path: CPath = CPath::new(path.as_ref()) }
     subject: |s| one(&s.path);
     start: |s, lp, req, cb| ffi::uv_fs_statfs(lp, req, s.path.ptr()?, cb);
@@ -397,6 +516,11 @@ fs_table! {
 
     /// Renames `from` to `to`, replacing `to` if it exists (`uv_fs_rename`).
     fn rename[](from: impl AsRef<Path>, to: impl AsRef<Path>) -> Result<()>;
+    example: r#"let dir = tempfile::tempdir()?;
+let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+std::fs::write(&a, "x")?;"#, r#"&a, &b"#,
+        r#"r?;
+assert!(!a.exists() && b.exists());"#;
     Rename("rename") { from: CPath = CPath::new(from.as_ref()), to: CPath = CPath::new(to.as_ref()) }
     subject: |s| two(&s.from, &s.to);
     start: |s, lp, req, cb| ffi::uv_fs_rename(lp, req, s.from.ptr()?, s.to.ptr()?, cb);
@@ -404,6 +528,11 @@ fs_table! {
 
     /// Flushes a file's data and metadata to disk (`uv_fs_fsync`).
     fn fsync[](file: &File) -> Result<()>;
+    example: r#"let dir = tempfile::tempdir()?;
+let path = dir.path().join("f");
+let file = uvio::fs::sync::open(&path, uvio::fs::OpenOptions::new().write(true).create(true))?;
+uvio::fs::sync::write_at(&file, "data", 0).0?;"#, r#"&file"#,
+        r#"assert!(r.is_ok());"#;
     Fsync("fsync") { fd: Rc<Fd> = file.fd_ref() }
     subject: |_s| None;
     start: |s, lp, req, cb| ffi::uv_fs_fsync(lp, req, s.fd.get()?, cb);
@@ -411,6 +540,11 @@ fs_table! {
 
     /// Flushes a file's data to disk (`uv_fs_fdatasync`).
     fn fdatasync[](file: &File) -> Result<()>;
+    example: r#"let dir = tempfile::tempdir()?;
+let path = dir.path().join("f");
+let file = uvio::fs::sync::open(&path, uvio::fs::OpenOptions::new().write(true).create(true))?;
+uvio::fs::sync::write_at(&file, "data", 0).0?;"#, r#"&file"#,
+        r#"assert!(r.is_ok());"#;
     Fdatasync("fdatasync") { fd: Rc<Fd> = file.fd_ref() }
     subject: |_s| None;
     start: |s, lp, req, cb| ffi::uv_fs_fdatasync(lp, req, s.fd.get()?, cb);
@@ -418,6 +552,11 @@ fs_table! {
 
     /// Truncates or extends a file to `len` bytes (`uv_fs_ftruncate`).
     fn ftruncate[](file: &File, len: u64) -> Result<()>;
+    example: r#"let dir = tempfile::tempdir()?;
+let path = dir.path().join("f");
+let file = uvio::fs::sync::open(&path, uvio::fs::OpenOptions::new().write(true).create(true))?;"#, r#"&file, 100"#,
+        r#"r?;
+assert_eq!(std::fs::metadata(&path)?.len(), 100);"#;
     Ftruncate("ftruncate") { fd: Rc<Fd> = file.fd_ref(), len: u64 = len }
     subject: |_s| None;
     start: |s, lp, req, cb| ffi::uv_fs_ftruncate(lp, req, s.fd.get()?, offset(s.len)?, cb);
@@ -425,6 +564,10 @@ fs_table! {
 
     /// Copies a file (`uv_fs_copyfile`); see [`CopyFlags`] for exclusive and reflink copies.
     fn copyfile[](from: impl AsRef<Path>, to: impl AsRef<Path>, flags: CopyFlags) -> Result<()>;
+    example: r#"let dir = tempfile::tempdir()?;
+let to = dir.path().join("copy");"#, r#""Cargo.toml", &to, uvio::fs::CopyFlags::EXCL"#,
+        r#"r?;
+assert_eq!(std::fs::read(&to)?, std::fs::read("Cargo.toml")?);"#;
     Copyfile("copyfile") {
         from: CPath = CPath::new(from.as_ref()),
         to: CPath = CPath::new(to.as_ref()),
@@ -437,6 +580,12 @@ fs_table! {
     /// Copies up to `len` bytes from `input` at `in_offset` to `out` at its current
     /// position (`uv_fs_sendfile`); returns the count.
     fn sendfile[](out: &File, input: &File, in_offset: u64, len: usize) -> Result<usize>;
+    example: r#"let file = uvio::fs::sync::open("Cargo.toml", uvio::fs::OpenOptions::new().read(true))?;
+let dir = tempfile::tempdir()?;
+let path = dir.path().join("f");
+let out = uvio::fs::sync::open(&path, uvio::fs::OpenOptions::new().write(true).create(true))?;"#, r#"&out, &file, 1, 7"#,
+        r#"assert_eq!(r?, 7);
+assert_eq!(std::fs::read(&path)?, b"package");"#;
     Sendfile("sendfile") {
         out: Rc<Fd> = out.fd_ref(),
         input: Rc<Fd> = input.fd_ref(),
@@ -449,6 +598,8 @@ fs_table! {
 
     /// Checks access to a path (`uv_fs_access`).
     fn access[](path: impl AsRef<Path>, mode: AccessMode) -> Result<()>;
+    example: r#""#, r#""Cargo.toml", uvio::fs::AccessMode::READ"#,
+        r#"assert!(r.is_ok());"#;
     Access("access") { path: CPath = CPath::new(path.as_ref()), mode: AccessMode = mode }
     subject: |s| one(&s.path);
     start: |s, lp, req, cb| ffi::uv_fs_access(lp, req, s.path.ptr()?, s.mode.bits(), cb);
@@ -456,6 +607,11 @@ fs_table! {
 
     /// Changes permission bits (`uv_fs_chmod`).
     fn chmod[](path: impl AsRef<Path>, mode: u32) -> Result<()>;
+    example: r#"let dir = tempfile::tempdir()?;
+let path = dir.path().join("f");
+std::fs::write(&path, "x")?;"#, r#"&path, 0o600"#,
+        r#"r?;
+assert_eq!(uvio::fs::sync::metadata(&path)?.permissions().mode(), 0o600);"#;
     Chmod("chmod") { path: CPath = CPath::new(path.as_ref()), mode: u32 = mode }
     subject: |s| one(&s.path);
     start: |s, lp, req, cb| ffi::uv_fs_chmod(lp, req, s.path.ptr()?, s.mode as i32, cb);
@@ -463,6 +619,11 @@ fs_table! {
 
     /// Changes permission bits of an open file (`uv_fs_fchmod`).
     fn fchmod[](file: &File, mode: u32) -> Result<()>;
+    example: r#"let dir = tempfile::tempdir()?;
+let path = dir.path().join("f");
+let file = uvio::fs::sync::open(&path, uvio::fs::OpenOptions::new().write(true).create(true))?;"#, r#"&file, 0o600"#,
+        r#"r?;
+assert_eq!(uvio::fs::sync::metadata(&path)?.permissions().mode(), 0o600);"#;
     Fchmod("fchmod") { fd: Rc<Fd> = file.fd_ref(), mode: u32 = mode }
     subject: |_s| None;
     start: |s, lp, req, cb| ffi::uv_fs_fchmod(lp, req, s.fd.get()?, s.mode as i32, cb);
@@ -470,6 +631,12 @@ fs_table! {
 
     /// Sets access and modification times (`uv_fs_utime`).
     fn utime[](path: impl AsRef<Path>, atime: SystemTime, mtime: SystemTime) -> Result<()>;
+    example: r#"let dir = tempfile::tempdir()?;
+let path = dir.path().join("f");
+std::fs::write(&path, "x")?;
+let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);"#, r#"&path, t, t"#,
+        r#"r?;
+assert_eq!(std::fs::metadata(&path)?.modified()?, t);"#;
     Utime("utime") { path: CPath = CPath::new(path.as_ref()), atime: f64 = unix_secs(atime), mtime: f64 = unix_secs(mtime) }
     subject: |s| one(&s.path);
     start: |s, lp, req, cb| ffi::uv_fs_utime(lp, req, s.path.ptr()?, s.atime, s.mtime, cb);
@@ -477,6 +644,12 @@ fs_table! {
 
     /// Sets access and modification times of an open file (`uv_fs_futime`).
     fn futime[](file: &File, atime: SystemTime, mtime: SystemTime) -> Result<()>;
+    example: r#"let dir = tempfile::tempdir()?;
+let path = dir.path().join("f");
+let file = uvio::fs::sync::open(&path, uvio::fs::OpenOptions::new().write(true).create(true))?;
+let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);"#, r#"&file, t, t"#,
+        r#"r?;
+assert_eq!(std::fs::metadata(&path)?.modified()?, t);"#;
     Futime("futime") { fd: Rc<Fd> = file.fd_ref(), atime: f64 = unix_secs(atime), mtime: f64 = unix_secs(mtime) }
     subject: |_s| None;
     start: |s, lp, req, cb| ffi::uv_fs_futime(lp, req, s.fd.get()?, s.atime, s.mtime, cb);
@@ -484,6 +657,12 @@ fs_table! {
 
     /// Sets the times of a symlink itself (`uv_fs_lutime`).
     fn lutime[](path: impl AsRef<Path>, atime: SystemTime, mtime: SystemTime) -> Result<()>;
+    example: r#"let dir = tempfile::tempdir()?;
+let link = dir.path().join("link");
+std::os::unix::fs::symlink("/etc", &link)?;
+let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);"#, r#"&link, t, t"#,
+        r#"r?;
+assert_eq!(std::fs::symlink_metadata(&link)?.modified()?, t);"#;
     Lutime("lutime") { path: CPath = CPath::new(path.as_ref()), atime: f64 = unix_secs(atime), mtime: f64 = unix_secs(mtime) }
     subject: |s| one(&s.path);
     start: |s, lp, req, cb| ffi::uv_fs_lutime(lp, req, s.path.ptr()?, s.atime, s.mtime, cb);
@@ -491,6 +670,11 @@ fs_table! {
 
     /// Creates a hard link `link` to `original` (`uv_fs_link`).
     fn hard_link[](original: impl AsRef<Path>, link: impl AsRef<Path>) -> Result<()>;
+    example: r#"let dir = tempfile::tempdir()?;
+let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+std::fs::write(&a, "x")?;"#, r#"&a, &b"#,
+        r#"r?;
+assert_eq!(uvio::fs::sync::metadata(&a)?.nlink(), 2);"#;
     Link("link") { from: CPath = CPath::new(original.as_ref()), to: CPath = CPath::new(link.as_ref()) }
     subject: |s| two(&s.from, &s.to);
     start: |s, lp, req, cb| ffi::uv_fs_link(lp, req, s.from.ptr()?, s.to.ptr()?, cb);
@@ -498,6 +682,10 @@ fs_table! {
 
     /// Creates a symlink `link` pointing at `original`, with flags (`uv_fs_symlink`).
     fn symlink_with[](original: impl AsRef<Path>, link: impl AsRef<Path>, flags: SymlinkFlags) -> Result<()>;
+    example: r#"let dir = tempfile::tempdir()?;
+let link = dir.path().join("link");"#, r#""/etc", &link, uvio::fs::SymlinkFlags::empty()"#,
+        r#"r?;
+assert_eq!(std::fs::read_link(&link)?, std::path::Path::new("/etc"));"#;
     Symlink("symlink") {
         from: CPath = CPath::new(original.as_ref()),
         to: CPath = CPath::new(link.as_ref()),
@@ -509,6 +697,10 @@ fs_table! {
 
     /// The target of a symlink (`uv_fs_readlink`).
     fn read_link[](path: impl AsRef<Path>) -> Result<PathBuf>;
+    example: r#"let dir = tempfile::tempdir()?;
+let link = dir.path().join("link");
+std::os::unix::fs::symlink("/etc", &link)?;"#, r#"&link"#,
+        r#"assert_eq!(r?, std::path::Path::new("/etc"));"#;
     Readlink("readlink") { path: CPath = CPath::new(path.as_ref()) }
     subject: |s| one(&s.path);
     start: |s, lp, req, cb| ffi::uv_fs_readlink(lp, req, s.path.ptr()?, cb);
@@ -516,6 +708,8 @@ fs_table! {
 
     /// The absolute path with every symlink resolved (`uv_fs_realpath`).
     fn canonicalize[](path: impl AsRef<Path>) -> Result<PathBuf>;
+    example: r#""#, r#""src/../Cargo.toml""#,
+        r#"assert_eq!(r?, std::fs::canonicalize("Cargo.toml")?);"#;
     Realpath("realpath") { path: CPath = CPath::new(path.as_ref()) }
     subject: |s| one(&s.path);
     start: |s, lp, req, cb| ffi::uv_fs_realpath(lp, req, s.path.ptr()?, cb);
@@ -523,6 +717,13 @@ fs_table! {
 
     /// Changes owner and group (`uv_fs_chown`; `u32::MAX` leaves one unchanged).
     fn chown[](path: impl AsRef<Path>, uid: u32, gid: u32) -> Result<()>;
+    example: r#"use std::os::unix::fs::MetadataExt;
+let dir = tempfile::tempdir()?;
+let path = dir.path().join("f");
+std::fs::write(&path, "x")?;
+let me = std::fs::metadata(&path)?; // giving a file to its own owner is allowed"#, r#"&path, me.uid(), me.gid()"#,
+        r#"r?;
+assert_eq!(std::fs::metadata(&path)?.uid(), me.uid());"#;
     Chown("chown") { path: CPath = CPath::new(path.as_ref()), uid: u32 = uid, gid: u32 = gid }
     subject: |s| one(&s.path);
     start: |s, lp, req, cb| ffi::uv_fs_chown(lp, req, s.path.ptr()?, s.uid, s.gid, cb);
@@ -530,6 +731,13 @@ fs_table! {
 
     /// Changes owner and group of an open file (`uv_fs_fchown`).
     fn fchown[](file: &File, uid: u32, gid: u32) -> Result<()>;
+    example: r#"use std::os::unix::fs::MetadataExt;
+let dir = tempfile::tempdir()?;
+let path = dir.path().join("f");
+let file = uvio::fs::sync::open(&path, uvio::fs::OpenOptions::new().write(true).create(true))?;
+let me = std::fs::metadata(&path)?; // giving a file to its own owner is allowed"#, r#"&file, me.uid(), me.gid()"#,
+        r#"r?;
+assert_eq!(std::fs::metadata(&path)?.gid(), me.gid());"#;
     Fchown("fchown") { fd: Rc<Fd> = file.fd_ref(), uid: u32 = uid, gid: u32 = gid }
     subject: |_s| None;
     start: |s, lp, req, cb| ffi::uv_fs_fchown(lp, req, s.fd.get()?, s.uid, s.gid, cb);
@@ -537,6 +745,13 @@ fs_table! {
 
     /// Changes owner and group of a symlink itself (`uv_fs_lchown`).
     fn lchown[](path: impl AsRef<Path>, uid: u32, gid: u32) -> Result<()>;
+    example: r#"use std::os::unix::fs::MetadataExt;
+let dir = tempfile::tempdir()?;
+let link = dir.path().join("link");
+std::os::unix::fs::symlink("/etc", &link)?;
+let me = std::fs::symlink_metadata(&link)?; // giving a link to its own owner is allowed"#, r#"&link, me.uid(), me.gid()"#,
+        r#"r?;
+assert_eq!(std::fs::symlink_metadata(&link)?.uid(), me.uid());"#;
     Lchown("lchown") { path: CPath = CPath::new(path.as_ref()), uid: u32 = uid, gid: u32 = gid }
     subject: |s| one(&s.path);
     start: |s, lp, req, cb| ffi::uv_fs_lchown(lp, req, s.path.ptr()?, s.uid, s.gid, cb);
