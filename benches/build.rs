@@ -4,6 +4,10 @@
 //! It prints that path relative to its own package directory (`libuv/include`) when it built
 //! libuv from source, so a relative path is resolved against where cargo keeps that package,
 //! found with `cargo metadata` (which also respects `[patch]` and vendored sources).
+//!
+//! `cargo metadata` is limited to the target and host platforms (`--filter-platform`):
+//! without that it wants the packages of every platform (`windows-sys`, `r-efi`, ...),
+//! which a plain build never downloads, and `--offline` then fails on a fresh cargo home.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -38,14 +42,15 @@ fn libuv_sys2_dir() -> PathBuf {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let manifest =
         Path::new(&env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo")).join("Cargo.toml");
-    let out = Command::new(cargo)
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--offline",
-            "--manifest-path",
-        ])
+    let mut cmd = Command::new(cargo);
+    cmd.args(["metadata", "--format-version", "1", "--offline"]);
+    for platform in ["TARGET", "HOST"] {
+        if let Some(triple) = env::var_os(platform) {
+            cmd.arg("--filter-platform").arg(triple);
+        }
+    }
+    let out = cmd
+        .arg("--manifest-path")
         .arg(&manifest)
         .output()
         .expect("cannot run cargo metadata");
