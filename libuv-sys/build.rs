@@ -27,7 +27,7 @@ fn main() {
     };
     let fail = |why: String| -> ! {
         panic!(
-            "libuv-sys (feature `system`): {why}\n\
+            "uvio-sys (feature `system`): {why}\n\
              Install libuv's development package (Debian: `apt-get install libuv1-dev`), \
              or use the default `vendored` feature."
         )

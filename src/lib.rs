@@ -29,7 +29,9 @@
 //!
 //! See `ARCHITECTURE.md` for the ownership model (handles, requests, panics, the executor).
 
-pub use libuv_sys as ffi;
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub use uvio_sys as ffi;
 
 #[macro_use]
 mod flags;

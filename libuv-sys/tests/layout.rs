@@ -6,7 +6,7 @@
 use std::ffi::CStr;
 use std::mem::size_of;
 
-use libuv_sys::*;
+use uvio_sys::*;
 
 /// `(type constant, its name, size of the struct in the bindings)`.
 macro_rules! table {
