@@ -13,19 +13,24 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::mem::MaybeUninit;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
+use super::dir::DirEntry;
+use super::{Metadata, StatFs, path_from_c};
 use crate::error::{Error, Result};
 use crate::event_loop::LoopHandle;
 use crate::ffi;
 use crate::req::{ReqBox, ReqOwner};
 
-/// What a finished request hands to [`FsOp::finish`].
+/// What a finished request hands to [`FsOp::finish`]: the result, and safe accessors for
+/// what libuv left in the finished `uv_fs_t` (so the operations read it without `unsafe`).
 pub struct Fin<'a> {
-    /// The finished request (null when the request never reached libuv).
-    pub(crate) req: *mut ffi::uv_fs_t,
+    /// The finished request: present only when the result is `Ok` and the request really
+    /// ran in libuv (not refused before it, not completed inline).
+    req: Option<NonNull<ffi::uv_fs_t>>,
     /// `req->result` as a count, or the error with the operation and path as context.
     pub(crate) res: Result<usize>,
     /// The loop the request ran on (`None` in synchronous mode).
@@ -35,6 +40,118 @@ pub struct Fin<'a> {
 impl fmt::Debug for Fin<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Fin").field("res", &self.res).finish()
+    }
+}
+
+impl<'a> Fin<'a> {
+    /// A request that never reached libuv, or that libuv refused at once.
+    pub(crate) fn refused(e: Error) -> Fin<'static> {
+        Fin {
+            req: None,
+            res: Err(e),
+            lp: None,
+        }
+    }
+
+    /// A finished request.
+    ///
+    /// # Safety
+    ///
+    /// `req` is the operation's request, finished by libuv (its result is `res`), not yet
+    /// cleaned up, and it outlives the `Fin`.
+    unsafe fn finished(
+        req: *mut ffi::uv_fs_t,
+        res: Result<usize>,
+        lp: Option<&'a LoopHandle>,
+    ) -> Fin<'a> {
+        Fin {
+            req: if res.is_ok() { NonNull::new(req) } else { None },
+            res,
+            lp,
+        }
+    }
+
+    /// The finished request, when the result is `Ok` (`EINVAL` otherwise: only inline reads
+    /// have none, and they never ask).
+    fn request(&self) -> Result<&ffi::uv_fs_t> {
+        self.res.as_ref().map_err(Clone::clone)?;
+        match self.req {
+            // SAFETY: `Fin::finished`'s contract: a finished request that outlives `self`;
+            // libuv no longer writes to it.
+            Some(p) => Ok(unsafe { p.as_ref() }),
+            None => Err(Error::EINVAL),
+        }
+    }
+
+    /// `Ok(())` or the error.
+    pub(crate) fn unit(&self) -> Result<()> {
+        self.res.clone().map(|_| ())
+    }
+
+    /// The `stat` result (`req->statbuf`).
+    pub(crate) fn stat(&self) -> Result<Metadata> {
+        self.request().map(|r| Metadata::from_raw(&r.statbuf))
+    }
+
+    /// The `statfs` result (`req->ptr`, a `uv_statfs_t`).
+    pub(crate) fn statfs(&self) -> Result<StatFs> {
+        let r = self.request()?;
+        // SAFETY: a finished `uv_fs_statfs` sets `ptr` to a `uv_statfs_t` it allocated,
+        // freed only by `uv_fs_req_cleanup`, which comes after `finish`.
+        Ok(StatFs::from_raw(unsafe {
+            &*r.ptr.cast::<ffi::uv_statfs_t>()
+        }))
+    }
+
+    /// The path libuv produced in `req->path` (`mkdtemp`, `mkstemp`).
+    pub(crate) fn made_path(&self) -> Result<PathBuf> {
+        let r = self.request()?;
+        // SAFETY: for mkdtemp/mkstemp `path` is libuv's own NUL-terminated copy of the
+        // template, filled in by the call, alive until cleanup.
+        Ok(unsafe { path_from_c(r.path) })
+    }
+
+    /// The path libuv returned in `req->ptr` (`readlink`, `realpath`).
+    pub(crate) fn ptr_path(&self) -> Result<PathBuf> {
+        let r = self.request()?;
+        // SAFETY: a finished readlink/realpath sets `ptr` to a NUL-terminated string it
+        // allocated, alive until cleanup.
+        Ok(unsafe { path_from_c(r.ptr.cast()) })
+    }
+
+    /// The `uv_dir_t` a finished `opendir` allocated (`req->ptr`).
+    pub(crate) fn dir_ptr(&self) -> Result<*mut ffi::uv_dir_t> {
+        self.request().map(|r| r.ptr.cast())
+    }
+
+    /// The entries of a finished `scandir`, joined to `base`.
+    pub(crate) fn scandir_entries(&self, base: &Path) -> Result<Vec<DirEntry>> {
+        let n = self.res.clone()?;
+        let Some(req) = self.req else {
+            return Err(Error::EINVAL);
+        };
+        let mut out = Vec::with_capacity(n);
+        let mut ent = MaybeUninit::<ffi::uv_dirent_t>::zeroed();
+        // SAFETY: a finished scandir request, not cleaned up; `uv_fs_scandir_next` only
+        // advances libuv's own cursor in it and fills `ent`.
+        while unsafe { ffi::uv_fs_scandir_next(req.as_ptr(), ent.as_mut_ptr()) } == 0 {
+            // SAFETY: `uv_fs_scandir_next` returned 0: it filled `ent`.
+            let e = unsafe { ent.assume_init_ref() };
+            // SAFETY: `e.name` is libuv's NUL-terminated name, alive until the next call
+            // or cleanup; `from_raw` copies it.
+            out.push(unsafe { DirEntry::from_raw(base, e.name, e.type_) });
+        }
+        Ok(out)
+    }
+
+    /// Frees what libuv allocated in the request now (`uv_fs_req_cleanup`), instead of when
+    /// the box is freed. Idempotent; nothing to do for a request that did not run.
+    pub(crate) fn cleanup_now(&self) {
+        if let Some(p) = self.req {
+            // SAFETY: a finished request; cleanup is idempotent and frees only what libuv
+            // allocated for it (the box's own free calls it again harmlessly).
+            unsafe { ffi::uv_fs_req_cleanup(p.as_ptr()) };
+        }
     }
 }
 
@@ -74,13 +191,8 @@ pub trait FsOp: Sized + 'static {
     ) -> Result<i32>;
 
     /// Turns the finished request into the output.
-    ///
-    /// # Safety
-    ///
-    /// When `d.res` is `Ok`, `d.req` is this operation's finished request, before
-    /// `uv_fs_req_cleanup`.
     #[doc(hidden)]
-    unsafe fn finish(self, d: Fin<'_>) -> Self::Output;
+    fn finish(self, d: Fin<'_>) -> Self::Output;
 
     /// The path(s) the operation is about, for error messages.
     #[doc(hidden)]
@@ -98,14 +210,7 @@ fn with_context<O: FsOp>(op: &O, e: Error) -> Error {
 /// The output of an operation that never reached libuv (or was refused by it at once).
 fn fail<O: FsOp>(op: O, e: Error) -> O::Output {
     let e = with_context(&op, e);
-    // SAFETY: `res` is an error, so `req` is never read.
-    unsafe {
-        op.finish(Fin {
-            req: std::ptr::null_mut(),
-            res: Err(e),
-            lp: None,
-        })
-    }
+    op.finish(Fin::refused(e))
 }
 
 /// Reads `req->result` and finishes `op` with it.
@@ -121,8 +226,8 @@ unsafe fn finish_req<O: FsOp>(op: O, req: *mut ffi::uv_fs_t, lp: Option<&LoopHan
     } else {
         Ok(r as usize)
     };
-    // SAFETY: forwarded contract.
-    unsafe { op.finish(Fin { req, res, lp }) }
+    // SAFETY: forwarded contract: `req` is finished, not cleaned up, and outlives the call.
+    op.finish(unsafe { Fin::finished(req, res, lp) })
 }
 
 type Callback<T> = Box<dyn FnOnce(T)>;
