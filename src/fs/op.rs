@@ -16,6 +16,7 @@ use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::ptr::NonNull;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use super::dir::DirEntry;
@@ -317,7 +318,8 @@ fn submit<O: FsOp>(
 }
 
 /// The callback front end: runs `op` on `lp` and calls `f` with its output on the loop
-/// thread. If the request cannot start (bad arguments, a closed loop) `f` runs at once.
+/// thread, always from the loop, never before this returns: an output known at once (bad
+/// arguments, a read served inline) is delivered by [`later`].
 pub(crate) fn submit_cb<O: FsOp>(
     lp: &LoopHandle,
     op: O,
@@ -336,14 +338,55 @@ pub(crate) fn submit_cb<O: FsOp>(
                 op: O::NAME,
             }
         }
-        Err(out) => {
-            f(out);
-            FsRequest {
-                owner: None,
-                op: O::NAME,
-            }
-        }
+        Err(out) => deliver_later(lp, O::NAME, move || f(out)),
     }
+}
+
+/// An [`FsRequest`] for a callback that [`later`] delivers.
+pub(crate) fn deliver_later(
+    lp: &LoopHandle,
+    op: &'static str,
+    f: impl FnOnce() + 'static,
+) -> FsRequest {
+    let done = Rc::new(Cell::new(false));
+    let d = Rc::clone(&done);
+    let queued = later(lp, move || {
+        d.set(true);
+        f()
+    });
+    done.set(!queued);
+    FsRequest {
+        owner: Some(Box::new(Deferred(done))),
+        op,
+    }
+}
+
+/// Runs `f` from `lp` later, never on the caller's stack: as a task of the loop's executor,
+/// which its idle handle runs on the loop's next iteration (keeping the loop alive until
+/// then), under the same panic guard as a libuv callback. Returns false, dropping `f`
+/// uncalled, on a closed loop: nothing will run there again.
+pub(crate) fn later(lp: &LoopHandle, f: impl FnOnce() + 'static) -> bool {
+    if lp.is_closed() {
+        return false;
+    }
+    let inner = Rc::clone(&lp.inner);
+    drop(lp.spawn_local(async move {
+        crate::panic::guard(&inner, f);
+    }));
+    true
+}
+
+/// A callback [`later`] delivers: done once it ran; it cannot be cancelled.
+struct Deferred(Rc<Cell<bool>>);
+
+impl Pending for Deferred {
+    fn cancel(&self) -> Result<()> {
+        Err(Error::EBUSY)
+    }
+    fn is_done(&self) -> bool {
+        self.0.get()
+    }
+    fn detach(self: Box<Self>) {}
 }
 
 /// What [`FsRequest`] needs of its request, whatever the operation.
@@ -394,7 +437,8 @@ impl FsRequest {
     ///
     /// # Errors
     ///
-    /// `EBUSY` once it is running or done.
+    /// `EBUSY` once it is running or done, and for a request whose result was known at once
+    /// (refused arguments): its callback is already queued on the loop.
     ///
     /// # Examples
     ///
@@ -419,7 +463,7 @@ impl FsRequest {
         .map_err(|e| e.with_operation("cancel"))
     }
 
-    /// True once the callback has run (or the request was refused before starting).
+    /// True once the callback has run (or, on a closed loop, at once: nothing will run).
     ///
     /// # Examples
     ///

@@ -110,9 +110,12 @@ macro_rules! fs_table {
         )*
 
         /// The callback forms: the loop first, the callback last. The callback runs on the
-        /// loop thread with the result; it runs before the call returns when the request
-        /// cannot start (a NUL in a path, a closed loop). Each returns an [`FsRequest`]
-        /// that can cancel the request while it is queued.
+        /// loop thread with the result, always later from the loop and never before the
+        /// call returns, also when the request is refused before it starts (a NUL in a
+        /// path: the error is delivered from the loop's next iteration), so a caller may
+        /// hold a `RefCell` borrow across the call. On a closed loop nothing runs again:
+        /// the callback is dropped uncalled. Each returns an [`FsRequest`] that can cancel
+        /// the request while it is queued.
         ///
         /// ```
         /// use std::{cell::Cell, rc::Rc};
