@@ -72,6 +72,20 @@ impl<'a> Fin<'a> {
         }
     }
 
+    /// A read that completed on the loop thread without libuv (`n` bytes).
+    ///
+    /// # Safety
+    ///
+    /// `n` bytes were written into the operation's buffers, in order, by the read
+    /// ([`FsOp::try_inline`] returned `Some(n)`).
+    unsafe fn inline(n: usize) -> Fin<'static> {
+        Fin {
+            req: None,
+            res: Ok(n),
+            lp: None,
+        }
+    }
+
     /// The finished request, when the result is `Ok` (`EINVAL` otherwise: only inline reads
     /// have none, and they never ask).
     fn request(&self) -> Result<&ffi::uv_fs_t> {
@@ -198,6 +212,15 @@ pub trait FsOp: Sized + 'static {
     /// The path(s) the operation is about, for error messages.
     #[doc(hidden)]
     fn subject(&self) -> Option<String>;
+
+    /// Tries to complete on the loop thread without libuv (the read fast path of
+    /// `nowait.rs`): `Some(n)` when the whole operation was served (`n` bytes were written
+    /// into its buffers, and [`FsOp::finish`] is then called with `Ok(n)` and no request);
+    /// `None` to submit it (possibly after serving a prefix the operation recorded).
+    #[doc(hidden)]
+    fn try_inline(&mut self) -> Option<usize> {
+        None
+    }
 }
 
 /// Adds the operation and its subject to an error.
@@ -325,6 +348,14 @@ pub(crate) fn submit_cb<O: FsOp>(
     op: O,
     f: impl FnOnce(O::Output) + 'static,
 ) -> FsRequest {
+    let op = if lp.is_closed() {
+        op
+    } else {
+        match inline(op) {
+            Ok(out) => return deliver_later(lp, O::NAME, move || f(out)),
+            Err(op) => op,
+        }
+    };
     match submit(lp, op, true) {
         Ok(p) => {
             // SAFETY: the request was just submitted and completes only from a later loop
@@ -339,6 +370,15 @@ pub(crate) fn submit_cb<O: FsOp>(
             }
         }
         Err(out) => deliver_later(lp, O::NAME, move || f(out)),
+    }
+}
+
+/// Runs `op`'s inline attempt: its output when it was served, else the operation to submit.
+fn inline<O: FsOp>(mut op: O) -> std::result::Result<O::Output, O> {
+    match op.try_inline() {
+        // SAFETY: `try_inline` returned `Some(n)`: `n` bytes were written into its buffers.
+        Some(n) => Ok(op.finish(unsafe { Fin::inline(n) })),
+        None => Err(op),
     }
 }
 
@@ -571,6 +611,10 @@ impl<O: FsOp> Future for FsFuture<O> {
                 unreachable!()
             };
             let lp = LoopHandle::current().expect("uvio::fs future polled outside a uvio loop");
+            let op = match inline(op) {
+                Ok(out) => return Poll::Ready(out),
+                Err(op) => op,
+            };
             match submit(&lp, op, true) {
                 // SAFETY: submitted with `owned = true`; this is its only owner.
                 Ok(p) => self.st = FutState::Running(unsafe { ReqOwner::new(p) }),

@@ -7,7 +7,8 @@ use std::rc::Rc;
 use std::time::SystemTime;
 
 use super::dir::{Dir, DirCell, DirEntry};
-use super::file::{Fd, File, OpenOptions};
+use super::file::{Fd, File, InFlight, OpenOptions};
+use super::nowait::{self, FileState, Inline};
 use super::op::{Fin, FsFuture, FsOp, FsRequest, run_sync, submit_cb};
 use super::{
     AccessMode, BufResult, CPath, CopyFlags, IoBuf, IoBufMut, Metadata, StatFs, SymlinkFlags,
@@ -26,6 +27,7 @@ macro_rules! fs_table {
         subject: |$ss:ident| $subject:expr;
         start: |$s:ident, $lp:ident, $req:ident, $cb:ident| $start:expr;
         finish: |$fs:ident, $d:ident| $finish:expr;
+        $(inline: |$is:ident| $inline:expr;)?
     )*) => {
         /// The operation types: what each fs future runs (`FsFuture<ops::Stat>` is the future
         /// of [`metadata`](super::metadata)). They are built by the functions of
@@ -85,6 +87,13 @@ macro_rules! fs_table {
                         let $ss = self;
                         $subject
                     }
+
+                    $(
+                        fn try_inline(&mut self) -> Option<usize> {
+                            let $is = self;
+                            $inline
+                        }
+                    )?
                 }
             )*
         }
@@ -130,6 +139,7 @@ macro_rules! fs_table {
         /// ```
         pub mod cb {
             use super::*;
+            pub use super::super::nowait::cb::*;
             $(
                 $(#[doc = $doc])*
                 ///
@@ -171,6 +181,7 @@ macro_rules! fs_table {
         /// ```
         pub mod sync {
             use super::*;
+            pub use super::super::nowait::sync::*;
             $(
                 $(#[doc = $doc])*
                 ///
@@ -216,12 +227,34 @@ fn is_cancel(r: &Result<usize>) -> bool {
 }
 
 /// Marks `n` bytes read across `bufs`, in order.
-fn spread<B: IoBufMut>(bufs: &mut [B], mut n: usize) {
+///
+/// # Safety
+///
+/// A read filled the buffers' spare capacity in order with `n` bytes.
+unsafe fn spread<B: IoBufMut>(bufs: &mut [B], mut n: usize) {
     for b in bufs {
         let k = n.min(b.spare_len());
-        // SAFETY: libuv's readv filled the buffers in order; `k` bytes of this one.
+        // SAFETY: the read filled the buffers in order (contract); `k` bytes of this one.
         unsafe { b.set_init(k) };
         n -= k;
+    }
+}
+
+/// The result of a read whose first `done` bytes were served inline: the total, and an
+/// error after a prefix counts as a short read (what `read(2)` reports after a partial
+/// transfer).
+fn after_prefix(done: usize, r: Result<usize>) -> Result<usize> {
+    match r {
+        Ok(n) => Ok(done + n),
+        Err(_) if done > 0 => Ok(done),
+        Err(e) => Err(e),
+    }
+}
+
+fn iovec(ptr: *mut u8, len: usize) -> libc::iovec {
+    libc::iovec {
+        iov_base: ptr.cast(),
+        iov_len: len,
     }
 }
 
@@ -235,6 +268,7 @@ assert!(uvio::fs::sync::fstat(&file)?.is_file());"#;
         path: CPath = CPath::new(path.as_ref()),
         flags: Result<i32> = options.flags(),
         mode: i32 = options.mode_bits(),
+        nowait: bool = options.nowait_bit(),
     }
     subject: |s| one(&s.path);
     start: |s, lp, req, cb| {
@@ -243,7 +277,13 @@ assert!(uvio::fs::sync::fstat(&file)?.is_file());"#;
         // request completes.
         unsafe { ffi::uv_fs_open(lp, req, s.path.ptr()?, s.flags.clone()?, s.mode, cb) }
     };
-    finish: |_s, d| d.res.map(|fd| File::from_fd(fd as i32, d.lp.cloned()));
+    finish: |s, d| d.res.map(|fd| {
+        let f = File::from_fd(fd as i32, d.lp.cloned());
+        if !s.nowait {
+            f.fd_ref().set_nowait(FileState::Off);
+        }
+        f
+    });
 
     /// Closes a file (`uv_fs_close`). `EBUSY` while other requests on it are in flight
     /// ([`File::close`] waits for them instead).
@@ -274,15 +314,17 @@ assert!(uvio::fs::sync::fstat(&file)?.is_file());"#;
         r#"let (n, buf) = r;
 assert_eq!(n?, 9);
 assert_eq!(buf, b"[package]");"#;
-    ReadAt("read") { fd: Rc<Fd> = file.fd_ref(), buf: B = buf, offset: u64 = offset }
+    ReadAt("read") { fd: Rc<Fd> = file.fd_ref(), buf: B = buf, offset: u64 = offset, done: usize = 0 }
     subject: |_s| None;
     start: |s, lp, req, cb| {
+        // After an inline prefix the threadpool reads the rest, after it.
+        let at = offset(s.offset.saturating_add(s.done as u64))?;
         let b = uv_buf(s.buf.spare_ptr(), s.buf.spare_len());
         // SAFETY: `uv_fs_read` with the request and loop of `FsOp::start`'s contract; it
         // copies the `uv_buf_t` (stack is fine); the bytes it points at are the buffer's
         // spare capacity, heap memory the operation owns until completion; the descriptor
         // is held open by the operation's `Rc<Fd>`.
-        unsafe { ffi::uv_fs_read(lp, req, s.fd.get()?, &b, 1, offset(s.offset)?, cb) }
+        unsafe { ffi::uv_fs_read(lp, req, s.fd.get()?, &b, 1, at, cb) }
     };
     finish: |s, d| {
         let mut buf = s.buf;
@@ -291,7 +333,22 @@ assert_eq!(buf, b"[package]");"#;
             // the buffer's spare capacity.
             unsafe { buf.set_init(n) };
         }
-        (d.res, buf)
+        (after_prefix(s.done, d.res), buf)
+    };
+    inline: |s| {
+        let iov = [iovec(s.buf.spare_ptr(), s.buf.spare_len())];
+        // SAFETY: the vector is the buffer's spare capacity, owned by the operation and
+        // used by nothing else during the call.
+        match unsafe { nowait::try_read(&s.fd, &iov, s.offset) } {
+            Inline::Done(n) => Some(n),
+            Inline::Prefix(n) => {
+                // SAFETY: the inline read wrote `n` bytes into the spare capacity.
+                unsafe { s.buf.set_init(n) };
+                s.done = n;
+                None
+            }
+            Inline::Pool => None,
+        }
     };
 
     /// Reads into several buffers in order at `offset` (`uv_fs_read`, vectored).
@@ -300,9 +357,10 @@ assert_eq!(buf, b"[package]");"#;
         r#"let (n, bufs) = r;
 assert_eq!(n?, 9);
 assert_eq!(bufs, [&b"["[..], &b"package]"[..]]);"#;
-    ReadVectoredAt("read") { fd: Rc<Fd> = file.fd_ref(), bufs: Vec<B> = bufs, offset: u64 = offset }
+    ReadVectoredAt("read") { fd: Rc<Fd> = file.fd_ref(), bufs: Vec<B> = bufs, offset: u64 = offset, done: usize = 0 }
     subject: |_s| None;
     start: |s, lp, req, cb| {
+        let at = offset(s.offset.saturating_add(s.done as u64))?;
         let v: Vec<ffi::uv_buf_t> =
             s.bufs.iter_mut().map(|b| uv_buf(b.spare_ptr(), b.spare_len())).collect();
         let n = u32::try_from(v.len()).map_err(|_| Error::EINVAL)?;
@@ -310,14 +368,31 @@ assert_eq!(bufs, [&b"["[..], &b"package]"[..]]);"#;
         // copies the `uv_buf_t` array before returning; the bytes are the buffers' spare
         // capacity, heap memory the operation owns until completion; the descriptor is held
         // open by the operation's `Rc<Fd>`.
-        unsafe { ffi::uv_fs_read(lp, req, s.fd.get()?, v.as_ptr(), n, offset(s.offset)?, cb) }
+        unsafe { ffi::uv_fs_read(lp, req, s.fd.get()?, v.as_ptr(), n, at, cb) }
     };
     finish: |s, d| {
         let mut bufs = s.bufs;
         if let Ok(n) = d.res {
-            spread(&mut bufs, n);
+            // SAFETY: the read filled the buffers' spare capacity in order with `n` bytes.
+            unsafe { spread(&mut bufs, n) };
         }
-        (d.res, bufs)
+        (after_prefix(s.done, d.res), bufs)
+    };
+    inline: |s| {
+        let iov: Vec<libc::iovec> =
+            s.bufs.iter_mut().map(|b| iovec(b.spare_ptr(), b.spare_len())).collect();
+        // SAFETY: the vectors are the buffers' spare capacity, owned by the operation and
+        // used by nothing else during the call.
+        match unsafe { nowait::try_read(&s.fd, &iov, s.offset) } {
+            Inline::Done(n) => Some(n),
+            Inline::Prefix(n) => {
+                // SAFETY: the inline read filled the spare capacity in order with `n` bytes.
+                unsafe { spread(&mut s.bufs, n) };
+                s.done = n;
+                None
+            }
+            Inline::Pool => None,
+        }
     };
 
     /// Writes all of `buf` at `offset` (`uv_fs_write`). The buffer comes back with the
@@ -329,10 +404,11 @@ let file = uvio::fs::sync::open(&path, uvio::fs::OpenOptions::new().write(true).
         r#"let (n, _buf) = r;
 assert_eq!(n?, 5);
 assert_eq!(std::fs::read_to_string(&path)?, "hello");"#;
-    WriteAt("write") { fd: Rc<Fd> = file.fd_ref(), buf: B = buf, offset: u64 = offset }
+    WriteAt("write") { fd: Rc<Fd> = file.fd_ref(), buf: B = buf, offset: u64 = offset, busy: Option<InFlight> = None }
     subject: |_s| None;
     start: |s, lp, req, cb| {
         let b = uv_buf(s.buf.stable_ptr(), s.buf.bytes_init());
+        s.busy = Some(InFlight::new(&s.fd));
         // SAFETY: `uv_fs_write` with the request and loop of `FsOp::start`'s contract; it
         // copies the `uv_buf_t`; the bytes are the buffer's, which the operation owns (at a
         // stable address, `IoBuf`'s contract) until completion; the descriptor is held open
@@ -349,12 +425,13 @@ let file = uvio::fs::sync::open(&path, uvio::fs::OpenOptions::new().write(true).
         r#"let (n, _bufs) = r;
 assert_eq!(n?, 5);
 assert_eq!(std::fs::read_to_string(&path)?, "hello");"#;
-    WriteVectoredAt("write") { fd: Rc<Fd> = file.fd_ref(), bufs: Vec<B> = bufs, offset: u64 = offset }
+    WriteVectoredAt("write") { fd: Rc<Fd> = file.fd_ref(), bufs: Vec<B> = bufs, offset: u64 = offset, busy: Option<InFlight> = None }
     subject: |_s| None;
     start: |s, lp, req, cb| {
         let v: Vec<ffi::uv_buf_t> =
             s.bufs.iter().map(|b| uv_buf(b.stable_ptr(), b.bytes_init())).collect();
         let n = u32::try_from(v.len()).map_err(|_| Error::EINVAL)?;
+        s.busy = Some(InFlight::new(&s.fd));
         // SAFETY: `uv_fs_write` with the request and loop of `FsOp::start`'s contract; it
         // copies the `uv_buf_t` array before returning; the bytes are the buffers', which
         // the operation owns (at stable addresses, `IoBuf`'s contract) until completion; the
@@ -655,9 +732,10 @@ let path = dir.path().join("f");
 let file = uvio::fs::sync::open(&path, uvio::fs::OpenOptions::new().write(true).create(true))?;"#, r#"&file, 100"#,
         r#"r?;
 assert_eq!(std::fs::metadata(&path)?.len(), 100);"#;
-    Ftruncate("ftruncate") { fd: Rc<Fd> = file.fd_ref(), len: u64 = len }
+    Ftruncate("ftruncate") { fd: Rc<Fd> = file.fd_ref(), len: u64 = len, busy: Option<InFlight> = None }
     subject: |_s| None;
     start: |s, lp, req, cb| {
+        s.busy = Some(InFlight::new(&s.fd));
         // SAFETY: `uv_fs_ftruncate` with the request and loop of `FsOp::start`'s contract;
         // the descriptor is held open by the operation's `Rc<Fd>` until the request
         // completes.
