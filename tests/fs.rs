@@ -723,7 +723,21 @@ macro_rules! every_callback_form {
             u32::MAX,
             cb
         ));
-        //ADVISE
+        form!("advise", |cb| fs::cb::advise(
+            lp,
+            &file,
+            fs::Advice::Normal,
+            u64::MAX,
+            0,
+            cb
+        ));
+        form!("readahead", |cb| fs::cb::readahead(
+            lp,
+            &file,
+            u64::MAX,
+            1,
+            cb
+        ));
         // Busy: a request above still holds the file (on an open loop).
         form!("close", |cb| fs::cb::close(lp, file, cb));
         form!("close (idle)", |cb| fs::cb::close(lp, rw(), cb));
