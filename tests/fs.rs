@@ -810,7 +810,7 @@ macro_rules! every_callback_form {
         form!("read_vectored_at (served)", |cb| fs::cb::read_vectored_at(
             lp,
             &f2,
-            vec![Vec::with_capacity(2); 2],
+            vec![Vec::with_capacity(2), Vec::with_capacity(2)],
             0,
             cb
         ));

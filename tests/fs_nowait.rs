@@ -477,7 +477,7 @@ fn a_read_never_overtakes_a_write_in_flight() {
         assert_eq!(n.unwrap(), 4);
         // libuv's threadpool runs the two in parallel: either order is what it gives.
         assert!(
-            buf == b"new!" || buf == &common::pattern(7, 4)[..],
+            buf == b"new!" || buf[..] == common::pattern(7, 4)[..],
             "{buf:?}"
         );
         // Once the write completed, reads are inline again and see it.
@@ -514,7 +514,11 @@ fn dropping_reads_in_flight_on_both_paths_leaks_nothing() {
             let mut fut = f.read_at(Vec::with_capacity(1 << 20), 0);
             let _ = first_poll(&mut fut).await;
             drop(fut);
-            let mut fut = fs::read_vectored_at(&f, vec![Vec::with_capacity(1 << 19); 2], 0);
+            let mut fut = fs::read_vectored_at(
+                &f,
+                vec![Vec::with_capacity(1 << 19), Vec::with_capacity(1 << 19)],
+                0,
+            );
             let _ = first_poll(&mut fut).await;
             drop(fut);
         }
