@@ -478,7 +478,9 @@ impl FsRequest {
     /// # Errors
     ///
     /// `EBUSY` once it is running or done, and for a request whose result was known at once
-    /// (refused arguments): its callback is already queued on the loop.
+    /// (refused arguments, a read served from the page cache): its callback is already
+    /// queued on the loop. A read whose first part was served from the page cache and whose
+    /// rest is cancelled completes with the count of that first part (a short read).
     ///
     /// # Examples
     ///
