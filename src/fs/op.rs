@@ -36,6 +36,8 @@ pub struct Fin<'a> {
     pub(crate) res: Result<usize>,
     /// The loop the request ran on (`None` in synchronous mode).
     pub(crate) lp: Option<&'a LoopHandle>,
+    /// Whether libuv ran the request (it was not refused before it, nor cancelled).
+    ran: bool,
 }
 
 impl fmt::Debug for Fin<'_> {
@@ -51,6 +53,17 @@ impl<'a> Fin<'a> {
             req: None,
             res: Err(e),
             lp: None,
+            ran: false,
+        }
+    }
+
+    /// A synchronous call that ran and failed.
+    fn failed_sync(e: Error) -> Fin<'static> {
+        Fin {
+            req: None,
+            res: Err(e),
+            lp: None,
+            ran: true,
         }
     }
 
@@ -65,10 +78,12 @@ impl<'a> Fin<'a> {
         res: Result<usize>,
         lp: Option<&'a LoopHandle>,
     ) -> Fin<'a> {
+        let cancelled = matches!(&res, Err(e) if e.code() == Error::ECANCELED.code());
         Fin {
             req: if res.is_ok() { NonNull::new(req) } else { None },
             res,
             lp,
+            ran: !cancelled,
         }
     }
 
@@ -83,6 +98,7 @@ impl<'a> Fin<'a> {
             req: None,
             res: Ok(n),
             lp: None,
+            ran: true,
         }
     }
 
@@ -96,6 +112,13 @@ impl<'a> Fin<'a> {
             Some(p) => Ok(unsafe { p.as_ref() }),
             None => Err(Error::EINVAL),
         }
+    }
+
+    /// Whether libuv ran the request to its end: false when it was refused before reaching
+    /// libuv (bad arguments, a closed loop) or cancelled while queued. A close that did not
+    /// run still owns its descriptor.
+    pub(crate) fn ran(&self) -> bool {
+        self.ran
     }
 
     /// `Ok(())` or the error.
@@ -556,7 +579,11 @@ pub(crate) fn run_sync<O: FsOp>(mut op: O) -> O::Output {
     let started = unsafe { op.start(std::ptr::null_mut(), req, None) };
     let out = match started {
         Err(e) => return fail(op, e),
-        Ok(r) if r < 0 => fail(op, Error::from_code(r)),
+        // In synchronous mode a negative return is the operation's own failure: it ran.
+        Ok(r) if r < 0 => {
+            let e = with_context(&op, Error::from_code(r));
+            op.finish(Fin::failed_sync(e))
+        }
         // SAFETY: the synchronous call returned: `req` is finished.
         Ok(_) => unsafe { finish_req(op, req, None) },
     };

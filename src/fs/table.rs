@@ -222,10 +222,6 @@ fn uv_buf(ptr: *const u8, len: usize) -> ffi::uv_buf_t {
     }
 }
 
-fn is_cancel(r: &Result<usize>) -> bool {
-    matches!(r, Err(e) if e.code() == Error::ECANCELED.code())
-}
-
 /// Marks `n` bytes read across `bufs`, in order.
 ///
 /// # Safety
@@ -298,8 +294,8 @@ assert!(uvio::fs::sync::fstat(&file)?.is_file());"#;
         unsafe { ffi::uv_fs_close(lp, req, s.fd.as_ref().ok_or(Error::EBUSY)?.get()?, cb) }
     };
     finish: |s, d| {
-        // A cancelled close never ran: dropping the descriptor closes it later.
-        if !is_cancel(&d.res) {
+        // A close that never ran (refused, cancelled): dropping the descriptor closes it.
+        if d.ran() {
             if let Some(fd) = &s.fd {
                 fd.forget();
             }
@@ -609,7 +605,8 @@ assert!(entries.iter().any(|e| e.file_name() == "lib.rs"));"#;
         unsafe { ffi::uv_fs_closedir(lp, req, s.dir.as_ref().ok_or(Error::EBUSY)?.raw()?, cb) }
     };
     finish: |s, d| {
-        if !is_cancel(&d.res) {
+        // A closedir that never ran (refused, cancelled): dropping the cell closes it.
+        if d.ran() {
             if let Some(c) = &s.dir {
                 c.forget();
             }
