@@ -7,6 +7,8 @@
 //! at a barrier, a read the page cache served is ready on its first poll, and one that
 //! needs the threadpool is not.
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::cell::RefCell;
