@@ -600,7 +600,8 @@ enum FutState<O: FsOp> {
 }
 
 /// The future of every fs operation: starts the request on the current loop when first
-/// polled. Dropping it while the request is queued cancels it (`uv_cancel`); while it runs,
+/// polled (a read the page cache could serve whole is then ready on that first poll, see
+/// [`read_nowait`](super::read_nowait)). Dropping it while the request is queued cancels it (`uv_cancel`); while it runs,
 /// the request finishes in the background and its result (buffers, a descriptor) is
 /// released then.
 ///
