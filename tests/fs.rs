@@ -372,7 +372,15 @@ fn bad_input_gives_typed_errors() {
             assert_eq!(r.unwrap_err().name(), "EINVAL");
             g.set(true)
         });
-        assert!(got.get(), "a refused request calls back at once");
+        assert!(
+            !got.get(),
+            "a refused request never calls back on the caller's stack"
+        );
+        uvio::time::sleep(Duration::from_millis(1)).await;
+        assert!(
+            got.get(),
+            "the refused request's callback ran from the loop"
+        );
         // Bad open options.
         expect_err(OpenOptions::new().open(b.join("file")).await, "EINVAL");
         dir.close().await.unwrap();
@@ -520,10 +528,12 @@ fn callback_requests_can_be_cancelled_while_queued() {
     }
     assert_eq!(req.cancel().unwrap_err().name(), "EBUSY");
     drop(blockers);
-    // A refused request is done at once and cannot be cancelled.
+    // A refused request calls back from the loop, and cannot be cancelled.
     let req = fs::cb::metadata(&lp, "a\0", |r| assert_eq!(r.unwrap_err().name(), "EINVAL"));
-    assert!(req.is_done());
+    assert!(!req.is_done());
     assert_eq!(req.cancel().unwrap_err().name(), "EBUSY");
+    lp.run(RunMode::Default).unwrap();
+    assert!(req.is_done());
 }
 
 #[test]
@@ -634,4 +644,213 @@ fn many_concurrent_requests() {
     .unwrap();
     assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), n);
     let _ = Path::new("");
+}
+
+/// Every callback form, called once with refused arguments where it has any (a NUL in a
+/// path, an offset past `i64::MAX`, a file or directory busy with another request) and
+/// plainly otherwise, each while the caller holds a `RefCell` borrow that its callback
+/// also takes: a callback run on the caller's stack would panic with a double borrow.
+macro_rules! every_callback_form {
+    ($lp:expr, $base:expr, $log:expr, $reqs:expr) => {{
+        let lp: &uvio::LoopHandle = $lp;
+        let b: &std::path::Path = $base;
+        let log: &Rc<RefCell<Vec<&'static str>>> = $log;
+        let reqs: &mut Vec<fs::FsRequest> = $reqs;
+        let rw = || fs::sync::open(b.join("f"), OpenOptions::new().read(true).write(true)).unwrap();
+        let file = rw();
+        let t = std::time::UNIX_EPOCH;
+        macro_rules! form {
+            ($name:literal, |$cb:ident| $call:expr) => {{
+                let held = log.borrow_mut();
+                let l = log.clone();
+                let $cb = move |_r| l.borrow_mut().push($name);
+                reqs.push($call);
+                drop(held);
+            }};
+        }
+        form!("open", |cb| fs::cb::open(
+            lp,
+            "a\0b",
+            OpenOptions::new().read(true),
+            cb
+        ));
+        form!("read_at", |cb| fs::cb::read_at(
+            lp,
+            &file,
+            Vec::with_capacity(4),
+            u64::MAX,
+            cb
+        ));
+        form!("read_vectored_at", |cb| fs::cb::read_vectored_at(
+            lp,
+            &file,
+            vec![Vec::with_capacity(4)],
+            u64::MAX,
+            cb
+        ));
+        form!("write_at", |cb| fs::cb::write_at(
+            lp,
+            &file,
+            "x",
+            u64::MAX,
+            cb
+        ));
+        form!("write_vectored_at", |cb| fs::cb::write_vectored_at(
+            lp,
+            &file,
+            vec!["x"],
+            u64::MAX,
+            cb
+        ));
+        form!("ftruncate", |cb| fs::cb::ftruncate(lp, &file, u64::MAX, cb));
+        form!("sendfile", |cb| fs::cb::sendfile(
+            lp,
+            &file,
+            &file,
+            u64::MAX,
+            1,
+            cb
+        ));
+        form!("fstat", |cb| fs::cb::fstat(lp, &file, cb));
+        form!("fsync", |cb| fs::cb::fsync(lp, &file, cb));
+        form!("fdatasync", |cb| fs::cb::fdatasync(lp, &file, cb));
+        form!("fchmod", |cb| fs::cb::fchmod(lp, &file, 0o644, cb));
+        form!("futime", |cb| fs::cb::futime(lp, &file, t, t, cb));
+        form!("fchown", |cb| fs::cb::fchown(
+            lp,
+            &file,
+            u32::MAX,
+            u32::MAX,
+            cb
+        ));
+        form!("advise", |cb| fs::cb::advise(
+            lp,
+            &file,
+            fs::Advice::Normal,
+            u64::MAX,
+            0,
+            cb
+        ));
+        form!("readahead", |cb| fs::cb::readahead(
+            lp,
+            &file,
+            u64::MAX,
+            1,
+            cb
+        ));
+        // Busy: a request above still holds the file (on an open loop).
+        form!("close", |cb| fs::cb::close(lp, file, cb));
+        form!("close (idle)", |cb| fs::cb::close(lp, rw(), cb));
+        form!("remove_file", |cb| fs::cb::remove_file(lp, "a\0b", cb));
+        form!("mkdir", |cb| fs::cb::mkdir(lp, "a\0b", 0o755, cb));
+        form!("mkdtemp", |cb| fs::cb::mkdtemp(lp, "a\0bXXXXXX", cb));
+        form!("mkstemp", |cb| fs::cb::mkstemp(lp, "a\0bXXXXXX", cb));
+        form!("remove_dir", |cb| fs::cb::remove_dir(lp, "a\0b", cb));
+        form!("scandir", |cb| fs::cb::scandir(lp, "a\0b", cb));
+        form!("opendir", |cb| fs::cb::opendir(lp, "a\0b", cb));
+        let dir = fs::sync::opendir(b).unwrap();
+        form!("readdir", |cb| fs::cb::readdir(lp, &dir, 8, cb));
+        // Busy on an open loop: the readdir holds the directory.
+        form!("closedir", |cb| fs::cb::closedir(lp, dir, cb));
+        form!("metadata", |cb| fs::cb::metadata(lp, "bad\0path", cb));
+        form!("symlink_metadata", |cb| fs::cb::symlink_metadata(
+            lp, "a\0b", cb
+        ));
+        form!("statfs", |cb| fs::cb::statfs(lp, "a\0b", cb));
+        form!("rename", |cb| fs::cb::rename(lp, "a\0b", "c", cb));
+        form!("copyfile", |cb| fs::cb::copyfile(
+            lp,
+            "a\0b",
+            "c",
+            fs::CopyFlags::empty(),
+            cb
+        ));
+        form!("access", |cb| fs::cb::access(
+            lp,
+            "a\0b",
+            fs::AccessMode::EXISTS,
+            cb
+        ));
+        form!("chmod", |cb| fs::cb::chmod(lp, "a\0b", 0o644, cb));
+        form!("utime", |cb| fs::cb::utime(lp, "a\0b", t, t, cb));
+        form!("lutime", |cb| fs::cb::lutime(lp, "a\0b", t, t, cb));
+        form!("hard_link", |cb| fs::cb::hard_link(lp, "a\0b", "c", cb));
+        form!("symlink_with", |cb| fs::cb::symlink_with(
+            lp,
+            "a\0b",
+            "c",
+            fs::SymlinkFlags::empty(),
+            cb
+        ));
+        form!("read_link", |cb| fs::cb::read_link(lp, "a\0b", cb));
+        form!("canonicalize", |cb| fs::cb::canonicalize(lp, "a\0b", cb));
+        form!("chown", |cb| fs::cb::chown(
+            lp,
+            "a\0b",
+            u32::MAX,
+            u32::MAX,
+            cb
+        ));
+        form!("lchown", |cb| fs::cb::lchown(
+            lp,
+            "a\0b",
+            u32::MAX,
+            u32::MAX,
+            cb
+        ));
+        // A read the fast path may serve inline still calls back from the loop.
+        let f2 = rw();
+        form!("read_at (served)", |cb| fs::cb::read_at(
+            lp,
+            &f2,
+            Vec::with_capacity(4),
+            0,
+            cb
+        ));
+        form!("read_vectored_at (served)", |cb| fs::cb::read_vectored_at(
+            lp,
+            &f2,
+            vec![Vec::with_capacity(2), Vec::with_capacity(2)],
+            0,
+            cb
+        ));
+    }};
+}
+
+#[test]
+fn callback_forms_never_run_on_the_callers_stack() {
+    let _g = serial();
+    let d = tmp();
+    std::fs::write(d.path().join("f"), "abcd").unwrap();
+    let lp = Loop::new().unwrap();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let mut reqs = Vec::new();
+    every_callback_form!(&lp, d.path(), &log, &mut reqs);
+    assert!(
+        log.borrow().is_empty(),
+        "ran on the caller's stack: {:?}",
+        log.borrow()
+    );
+    let n = reqs.len();
+    assert!(n > 40, "{n}");
+    assert!(reqs.iter().all(|r| !r.is_done()));
+    lp.run(RunMode::Default).unwrap();
+    assert_eq!(log.borrow().len(), n, "{:?}", log.borrow());
+    assert!(reqs.iter().all(|r| r.is_done()));
+
+    drop(reqs);
+    // On a closed loop nothing runs, now or later, and nothing leaks: the refused close and
+    // closedir still close what they were given.
+    let closed = Loop::new().unwrap();
+    let h = closed.handle();
+    drop(closed);
+    let fds = open_fds();
+    log.borrow_mut().clear();
+    let mut reqs = Vec::new();
+    every_callback_form!(&h, d.path(), &log, &mut reqs);
+    assert_eq!(reqs.len(), n);
+    assert!(log.borrow().is_empty(), "{:?}", log.borrow());
+    assert!(reqs.iter().all(|r| r.is_done()));
+    drop(reqs);
+    assert_eq!(open_fds(), fds);
 }

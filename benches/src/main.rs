@@ -14,6 +14,7 @@
 mod c;
 mod clock;
 mod fs;
+mod fs_read;
 mod loop_count;
 mod node;
 mod tcp;
@@ -748,6 +749,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.as_slice() {
         [flag, spec, param, path] if flag == "--child" => child(spec, param, path),
+        [w, rest @ ..] if w == "fs_read_nowait" => fs_read::run(rest),
         _ => parse(&args).and_then(|o| bench(&o)),
     };
     match result {

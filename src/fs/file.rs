@@ -10,6 +10,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, ready};
 
 use super::Permissions;
+use super::nowait::{Advice, FileState, Hint};
 use super::op::{FsFuture, run_sync, submit_detached};
 use super::table::ops;
 use crate::error::{Error, Result};
@@ -21,6 +22,10 @@ use crate::ffi;
 pub(crate) struct Fd {
     fd: Cell<i32>,
     lp: Option<LoopHandle>,
+    /// Whether reads try the inline fast path (`nowait.rs`).
+    nowait: Cell<FileState>,
+    /// Writes and truncates in flight: a read never overtakes one on the fast path.
+    writes: Cell<u32>,
 }
 
 impl Fd {
@@ -36,6 +41,44 @@ impl Fd {
     pub(crate) fn forget(&self) {
         self.fd.set(-1);
     }
+
+    fn new(fd: i32, lp: Option<LoopHandle>) -> Fd {
+        Fd {
+            fd: Cell::new(fd),
+            lp,
+            nowait: Cell::new(FileState::Unchecked),
+            writes: Cell::new(0),
+        }
+    }
+
+    pub(crate) fn nowait(&self) -> FileState {
+        self.nowait.get()
+    }
+
+    pub(crate) fn set_nowait(&self, s: FileState) {
+        self.nowait.set(s);
+    }
+
+    pub(crate) fn writes_in_flight(&self) -> bool {
+        self.writes.get() > 0
+    }
+}
+
+/// Marks a write (or truncate) in flight on its descriptor for as long as it lives: held
+/// by the operation from its start until it completes.
+pub(crate) struct InFlight(Rc<Fd>);
+
+impl InFlight {
+    pub(crate) fn new(fd: &Rc<Fd>) -> InFlight {
+        fd.writes.set(fd.writes.get() + 1);
+        InFlight(Rc::clone(fd))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.writes.set(self.0.writes.get() - 1);
+    }
 }
 
 impl Drop for Fd {
@@ -47,10 +90,7 @@ impl Drop for Fd {
         // The close request owns a loop-less copy: if it cannot run on the loop, dropping
         // it closes synchronously.
         let op = ops::Close {
-            fd: Some(Fd {
-                fd: Cell::new(fd),
-                lp: None,
-            }),
+            fd: Some(Fd::new(fd, None)),
         };
         match &self.lp {
             Some(lp) if !lp.is_closed() => {
@@ -116,10 +156,7 @@ pub struct File {
 impl File {
     pub(crate) fn from_fd(fd: i32, lp: Option<LoopHandle>) -> File {
         File {
-            fd: Rc::new(Fd {
-                fd: Cell::new(fd),
-                lp,
-            }),
+            fd: Rc::new(Fd::new(fd, lp)),
             pos: 0,
             pending: Pending::Idle,
             rbuf: Vec::new(),
@@ -136,6 +173,75 @@ impl File {
         let File { fd, pending, .. } = self;
         drop(pending);
         Rc::try_unwrap(fd).ok()
+    }
+
+    /// Turns the inline read fast path off (or back on) for this file: with `false` every
+    /// read goes through libuv's threadpool. It is on by default where the platform has it
+    /// ([`read_nowait`](super::read_nowait)); `O_DIRECT` files never use it. Reads return
+    /// the same bytes and errors either way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let f = lp.block_on(uvio::fs::File::open("Cargo.toml"))??;
+    /// f.set_read_nowait(false);
+    /// let (n, _buf) = lp.block_on(f.read_at(Vec::with_capacity(9), 0))?;
+    /// assert_eq!(n?, 9);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
+    pub fn set_read_nowait(&self, on: bool) {
+        match on {
+            true if self.fd.nowait() == FileState::Off => self.fd.set_nowait(FileState::Unchecked),
+            true => {}
+            false => self.fd.set_nowait(FileState::Off),
+        }
+    }
+
+    /// Tells the kernel how the range `offset..offset + len` (`len` 0: to the end) will be
+    /// read (`posix_fadvise`); the future form of [`fs::advise`](super::advise).
+    ///
+    /// # Errors
+    ///
+    /// What `posix_fadvise` reports (`ESPIPE` on a pipe, `EINVAL` for an offset past
+    /// `i64::MAX`), `ENOTSUP` on platforms without it, `EBADF` once closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use uvio::fs::Advice;
+    /// let lp = uvio::Loop::new()?;
+    /// lp.block_on(async {
+    ///     let f = uvio::fs::File::open("Cargo.toml").await?;
+    ///     f.advise(Advice::Sequential, 0, 0).await?;
+    ///     f.advise(Advice::WillNeed, 0, 4096).await
+    /// })??;
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
+    pub fn advise(&self, advice: Advice, offset: u64, len: u64) -> Hint {
+        super::advise(self, advice, offset, len)
+    }
+
+    /// Asks the kernel to read `offset..offset + len` into the page cache in the
+    /// background (`readahead`); the future form of [`fs::readahead`](super::readahead).
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` for a file that cannot be read ahead (a pipe) or an offset past `i64::MAX`,
+    /// `ENOTSUP` on platforms without it, `EBADF` once closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// lp.block_on(async {
+    ///     let f = uvio::fs::File::open("Cargo.toml").await?;
+    ///     f.readahead(0, 1 << 20).await
+    /// })??;
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
+    pub fn readahead(&self, offset: u64, len: usize) -> Hint {
+        super::readahead(self, offset, len)
     }
 
     /// Opens a file read-only (like `std::fs::File::open`).
@@ -562,6 +668,7 @@ pub struct OpenOptions {
     create_new: bool,
     mode: u32,
     custom_flags: i32,
+    read_nowait: bool,
 }
 
 impl Default for OpenOptions {
@@ -605,6 +712,7 @@ impl OpenOptions {
             create_new: false,
             mode: 0o666,
             custom_flags: 0,
+            read_nowait: true,
         }
     }
 
@@ -732,6 +840,28 @@ impl OpenOptions {
     pub fn custom_flags(&mut self, flags: i32) -> &mut Self {
         self.custom_flags = flags;
         self
+    }
+
+    /// Whether reads of the opened file try the inline fast path (default `true`; see
+    /// [`File::set_read_nowait`]). `false` sends every read through libuv's threadpool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = uvio::Loop::new()?;
+    /// let open = uvio::fs::OpenOptions::new().read(true).read_nowait(false).open("Cargo.toml");
+    /// let f = lp.block_on(open)??;
+    /// let (n, _buf) = lp.block_on(f.read_at(Vec::with_capacity(4), 0))?;
+    /// assert_eq!(n?, 4);
+    /// # Ok::<(), uvio::Error>(())
+    /// ```
+    pub fn read_nowait(&mut self, on: bool) -> &mut Self {
+        self.read_nowait = on;
+        self
+    }
+
+    pub(crate) fn nowait_bit(&self) -> bool {
+        self.read_nowait
     }
 
     /// Opens `path` with these options.

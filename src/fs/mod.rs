@@ -20,6 +20,14 @@
 //! path containing a NUL byte fails with `EINVAL` before anything reaches libuv. Errors name
 //! the operation and path: `ENOENT: no such file or directory, open '/tmp/x'`.
 //!
+//! **Reads served from the page cache skip the threadpool** on Linux: a read first tries
+//! `preadv2(RWF_NOWAIT)` on the loop thread, and only what the cache does not hold goes to
+//! libuv's threadpool. Results, errors and buffers are the same either way; a future served
+//! that way is ready on its first poll and a callback still runs from the loop. Turn it off
+//! per file ([`OpenOptions::read_nowait`], [`File::set_read_nowait`]) or for the process
+//! ([`set_read_nowait`], or `UVIO_FS_NOWAIT=0` in the environment). [`File::advise`] and
+//! [`File::readahead`] pass access hints to the kernel.
+//!
 //! Buffers are owned and handed back with the result, even on error
 //! ([`BufResult`]), as in tokio-uring: dropping a future in flight never frees memory libuv
 //! is still writing into.
@@ -49,6 +57,7 @@ use crate::error::{Error, Result};
 mod dir;
 mod file;
 mod metadata;
+mod nowait;
 mod op;
 mod std_api;
 mod table;
@@ -56,6 +65,7 @@ mod table;
 pub use dir::{Dir, DirEntry, ReadDir};
 pub use file::{File, OpenOptions};
 pub use metadata::{FileType, Metadata, Permissions, StatFs};
+pub use nowait::{Advice, Hint, advise, read_nowait, readahead, set_read_nowait};
 pub use op::{FsFuture, FsOp, FsRequest};
 pub use std_api::*;
 pub use table::*;

@@ -13,28 +13,183 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::mem::MaybeUninit;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::ptr::NonNull;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
+use super::dir::DirEntry;
+use super::{Metadata, StatFs, path_from_c};
 use crate::error::{Error, Result};
 use crate::event_loop::LoopHandle;
 use crate::ffi;
 use crate::req::{ReqBox, ReqOwner};
 
-/// What a finished request hands to [`FsOp::finish`].
+/// What a finished request hands to [`FsOp::finish`]: the result, and safe accessors for
+/// what libuv left in the finished `uv_fs_t` (so the operations read it without `unsafe`).
 pub struct Fin<'a> {
-    /// The finished request (null when the request never reached libuv).
-    pub(crate) req: *mut ffi::uv_fs_t,
+    /// The finished request: present only when the result is `Ok` and the request really
+    /// ran in libuv (not refused before it, not completed inline).
+    req: Option<NonNull<ffi::uv_fs_t>>,
     /// `req->result` as a count, or the error with the operation and path as context.
     pub(crate) res: Result<usize>,
     /// The loop the request ran on (`None` in synchronous mode).
     pub(crate) lp: Option<&'a LoopHandle>,
+    /// Whether libuv ran the request (it was not refused before it, nor cancelled).
+    ran: bool,
 }
 
 impl fmt::Debug for Fin<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Fin").field("res", &self.res).finish()
+    }
+}
+
+impl<'a> Fin<'a> {
+    /// A request that never reached libuv, or that libuv refused at once.
+    pub(crate) fn refused(e: Error) -> Fin<'static> {
+        Fin {
+            req: None,
+            res: Err(e),
+            lp: None,
+            ran: false,
+        }
+    }
+
+    /// A synchronous call that ran and failed.
+    fn failed_sync(e: Error) -> Fin<'static> {
+        Fin {
+            req: None,
+            res: Err(e),
+            lp: None,
+            ran: true,
+        }
+    }
+
+    /// A finished request.
+    ///
+    /// # Safety
+    ///
+    /// `req` is the operation's request, finished by libuv (its result is `res`), not yet
+    /// cleaned up, and it outlives the `Fin`.
+    unsafe fn finished(
+        req: *mut ffi::uv_fs_t,
+        res: Result<usize>,
+        lp: Option<&'a LoopHandle>,
+    ) -> Fin<'a> {
+        let cancelled = matches!(&res, Err(e) if e.code() == Error::ECANCELED.code());
+        Fin {
+            req: if res.is_ok() { NonNull::new(req) } else { None },
+            res,
+            lp,
+            ran: !cancelled,
+        }
+    }
+
+    /// A read that completed on the loop thread without libuv (`n` bytes).
+    ///
+    /// # Safety
+    ///
+    /// `n` bytes were written into the operation's buffers, in order, by the read
+    /// ([`FsOp::try_inline`] returned `Some(n)`).
+    unsafe fn inline(n: usize) -> Fin<'static> {
+        Fin {
+            req: None,
+            res: Ok(n),
+            lp: None,
+            ran: true,
+        }
+    }
+
+    /// The finished request, when the result is `Ok` (`EINVAL` otherwise: only inline reads
+    /// have none, and they never ask).
+    fn request(&self) -> Result<&ffi::uv_fs_t> {
+        self.res.as_ref().map_err(Clone::clone)?;
+        match self.req {
+            // SAFETY: `Fin::finished`'s contract: a finished request that outlives `self`;
+            // libuv no longer writes to it.
+            Some(p) => Ok(unsafe { p.as_ref() }),
+            None => Err(Error::EINVAL),
+        }
+    }
+
+    /// Whether libuv ran the request to its end: false when it was refused before reaching
+    /// libuv (bad arguments, a closed loop) or cancelled while queued. A close that did not
+    /// run still owns its descriptor.
+    pub(crate) fn ran(&self) -> bool {
+        self.ran
+    }
+
+    /// `Ok(())` or the error.
+    pub(crate) fn unit(&self) -> Result<()> {
+        self.res.clone().map(|_| ())
+    }
+
+    /// The `stat` result (`req->statbuf`).
+    pub(crate) fn stat(&self) -> Result<Metadata> {
+        self.request().map(|r| Metadata::from_raw(&r.statbuf))
+    }
+
+    /// The `statfs` result (`req->ptr`, a `uv_statfs_t`).
+    pub(crate) fn statfs(&self) -> Result<StatFs> {
+        let r = self.request()?;
+        // SAFETY: a finished `uv_fs_statfs` sets `ptr` to a `uv_statfs_t` it allocated,
+        // freed only by `uv_fs_req_cleanup`, which comes after `finish`.
+        Ok(StatFs::from_raw(unsafe {
+            &*r.ptr.cast::<ffi::uv_statfs_t>()
+        }))
+    }
+
+    /// The path libuv produced in `req->path` (`mkdtemp`, `mkstemp`).
+    pub(crate) fn made_path(&self) -> Result<PathBuf> {
+        let r = self.request()?;
+        // SAFETY: for mkdtemp/mkstemp `path` is libuv's own NUL-terminated copy of the
+        // template, filled in by the call, alive until cleanup.
+        Ok(unsafe { path_from_c(r.path) })
+    }
+
+    /// The path libuv returned in `req->ptr` (`readlink`, `realpath`).
+    pub(crate) fn ptr_path(&self) -> Result<PathBuf> {
+        let r = self.request()?;
+        // SAFETY: a finished readlink/realpath sets `ptr` to a NUL-terminated string it
+        // allocated, alive until cleanup.
+        Ok(unsafe { path_from_c(r.ptr.cast()) })
+    }
+
+    /// The `uv_dir_t` a finished `opendir` allocated (`req->ptr`).
+    pub(crate) fn dir_ptr(&self) -> Result<*mut ffi::uv_dir_t> {
+        self.request().map(|r| r.ptr.cast())
+    }
+
+    /// The entries of a finished `scandir`, joined to `base`.
+    pub(crate) fn scandir_entries(&self, base: &Path) -> Result<Vec<DirEntry>> {
+        let n = self.res.clone()?;
+        let Some(req) = self.req else {
+            return Err(Error::EINVAL);
+        };
+        let mut out = Vec::with_capacity(n);
+        let mut ent = MaybeUninit::<ffi::uv_dirent_t>::zeroed();
+        // SAFETY: a finished scandir request, not cleaned up; `uv_fs_scandir_next` only
+        // advances libuv's own cursor in it and fills `ent`.
+        while unsafe { ffi::uv_fs_scandir_next(req.as_ptr(), ent.as_mut_ptr()) } == 0 {
+            // SAFETY: `uv_fs_scandir_next` returned 0: it filled `ent`.
+            let e = unsafe { ent.assume_init_ref() };
+            // SAFETY: `e.name` is libuv's NUL-terminated name, alive until the next call
+            // or cleanup; `from_raw` copies it.
+            out.push(unsafe { DirEntry::from_raw(base, e.name, e.type_) });
+        }
+        Ok(out)
+    }
+
+    /// Frees what libuv allocated in the request now (`uv_fs_req_cleanup`), instead of when
+    /// the box is freed. Idempotent; nothing to do for a request that did not run.
+    pub(crate) fn cleanup_now(&self) {
+        if let Some(p) = self.req {
+            // SAFETY: a finished request; cleanup is idempotent and frees only what libuv
+            // allocated for it (the box's own free calls it again harmlessly).
+            unsafe { ffi::uv_fs_req_cleanup(p.as_ptr()) };
+        }
     }
 }
 
@@ -74,17 +229,21 @@ pub trait FsOp: Sized + 'static {
     ) -> Result<i32>;
 
     /// Turns the finished request into the output.
-    ///
-    /// # Safety
-    ///
-    /// When `d.res` is `Ok`, `d.req` is this operation's finished request, before
-    /// `uv_fs_req_cleanup`.
     #[doc(hidden)]
-    unsafe fn finish(self, d: Fin<'_>) -> Self::Output;
+    fn finish(self, d: Fin<'_>) -> Self::Output;
 
     /// The path(s) the operation is about, for error messages.
     #[doc(hidden)]
     fn subject(&self) -> Option<String>;
+
+    /// Tries to complete on the loop thread without libuv (the read fast path of
+    /// `nowait.rs`): `Some(n)` when the whole operation was served (`n` bytes were written
+    /// into its buffers, and [`FsOp::finish`] is then called with `Ok(n)` and no request);
+    /// `None` to submit it (possibly after serving a prefix the operation recorded).
+    #[doc(hidden)]
+    fn try_inline(&mut self) -> Option<usize> {
+        None
+    }
 }
 
 /// Adds the operation and its subject to an error.
@@ -98,14 +257,7 @@ fn with_context<O: FsOp>(op: &O, e: Error) -> Error {
 /// The output of an operation that never reached libuv (or was refused by it at once).
 fn fail<O: FsOp>(op: O, e: Error) -> O::Output {
     let e = with_context(&op, e);
-    // SAFETY: `res` is an error, so `req` is never read.
-    unsafe {
-        op.finish(Fin {
-            req: std::ptr::null_mut(),
-            res: Err(e),
-            lp: None,
-        })
-    }
+    op.finish(Fin::refused(e))
 }
 
 /// Reads `req->result` and finishes `op` with it.
@@ -121,8 +273,8 @@ unsafe fn finish_req<O: FsOp>(op: O, req: *mut ffi::uv_fs_t, lp: Option<&LoopHan
     } else {
         Ok(r as usize)
     };
-    // SAFETY: forwarded contract.
-    unsafe { op.finish(Fin { req, res, lp }) }
+    // SAFETY: forwarded contract: `req` is finished, not cleaned up, and outlives the call.
+    op.finish(unsafe { Fin::finished(req, res, lp) })
 }
 
 type Callback<T> = Box<dyn FnOnce(T)>;
@@ -212,12 +364,21 @@ fn submit<O: FsOp>(
 }
 
 /// The callback front end: runs `op` on `lp` and calls `f` with its output on the loop
-/// thread. If the request cannot start (bad arguments, a closed loop) `f` runs at once.
+/// thread, always from the loop, never before this returns: an output known at once (bad
+/// arguments, a read served inline) is delivered by [`later`].
 pub(crate) fn submit_cb<O: FsOp>(
     lp: &LoopHandle,
     op: O,
     f: impl FnOnce(O::Output) + 'static,
 ) -> FsRequest {
+    let op = if lp.is_closed() {
+        op
+    } else {
+        match inline(op) {
+            Ok(out) => return deliver_later(lp, O::NAME, move || f(out)),
+            Err(op) => op,
+        }
+    };
     match submit(lp, op, true) {
         Ok(p) => {
             // SAFETY: the request was just submitted and completes only from a later loop
@@ -231,14 +392,64 @@ pub(crate) fn submit_cb<O: FsOp>(
                 op: O::NAME,
             }
         }
-        Err(out) => {
-            f(out);
-            FsRequest {
-                owner: None,
-                op: O::NAME,
-            }
-        }
+        Err(out) => deliver_later(lp, O::NAME, move || f(out)),
     }
+}
+
+/// Runs `op`'s inline attempt: its output when it was served, else the operation to submit.
+fn inline<O: FsOp>(mut op: O) -> std::result::Result<O::Output, O> {
+    match op.try_inline() {
+        // SAFETY: `try_inline` returned `Some(n)`: `n` bytes were written into its buffers.
+        Some(n) => Ok(op.finish(unsafe { Fin::inline(n) })),
+        None => Err(op),
+    }
+}
+
+/// An [`FsRequest`] for a callback that [`later`] delivers.
+pub(crate) fn deliver_later(
+    lp: &LoopHandle,
+    op: &'static str,
+    f: impl FnOnce() + 'static,
+) -> FsRequest {
+    let done = Rc::new(Cell::new(false));
+    let d = Rc::clone(&done);
+    let queued = later(lp, move || {
+        d.set(true);
+        f()
+    });
+    done.set(!queued);
+    FsRequest {
+        owner: Some(Box::new(Deferred(done))),
+        op,
+    }
+}
+
+/// Runs `f` from `lp` later, never on the caller's stack: as a task of the loop's executor,
+/// which its idle handle runs on the loop's next iteration (keeping the loop alive until
+/// then), under the same panic guard as a libuv callback. Returns false, dropping `f`
+/// uncalled, on a closed loop: nothing will run there again.
+pub(crate) fn later(lp: &LoopHandle, f: impl FnOnce() + 'static) -> bool {
+    if lp.is_closed() {
+        return false;
+    }
+    let inner = Rc::clone(&lp.inner);
+    drop(lp.spawn_local(async move {
+        crate::panic::guard(&inner, f);
+    }));
+    true
+}
+
+/// A callback [`later`] delivers: done once it ran; it cannot be cancelled.
+struct Deferred(Rc<Cell<bool>>);
+
+impl Pending for Deferred {
+    fn cancel(&self) -> Result<()> {
+        Err(Error::EBUSY)
+    }
+    fn is_done(&self) -> bool {
+        self.0.get()
+    }
+    fn detach(self: Box<Self>) {}
 }
 
 /// What [`FsRequest`] needs of its request, whatever the operation.
@@ -289,7 +500,10 @@ impl FsRequest {
     ///
     /// # Errors
     ///
-    /// `EBUSY` once it is running or done.
+    /// `EBUSY` once it is running or done, and for a request whose result was known at once
+    /// (refused arguments, a read served from the page cache): its callback is already
+    /// queued on the loop. A read whose first part was served from the page cache and whose
+    /// rest is cancelled completes with the count of that first part (a short read).
     ///
     /// # Examples
     ///
@@ -314,7 +528,7 @@ impl FsRequest {
         .map_err(|e| e.with_operation("cancel"))
     }
 
-    /// True once the callback has run (or the request was refused before starting).
+    /// True once the callback has run (or, on a closed loop, at once: nothing will run).
     ///
     /// # Examples
     ///
@@ -365,7 +579,11 @@ pub(crate) fn run_sync<O: FsOp>(mut op: O) -> O::Output {
     let started = unsafe { op.start(std::ptr::null_mut(), req, None) };
     let out = match started {
         Err(e) => return fail(op, e),
-        Ok(r) if r < 0 => fail(op, Error::from_code(r)),
+        // In synchronous mode a negative return is the operation's own failure: it ran.
+        Ok(r) if r < 0 => {
+            let e = with_context(&op, Error::from_code(r));
+            op.finish(Fin::failed_sync(e))
+        }
         // SAFETY: the synchronous call returned: `req` is finished.
         Ok(_) => unsafe { finish_req(op, req, None) },
     };
@@ -382,7 +600,8 @@ enum FutState<O: FsOp> {
 }
 
 /// The future of every fs operation: starts the request on the current loop when first
-/// polled. Dropping it while the request is queued cancels it (`uv_cancel`); while it runs,
+/// polled (a read the page cache could serve whole is then ready on that first poll, see
+/// [`read_nowait`](super::read_nowait)). Dropping it while the request is queued cancels it (`uv_cancel`); while it runs,
 /// the request finishes in the background and its result (buffers, a descriptor) is
 /// released then.
 ///
@@ -422,6 +641,10 @@ impl<O: FsOp> Future for FsFuture<O> {
                 unreachable!()
             };
             let lp = LoopHandle::current().expect("uvio::fs future polled outside a uvio loop");
+            let op = match inline(op) {
+                Ok(out) => return Poll::Ready(out),
+                Err(op) => op,
+            };
             match submit(&lp, op, true) {
                 // SAFETY: submitted with `owned = true`; this is its only owner.
                 Ok(p) => self.st = FutState::Running(unsafe { ReqOwner::new(p) }),

@@ -7,11 +7,12 @@ use std::rc::Rc;
 use std::time::SystemTime;
 
 use super::dir::{Dir, DirCell, DirEntry};
-use super::file::{Fd, File, OpenOptions};
+use super::file::{Fd, File, InFlight, OpenOptions};
+use super::nowait::{self, FileState, Inline};
 use super::op::{Fin, FsFuture, FsOp, FsRequest, run_sync, submit_cb};
 use super::{
     AccessMode, BufResult, CPath, CopyFlags, IoBuf, IoBufMut, Metadata, StatFs, SymlinkFlags,
-    path_from_c, unix_secs,
+    unix_secs,
 };
 use crate::error::{Error, Result};
 use crate::event_loop::LoopHandle;
@@ -26,6 +27,7 @@ macro_rules! fs_table {
         subject: |$ss:ident| $subject:expr;
         start: |$s:ident, $lp:ident, $req:ident, $cb:ident| $start:expr;
         finish: |$fs:ident, $d:ident| $finish:expr;
+        $(inline: |$is:ident| $inline:expr;)?
     )*) => {
         /// The operation types: what each fs future runs (`FsFuture<ops::Stat>` is the future
         /// of [`metadata`](super::metadata)). They are built by the functions of
@@ -72,24 +74,26 @@ macro_rules! fs_table {
                         $cb: ffi::uv_fs_cb,
                     ) -> Result<i32> {
                         let $s = self;
-                        // SAFETY: `FsOp::start`'s contract (a zeroed request that stays put,
-                        // a live loop or synchronous mode); every pointer passed comes from
-                        // heap memory the operation owns until it completes.
-                        Ok(unsafe { $start })
+                        // Each entry's FFI call is its own `unsafe` block with its reason.
+                        Ok($start)
                     }
 
-                    #[allow(unused_unsafe)]
-                    unsafe fn finish(self, $d: Fin<'_>) -> $out {
+                    fn finish(self, $d: Fin<'_>) -> $out {
                         let $fs = self;
-                        // SAFETY: `FsOp::finish`'s contract: the request is read only when the
-                        // result is `Ok`, and then it is this operation's finished request.
-                        unsafe { $finish }
+                        $finish
                     }
 
                     fn subject(&self) -> Option<String> {
                         let $ss = self;
                         $subject
                     }
+
+                    $(
+                        fn try_inline(&mut self) -> Option<usize> {
+                            let $is = self;
+                            $inline
+                        }
+                    )?
                 }
             )*
         }
@@ -115,9 +119,12 @@ macro_rules! fs_table {
         )*
 
         /// The callback forms: the loop first, the callback last. The callback runs on the
-        /// loop thread with the result; it runs before the call returns when the request
-        /// cannot start (a NUL in a path, a closed loop). Each returns an [`FsRequest`]
-        /// that can cancel the request while it is queued.
+        /// loop thread with the result, always later from the loop and never before the
+        /// call returns, also when the request is refused before it starts (a NUL in a
+        /// path: the error is delivered from the loop's next iteration), so a caller may
+        /// hold a `RefCell` borrow across the call. On a closed loop nothing runs again:
+        /// the callback is dropped uncalled. Each returns an [`FsRequest`] that can cancel
+        /// the request while it is queued.
         ///
         /// ```
         /// use std::{cell::Cell, rc::Rc};
@@ -132,6 +139,7 @@ macro_rules! fs_table {
         /// ```
         pub mod cb {
             use super::*;
+            pub use super::super::nowait::cb::*;
             $(
                 $(#[doc = $doc])*
                 ///
@@ -173,6 +181,7 @@ macro_rules! fs_table {
         /// ```
         pub mod sync {
             use super::*;
+            pub use super::super::nowait::sync::*;
             $(
                 $(#[doc = $doc])*
                 ///
@@ -213,17 +222,35 @@ fn uv_buf(ptr: *const u8, len: usize) -> ffi::uv_buf_t {
     }
 }
 
-fn is_cancel(r: &Result<usize>) -> bool {
-    matches!(r, Err(e) if e.code() == Error::ECANCELED.code())
-}
-
 /// Marks `n` bytes read across `bufs`, in order.
-fn spread<B: IoBufMut>(bufs: &mut [B], mut n: usize) {
+///
+/// # Safety
+///
+/// A read filled the buffers' spare capacity in order with `n` bytes.
+unsafe fn spread<B: IoBufMut>(bufs: &mut [B], mut n: usize) {
     for b in bufs {
         let k = n.min(b.spare_len());
-        // SAFETY: libuv's readv filled the buffers in order; `k` bytes of this one.
+        // SAFETY: the read filled the buffers in order (contract); `k` bytes of this one.
         unsafe { b.set_init(k) };
         n -= k;
+    }
+}
+
+/// The result of a read whose first `done` bytes were served inline: the total, and an
+/// error after a prefix counts as a short read (what `read(2)` reports after a partial
+/// transfer).
+fn after_prefix(done: usize, r: Result<usize>) -> Result<usize> {
+    match r {
+        Ok(n) => Ok(done + n),
+        Err(_) if done > 0 => Ok(done),
+        Err(e) => Err(e),
+    }
+}
+
+fn iovec(ptr: *mut u8, len: usize) -> libc::iovec {
+    libc::iovec {
+        iov_base: ptr.cast(),
+        iov_len: len,
     }
 }
 
@@ -237,10 +264,22 @@ assert!(uvio::fs::sync::fstat(&file)?.is_file());"#;
         path: CPath = CPath::new(path.as_ref()),
         flags: Result<i32> = options.flags(),
         mode: i32 = options.mode_bits(),
+        nowait: bool = options.nowait_bit(),
     }
     subject: |s| one(&s.path);
-    start: |s, lp, req, cb| ffi::uv_fs_open(lp, req, s.path.ptr()?, s.flags.clone()?, s.mode, cb);
-    finish: |_s, d| d.res.map(|fd| File::from_fd(fd as i32, d.lp.cloned()));
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_open` with the request and loop of `FsOp::start`'s contract; the
+        // path strings are owned by the operation, which lives in the request box until the
+        // request completes.
+        unsafe { ffi::uv_fs_open(lp, req, s.path.ptr()?, s.flags.clone()?, s.mode, cb) }
+    };
+    finish: |s, d| d.res.map(|fd| {
+        let f = File::from_fd(fd as i32, d.lp.cloned());
+        if !s.nowait {
+            f.fd_ref().set_nowait(FileState::Off);
+        }
+        f
+    });
 
     /// Closes a file (`uv_fs_close`). `EBUSY` while other requests on it are in flight
     /// ([`File::close`] waits for them instead).
@@ -249,10 +288,14 @@ assert!(uvio::fs::sync::fstat(&file)?.is_file());"#;
         r#"assert!(r.is_ok());"#;
     Close("close") { fd: Option<Fd> = file.into_fd() }
     subject: |_s| None;
-    start: |s, lp, req, cb| ffi::uv_fs_close(lp, req, s.fd.as_ref().ok_or(Error::EBUSY)?.get()?, cb);
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_close` with the request and loop of `FsOp::start`'s contract; the
+        // descriptor is owned by the operation (no other request holds it).
+        unsafe { ffi::uv_fs_close(lp, req, s.fd.as_ref().ok_or(Error::EBUSY)?.get()?, cb) }
+    };
     finish: |s, d| {
-        // A cancelled close never ran: dropping the descriptor closes it later.
-        if !is_cancel(&d.res) {
+        // A close that never ran (refused, cancelled): dropping the descriptor closes it.
+        if d.ran() {
             if let Some(fd) = &s.fd {
                 fd.forget();
             }
@@ -267,18 +310,41 @@ assert!(uvio::fs::sync::fstat(&file)?.is_file());"#;
         r#"let (n, buf) = r;
 assert_eq!(n?, 9);
 assert_eq!(buf, b"[package]");"#;
-    ReadAt("read") { fd: Rc<Fd> = file.fd_ref(), buf: B = buf, offset: u64 = offset }
+    ReadAt("read") { fd: Rc<Fd> = file.fd_ref(), buf: B = buf, offset: u64 = offset, done: usize = 0 }
     subject: |_s| None;
     start: |s, lp, req, cb| {
+        // After an inline prefix the threadpool reads the rest, after it.
+        let at = offset(s.offset.saturating_add(s.done as u64))?;
         let b = uv_buf(s.buf.spare_ptr(), s.buf.spare_len());
-        ffi::uv_fs_read(lp, req, s.fd.get()?, &b, 1, offset(s.offset)?, cb)
+        // SAFETY: `uv_fs_read` with the request and loop of `FsOp::start`'s contract; it
+        // copies the `uv_buf_t` (stack is fine); the bytes it points at are the buffer's
+        // spare capacity, heap memory the operation owns until completion; the descriptor
+        // is held open by the operation's `Rc<Fd>`.
+        unsafe { ffi::uv_fs_read(lp, req, s.fd.get()?, &b, 1, at, cb) }
     };
     finish: |s, d| {
         let mut buf = s.buf;
         if let Ok(n) = d.res {
-            buf.set_init(n);
+            // SAFETY: the read wrote `n` bytes (at most the `spare_len` it was given) into
+            // the buffer's spare capacity.
+            unsafe { buf.set_init(n) };
         }
-        (d.res, buf)
+        (after_prefix(s.done, d.res), buf)
+    };
+    inline: |s| {
+        let iov = [iovec(s.buf.spare_ptr(), s.buf.spare_len())];
+        // SAFETY: the vector is the buffer's spare capacity, owned by the operation and
+        // used by nothing else during the call.
+        match unsafe { nowait::try_read(&s.fd, &iov, s.offset) } {
+            Inline::Done(n) => Some(n),
+            Inline::Prefix(n) => {
+                // SAFETY: the inline read wrote `n` bytes into the spare capacity.
+                unsafe { s.buf.set_init(n) };
+                s.done = n;
+                None
+            }
+            Inline::Pool => None,
+        }
     };
 
     /// Reads into several buffers in order at `offset` (`uv_fs_read`, vectored).
@@ -287,20 +353,42 @@ assert_eq!(buf, b"[package]");"#;
         r#"let (n, bufs) = r;
 assert_eq!(n?, 9);
 assert_eq!(bufs, [&b"["[..], &b"package]"[..]]);"#;
-    ReadVectoredAt("read") { fd: Rc<Fd> = file.fd_ref(), bufs: Vec<B> = bufs, offset: u64 = offset }
+    ReadVectoredAt("read") { fd: Rc<Fd> = file.fd_ref(), bufs: Vec<B> = bufs, offset: u64 = offset, done: usize = 0 }
     subject: |_s| None;
     start: |s, lp, req, cb| {
+        let at = offset(s.offset.saturating_add(s.done as u64))?;
         let v: Vec<ffi::uv_buf_t> =
             s.bufs.iter_mut().map(|b| uv_buf(b.spare_ptr(), b.spare_len())).collect();
         let n = u32::try_from(v.len()).map_err(|_| Error::EINVAL)?;
-        ffi::uv_fs_read(lp, req, s.fd.get()?, v.as_ptr(), n, offset(s.offset)?, cb)
+        // SAFETY: `uv_fs_read` with the request and loop of `FsOp::start`'s contract; it
+        // copies the `uv_buf_t` array before returning; the bytes are the buffers' spare
+        // capacity, heap memory the operation owns until completion; the descriptor is held
+        // open by the operation's `Rc<Fd>`.
+        unsafe { ffi::uv_fs_read(lp, req, s.fd.get()?, v.as_ptr(), n, at, cb) }
     };
     finish: |s, d| {
         let mut bufs = s.bufs;
         if let Ok(n) = d.res {
-            spread(&mut bufs, n);
+            // SAFETY: the read filled the buffers' spare capacity in order with `n` bytes.
+            unsafe { spread(&mut bufs, n) };
         }
-        (d.res, bufs)
+        (after_prefix(s.done, d.res), bufs)
+    };
+    inline: |s| {
+        let iov: Vec<libc::iovec> =
+            s.bufs.iter_mut().map(|b| iovec(b.spare_ptr(), b.spare_len())).collect();
+        // SAFETY: the vectors are the buffers' spare capacity, owned by the operation and
+        // used by nothing else during the call.
+        match unsafe { nowait::try_read(&s.fd, &iov, s.offset) } {
+            Inline::Done(n) => Some(n),
+            Inline::Prefix(n) => {
+                // SAFETY: the inline read filled the spare capacity in order with `n` bytes.
+                unsafe { spread(&mut s.bufs, n) };
+                s.done = n;
+                None
+            }
+            Inline::Pool => None,
+        }
     };
 
     /// Writes all of `buf` at `offset` (`uv_fs_write`). The buffer comes back with the
@@ -312,11 +400,16 @@ let file = uvio::fs::sync::open(&path, uvio::fs::OpenOptions::new().write(true).
         r#"let (n, _buf) = r;
 assert_eq!(n?, 5);
 assert_eq!(std::fs::read_to_string(&path)?, "hello");"#;
-    WriteAt("write") { fd: Rc<Fd> = file.fd_ref(), buf: B = buf, offset: u64 = offset }
+    WriteAt("write") { fd: Rc<Fd> = file.fd_ref(), buf: B = buf, offset: u64 = offset, busy: Option<InFlight> = None }
     subject: |_s| None;
     start: |s, lp, req, cb| {
         let b = uv_buf(s.buf.stable_ptr(), s.buf.bytes_init());
-        ffi::uv_fs_write(lp, req, s.fd.get()?, &b, 1, offset(s.offset)?, cb)
+        s.busy = Some(InFlight::new(&s.fd));
+        // SAFETY: `uv_fs_write` with the request and loop of `FsOp::start`'s contract; it
+        // copies the `uv_buf_t`; the bytes are the buffer's, which the operation owns (at a
+        // stable address, `IoBuf`'s contract) until completion; the descriptor is held open
+        // by the operation's `Rc<Fd>`.
+        unsafe { ffi::uv_fs_write(lp, req, s.fd.get()?, &b, 1, offset(s.offset)?, cb) }
     };
     finish: |s, d| (d.res, s.buf);
 
@@ -328,13 +421,18 @@ let file = uvio::fs::sync::open(&path, uvio::fs::OpenOptions::new().write(true).
         r#"let (n, _bufs) = r;
 assert_eq!(n?, 5);
 assert_eq!(std::fs::read_to_string(&path)?, "hello");"#;
-    WriteVectoredAt("write") { fd: Rc<Fd> = file.fd_ref(), bufs: Vec<B> = bufs, offset: u64 = offset }
+    WriteVectoredAt("write") { fd: Rc<Fd> = file.fd_ref(), bufs: Vec<B> = bufs, offset: u64 = offset, busy: Option<InFlight> = None }
     subject: |_s| None;
     start: |s, lp, req, cb| {
         let v: Vec<ffi::uv_buf_t> =
             s.bufs.iter().map(|b| uv_buf(b.stable_ptr(), b.bytes_init())).collect();
         let n = u32::try_from(v.len()).map_err(|_| Error::EINVAL)?;
-        ffi::uv_fs_write(lp, req, s.fd.get()?, v.as_ptr(), n, offset(s.offset)?, cb)
+        s.busy = Some(InFlight::new(&s.fd));
+        // SAFETY: `uv_fs_write` with the request and loop of `FsOp::start`'s contract; it
+        // copies the `uv_buf_t` array before returning; the bytes are the buffers', which
+        // the operation owns (at stable addresses, `IoBuf`'s contract) until completion; the
+        // descriptor is held open by the operation's `Rc<Fd>`.
+        unsafe { ffi::uv_fs_write(lp, req, s.fd.get()?, v.as_ptr(), n, offset(s.offset)?, cb) }
     };
     finish: |s, d| (d.res, s.bufs);
 
@@ -347,8 +445,13 @@ std::fs::write(&path, "x")?;"#, r#"&path"#,
 assert!(!path.exists());"#;
     Unlink("unlink") { path: CPath = CPath::new(path.as_ref()) }
     subject: |s| one(&s.path);
-    start: |s, lp, req, cb| ffi::uv_fs_unlink(lp, req, s.path.ptr()?, cb);
-    finish: |_s, d| d.res.map(|_| ());
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_unlink` with the request and loop of `FsOp::start`'s contract; the
+        // path strings are owned by the operation, which lives in the request box until the
+        // request completes.
+        unsafe { ffi::uv_fs_unlink(lp, req, s.path.ptr()?, cb) }
+    };
+    finish: |_s, d| d.unit();
 
     /// Creates a directory with `mode` (before the umask) (`uv_fs_mkdir`).
     fn mkdir[](path: impl AsRef<Path>, mode: u32) -> Result<()>;
@@ -358,8 +461,13 @@ let path = dir.path().join("d");"#, r#"&path, 0o755"#,
 assert!(path.is_dir());"#;
     Mkdir("mkdir") { path: CPath = CPath::new(path.as_ref()), mode: u32 = mode }
     subject: |s| one(&s.path);
-    start: |s, lp, req, cb| ffi::uv_fs_mkdir(lp, req, s.path.ptr()?, s.mode as i32, cb);
-    finish: |_s, d| d.res.map(|_| ());
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_mkdir` with the request and loop of `FsOp::start`'s contract; the
+        // path strings are owned by the operation, which lives in the request box until the
+        // request completes.
+        unsafe { ffi::uv_fs_mkdir(lp, req, s.path.ptr()?, s.mode as i32, cb) }
+    };
+    finish: |_s, d| d.unit();
 
     /// Creates a unique directory from a template ending in `XXXXXX` and returns its path
     /// (`uv_fs_mkdtemp`).
@@ -369,8 +477,13 @@ assert!(path.is_dir());"#;
 assert!(made.is_dir() && made.starts_with(dir.path()));"#;
     Mkdtemp("mkdtemp") { path: CPath = CPath::new(template.as_ref()) }
     subject: |s| one(&s.path);
-    start: |s, lp, req, cb| ffi::uv_fs_mkdtemp(lp, req, s.path.ptr()?, cb);
-    finish: |_s, d| d.res.map(|_| path_from_c((*d.req).path));
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_mkdtemp` with the request and loop of `FsOp::start`'s contract;
+        // the path strings are owned by the operation, which lives in the request box until
+        // the request completes.
+        unsafe { ffi::uv_fs_mkdtemp(lp, req, s.path.ptr()?, cb) }
+    };
+    finish: |_s, d| d.made_path();
 
     /// Creates and opens a unique file from a template ending in `XXXXXX`
     /// (`uv_fs_mkstemp`).
@@ -380,8 +493,16 @@ assert!(made.is_dir() && made.starts_with(dir.path()));"#;
 assert!(made.is_file() && made.starts_with(dir.path()));"#;
     Mkstemp("mkstemp") { path: CPath = CPath::new(template.as_ref()) }
     subject: |s| one(&s.path);
-    start: |s, lp, req, cb| ffi::uv_fs_mkstemp(lp, req, s.path.ptr()?, cb);
-    finish: |_s, d| d.res.map(|fd| (File::from_fd(fd as i32, d.lp.cloned()), path_from_c((*d.req).path)));
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_mkstemp` with the request and loop of `FsOp::start`'s contract;
+        // the path strings are owned by the operation, which lives in the request box until
+        // the request completes.
+        unsafe { ffi::uv_fs_mkstemp(lp, req, s.path.ptr()?, cb) }
+    };
+    finish: |_s, d| {
+        let path = d.made_path();
+        d.res.map(|fd| (File::from_fd(fd as i32, d.lp.cloned()), path.unwrap_or_default()))
+    };
 
     /// Removes an empty directory (`uv_fs_rmdir`).
     fn remove_dir[](path: impl AsRef<Path>) -> Result<()>;
@@ -392,8 +513,13 @@ std::fs::create_dir(&path)?;"#, r#"&path"#,
 assert!(!path.exists());"#;
     Rmdir("rmdir") { path: CPath = CPath::new(path.as_ref()) }
     subject: |s| one(&s.path);
-    start: |s, lp, req, cb| ffi::uv_fs_rmdir(lp, req, s.path.ptr()?, cb);
-    finish: |_s, d| d.res.map(|_| ());
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_rmdir` with the request and loop of `FsOp::start`'s contract; the
+        // path strings are owned by the operation, which lives in the request box until the
+        // request completes.
+        unsafe { ffi::uv_fs_rmdir(lp, req, s.path.ptr()?, cb) }
+    };
+    finish: |_s, d| d.unit();
 
     /// Lists a directory in one request (`uv_fs_scandir`); `.` and `..` are left out.
     fn scandir[](path: impl AsRef<Path>) -> Result<Vec<DirEntry>>;
@@ -402,17 +528,13 @@ assert!(!path.exists());"#;
 assert!(entries.iter().any(|e| e.file_name() == "lib.rs"));"#;
     Scandir("scandir") { path: CPath = CPath::new(path.as_ref()) }
     subject: |s| one(&s.path);
-    start: |s, lp, req, cb| ffi::uv_fs_scandir(lp, req, s.path.ptr()?, 0, cb);
-    finish: |s, d| d.res.map(|n| {
-        let base = s.path.path();
-        let mut out = Vec::with_capacity(n);
-        let mut ent = std::mem::MaybeUninit::<ffi::uv_dirent_t>::zeroed();
-        while ffi::uv_fs_scandir_next(d.req, ent.as_mut_ptr()) == 0 {
-            let e = ent.assume_init_ref();
-            out.push(DirEntry::from_raw(&base, e.name, e.type_));
-        }
-        out
-    });
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_scandir` with the request and loop of `FsOp::start`'s contract;
+        // the path strings are owned by the operation, which lives in the request box until
+        // the request completes.
+        unsafe { ffi::uv_fs_scandir(lp, req, s.path.ptr()?, 0, cb) }
+    };
+    finish: |s, d| d.scandir_entries(&s.path.path());
 
     /// Opens a directory for streaming with [`readdir`] (`uv_fs_opendir`).
     fn opendir[](path: impl AsRef<Path>) -> Result<Dir>;
@@ -422,8 +544,13 @@ assert_eq!(dir.path(), std::path::Path::new("src"));
 uvio::fs::sync::closedir(dir)?;"#;
     Opendir("opendir") { path: CPath = CPath::new(path.as_ref()) }
     subject: |s| one(&s.path);
-    start: |s, lp, req, cb| ffi::uv_fs_opendir(lp, req, s.path.ptr()?, cb);
-    finish: |s, d| d.res.map(|_| Dir::from_raw((*d.req).ptr.cast(), s.path.path()));
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_opendir` with the request and loop of `FsOp::start`'s contract;
+        // the path strings are owned by the operation, which lives in the request box until
+        // the request completes.
+        unsafe { ffi::uv_fs_opendir(lp, req, s.path.ptr()?, cb) }
+    };
+    finish: |s, d| d.dir_ptr().map(|p| Dir::from_raw(p, s.path.path()));
 
     /// Reads up to `max` entries from an open directory (`uv_fs_readdir`); an empty list
     /// at the end. `EBUSY` while another read on the same `Dir` is in flight.
@@ -440,21 +567,28 @@ assert!(entries.iter().any(|e| e.file_name() == "lib.rs"));"#;
     start: |s, lp, req, cb| {
         let p = s.dir.begin_read(&mut s.ents)?;
         s.started = true;
-        ffi::uv_fs_readdir(lp, req, p, cb)
+        // SAFETY: `uv_fs_readdir` with the request and loop of `FsOp::start`'s contract; the
+        // `uv_dir_t` is owned by the operation's `Rc<DirCell>` and its entry array is
+        // `ents`, heap memory the operation owns until completion.
+        unsafe { ffi::uv_fs_readdir(lp, req, p, cb) }
     };
     finish: |s, d| {
-        let out = d.res.map(|n| {
-            (0..n).map(|i| {
-                let e = &*s.ents.as_ptr().add(i);
-                DirEntry::from_raw(s.dir.path(), e.name, e.type_)
+        let (dir, mut ents, started) = (s.dir, s.ents, s.started);
+        let out = d.res.clone().map(|n| {
+            let n = n.min(ents.capacity());
+            // SAFETY: the finished readdir wrote `n` entries (at most the array's
+            // capacity, which it was given as `nentries`) at the start of `ents`.
+            unsafe { ents.set_len(n) };
+            ents.iter().map(|e| {
+                // SAFETY: each name is libuv's NUL-terminated string, alive until the
+                // request's cleanup below; `from_raw` copies it.
+                unsafe { DirEntry::from_raw(dir.path(), e.name, e.type_) }
             }).collect()
         });
-        if s.started {
-            s.dir.end_read();
-            if !d.req.is_null() {
-                // Free the names now, while the entry array and the directory are alive.
-                ffi::uv_fs_req_cleanup(d.req);
-            }
+        if started {
+            dir.end_read();
+            // Free the names now, while the entry array and the directory are alive.
+            d.cleanup_now();
         }
         out
     };
@@ -465,9 +599,14 @@ assert!(entries.iter().any(|e| e.file_name() == "lib.rs"));"#;
         r#"assert!(r.is_ok());"#;
     Closedir("closedir") { dir: Option<DirCell> = dir.into_cell() }
     subject: |s| s.dir.as_ref().map(|c| c.path().display().to_string());
-    start: |s, lp, req, cb| ffi::uv_fs_closedir(lp, req, s.dir.as_ref().ok_or(Error::EBUSY)?.raw()?, cb);
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_closedir` with the request and loop of `FsOp::start`'s contract;
+        // the `uv_dir_t` is owned by the operation's `DirCell` until the request completes.
+        unsafe { ffi::uv_fs_closedir(lp, req, s.dir.as_ref().ok_or(Error::EBUSY)?.raw()?, cb) }
+    };
     finish: |s, d| {
-        if !is_cancel(&d.res) {
+        // A closedir that never ran (refused, cancelled): dropping the cell closes it.
+        if d.ran() {
             if let Some(c) = &s.dir {
                 c.forget();
             }
@@ -481,8 +620,13 @@ assert!(entries.iter().any(|e| e.file_name() == "lib.rs"));"#;
         r#"assert!(r?.is_file());"#;
     Stat("stat") { path: CPath = CPath::new(path.as_ref()) }
     subject: |s| one(&s.path);
-    start: |s, lp, req, cb| ffi::uv_fs_stat(lp, req, s.path.ptr()?, cb);
-    finish: |_s, d| d.res.map(|_| Metadata::from_raw(&(*d.req).statbuf));
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_stat` with the request and loop of `FsOp::start`'s contract; the
+        // path strings are owned by the operation, which lives in the request box until the
+        // request completes.
+        unsafe { ffi::uv_fs_stat(lp, req, s.path.ptr()?, cb) }
+    };
+    finish: |_s, d| d.stat();
 
     /// Metadata of a path, not following a final symlink (`uv_fs_lstat`).
     fn symlink_metadata[](path: impl AsRef<Path>) -> Result<Metadata>;
@@ -492,8 +636,13 @@ std::os::unix::fs::symlink("/etc", &link)?;"#, r#"&link"#,
         r#"assert!(r?.is_symlink());"#;
     Lstat("lstat") { path: CPath = CPath::new(path.as_ref()) }
     subject: |s| one(&s.path);
-    start: |s, lp, req, cb| ffi::uv_fs_lstat(lp, req, s.path.ptr()?, cb);
-    finish: |_s, d| d.res.map(|_| Metadata::from_raw(&(*d.req).statbuf));
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_lstat` with the request and loop of `FsOp::start`'s contract; the
+        // path strings are owned by the operation, which lives in the request box until the
+        // request completes.
+        unsafe { ffi::uv_fs_lstat(lp, req, s.path.ptr()?, cb) }
+    };
+    finish: |_s, d| d.stat();
 
     /// Metadata of an open file (`uv_fs_fstat`).
     fn fstat[](file: &File) -> Result<Metadata>;
@@ -501,8 +650,12 @@ std::os::unix::fs::symlink("/etc", &link)?;"#, r#"&link"#,
         r#"assert_eq!(r?.len(), std::fs::metadata("Cargo.toml")?.len());"#;
     Fstat("fstat") { fd: Rc<Fd> = file.fd_ref() }
     subject: |_s| None;
-    start: |s, lp, req, cb| ffi::uv_fs_fstat(lp, req, s.fd.get()?, cb);
-    finish: |_s, d| d.res.map(|_| Metadata::from_raw(&(*d.req).statbuf));
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_fstat` with the request and loop of `FsOp::start`'s contract; the
+        // descriptor is held open by the operation's `Rc<Fd>` until the request completes.
+        unsafe { ffi::uv_fs_fstat(lp, req, s.fd.get()?, cb) }
+    };
+    finish: |_s, d| d.stat();
 
     /// File system statistics for the file system holding `path` (`uv_fs_statfs`).
     fn statfs[](path: impl AsRef<Path>) -> Result<StatFs>;
@@ -511,8 +664,13 @@ std::os::unix::fs::symlink("/etc", &link)?;"#, r#"&link"#,
 assert!(st.bsize > 0 && st.bavail <= st.blocks);"#;
     Statfs("statfs") { path: CPath = CPath::new(path.as_ref()) }
     subject: |s| one(&s.path);
-    start: |s, lp, req, cb| ffi::uv_fs_statfs(lp, req, s.path.ptr()?, cb);
-    finish: |_s, d| d.res.map(|_| StatFs::from_raw(&*(*d.req).ptr.cast::<ffi::uv_statfs_t>()));
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_statfs` with the request and loop of `FsOp::start`'s contract; the
+        // path strings are owned by the operation, which lives in the request box until the
+        // request completes.
+        unsafe { ffi::uv_fs_statfs(lp, req, s.path.ptr()?, cb) }
+    };
+    finish: |_s, d| d.statfs();
 
     /// Renames `from` to `to`, replacing `to` if it exists (`uv_fs_rename`).
     fn rename[](from: impl AsRef<Path>, to: impl AsRef<Path>) -> Result<()>;
@@ -523,8 +681,13 @@ std::fs::write(&a, "x")?;"#, r#"&a, &b"#,
 assert!(!a.exists() && b.exists());"#;
     Rename("rename") { from: CPath = CPath::new(from.as_ref()), to: CPath = CPath::new(to.as_ref()) }
     subject: |s| two(&s.from, &s.to);
-    start: |s, lp, req, cb| ffi::uv_fs_rename(lp, req, s.from.ptr()?, s.to.ptr()?, cb);
-    finish: |_s, d| d.res.map(|_| ());
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_rename` with the request and loop of `FsOp::start`'s contract; the
+        // path strings are owned by the operation, which lives in the request box until the
+        // request completes.
+        unsafe { ffi::uv_fs_rename(lp, req, s.from.ptr()?, s.to.ptr()?, cb) }
+    };
+    finish: |_s, d| d.unit();
 
     /// Flushes a file's data and metadata to disk (`uv_fs_fsync`).
     fn fsync[](file: &File) -> Result<()>;
@@ -535,8 +698,12 @@ uvio::fs::sync::write_at(&file, "data", 0).0?;"#, r#"&file"#,
         r#"assert!(r.is_ok());"#;
     Fsync("fsync") { fd: Rc<Fd> = file.fd_ref() }
     subject: |_s| None;
-    start: |s, lp, req, cb| ffi::uv_fs_fsync(lp, req, s.fd.get()?, cb);
-    finish: |_s, d| d.res.map(|_| ());
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_fsync` with the request and loop of `FsOp::start`'s contract; the
+        // descriptor is held open by the operation's `Rc<Fd>` until the request completes.
+        unsafe { ffi::uv_fs_fsync(lp, req, s.fd.get()?, cb) }
+    };
+    finish: |_s, d| d.unit();
 
     /// Flushes a file's data to disk (`uv_fs_fdatasync`).
     fn fdatasync[](file: &File) -> Result<()>;
@@ -547,8 +714,13 @@ uvio::fs::sync::write_at(&file, "data", 0).0?;"#, r#"&file"#,
         r#"assert!(r.is_ok());"#;
     Fdatasync("fdatasync") { fd: Rc<Fd> = file.fd_ref() }
     subject: |_s| None;
-    start: |s, lp, req, cb| ffi::uv_fs_fdatasync(lp, req, s.fd.get()?, cb);
-    finish: |_s, d| d.res.map(|_| ());
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_fdatasync` with the request and loop of `FsOp::start`'s contract;
+        // the descriptor is held open by the operation's `Rc<Fd>` until the request
+        // completes.
+        unsafe { ffi::uv_fs_fdatasync(lp, req, s.fd.get()?, cb) }
+    };
+    finish: |_s, d| d.unit();
 
     /// Truncates or extends a file to `len` bytes (`uv_fs_ftruncate`).
     fn ftruncate[](file: &File, len: u64) -> Result<()>;
@@ -557,10 +729,16 @@ let path = dir.path().join("f");
 let file = uvio::fs::sync::open(&path, uvio::fs::OpenOptions::new().write(true).create(true))?;"#, r#"&file, 100"#,
         r#"r?;
 assert_eq!(std::fs::metadata(&path)?.len(), 100);"#;
-    Ftruncate("ftruncate") { fd: Rc<Fd> = file.fd_ref(), len: u64 = len }
+    Ftruncate("ftruncate") { fd: Rc<Fd> = file.fd_ref(), len: u64 = len, busy: Option<InFlight> = None }
     subject: |_s| None;
-    start: |s, lp, req, cb| ffi::uv_fs_ftruncate(lp, req, s.fd.get()?, offset(s.len)?, cb);
-    finish: |_s, d| d.res.map(|_| ());
+    start: |s, lp, req, cb| {
+        s.busy = Some(InFlight::new(&s.fd));
+        // SAFETY: `uv_fs_ftruncate` with the request and loop of `FsOp::start`'s contract;
+        // the descriptor is held open by the operation's `Rc<Fd>` until the request
+        // completes.
+        unsafe { ffi::uv_fs_ftruncate(lp, req, s.fd.get()?, offset(s.len)?, cb) }
+    };
+    finish: |_s, d| d.unit();
 
     /// Copies a file (`uv_fs_copyfile`); see [`CopyFlags`] for exclusive and reflink copies.
     fn copyfile[](from: impl AsRef<Path>, to: impl AsRef<Path>, flags: CopyFlags) -> Result<()>;
@@ -574,8 +752,13 @@ assert_eq!(std::fs::read(&to)?, std::fs::read("Cargo.toml")?);"#;
         flags: CopyFlags = flags,
     }
     subject: |s| two(&s.from, &s.to);
-    start: |s, lp, req, cb| ffi::uv_fs_copyfile(lp, req, s.from.ptr()?, s.to.ptr()?, s.flags.bits(), cb);
-    finish: |_s, d| d.res.map(|_| ());
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_copyfile` with the request and loop of `FsOp::start`'s contract;
+        // the path strings are owned by the operation, which lives in the request box until
+        // the request completes.
+        unsafe { ffi::uv_fs_copyfile(lp, req, s.from.ptr()?, s.to.ptr()?, s.flags.bits(), cb) }
+    };
+    finish: |_s, d| d.unit();
 
     /// Copies up to `len` bytes from `input` at `in_offset` to `out` at its current
     /// position (`uv_fs_sendfile`); returns the count.
@@ -593,7 +776,12 @@ assert_eq!(std::fs::read(&path)?, b"package");"#;
         len: usize = len,
     }
     subject: |_s| None;
-    start: |s, lp, req, cb| ffi::uv_fs_sendfile(lp, req, s.out.get()?, s.input.get()?, offset(s.in_offset)?, s.len, cb);
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_sendfile` with the request and loop of `FsOp::start`'s contract;
+        // the descriptor is held open by the operation's `Rc<Fd>` until the request
+        // completes.
+        unsafe { ffi::uv_fs_sendfile(lp, req, s.out.get()?, s.input.get()?, offset(s.in_offset)?, s.len, cb) }
+    };
     finish: |_s, d| d.res;
 
     /// Checks access to a path (`uv_fs_access`).
@@ -602,8 +790,13 @@ assert_eq!(std::fs::read(&path)?, b"package");"#;
         r#"assert!(r.is_ok());"#;
     Access("access") { path: CPath = CPath::new(path.as_ref()), mode: AccessMode = mode }
     subject: |s| one(&s.path);
-    start: |s, lp, req, cb| ffi::uv_fs_access(lp, req, s.path.ptr()?, s.mode.bits(), cb);
-    finish: |_s, d| d.res.map(|_| ());
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_access` with the request and loop of `FsOp::start`'s contract; the
+        // path strings are owned by the operation, which lives in the request box until the
+        // request completes.
+        unsafe { ffi::uv_fs_access(lp, req, s.path.ptr()?, s.mode.bits(), cb) }
+    };
+    finish: |_s, d| d.unit();
 
     /// Changes permission bits (`uv_fs_chmod`).
     fn chmod[](path: impl AsRef<Path>, mode: u32) -> Result<()>;
@@ -614,8 +807,13 @@ std::fs::write(&path, "x")?;"#, r#"&path, 0o600"#,
 assert_eq!(uvio::fs::sync::metadata(&path)?.permissions().mode(), 0o600);"#;
     Chmod("chmod") { path: CPath = CPath::new(path.as_ref()), mode: u32 = mode }
     subject: |s| one(&s.path);
-    start: |s, lp, req, cb| ffi::uv_fs_chmod(lp, req, s.path.ptr()?, s.mode as i32, cb);
-    finish: |_s, d| d.res.map(|_| ());
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_chmod` with the request and loop of `FsOp::start`'s contract; the
+        // path strings are owned by the operation, which lives in the request box until the
+        // request completes.
+        unsafe { ffi::uv_fs_chmod(lp, req, s.path.ptr()?, s.mode as i32, cb) }
+    };
+    finish: |_s, d| d.unit();
 
     /// Changes permission bits of an open file (`uv_fs_fchmod`).
     fn fchmod[](file: &File, mode: u32) -> Result<()>;
@@ -626,8 +824,12 @@ let file = uvio::fs::sync::open(&path, uvio::fs::OpenOptions::new().write(true).
 assert_eq!(uvio::fs::sync::metadata(&path)?.permissions().mode(), 0o600);"#;
     Fchmod("fchmod") { fd: Rc<Fd> = file.fd_ref(), mode: u32 = mode }
     subject: |_s| None;
-    start: |s, lp, req, cb| ffi::uv_fs_fchmod(lp, req, s.fd.get()?, s.mode as i32, cb);
-    finish: |_s, d| d.res.map(|_| ());
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_fchmod` with the request and loop of `FsOp::start`'s contract; the
+        // descriptor is held open by the operation's `Rc<Fd>` until the request completes.
+        unsafe { ffi::uv_fs_fchmod(lp, req, s.fd.get()?, s.mode as i32, cb) }
+    };
+    finish: |_s, d| d.unit();
 
     /// Sets access and modification times (`uv_fs_utime`).
     fn utime[](path: impl AsRef<Path>, atime: SystemTime, mtime: SystemTime) -> Result<()>;
@@ -639,8 +841,13 @@ let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);"#
 assert_eq!(std::fs::metadata(&path)?.modified()?, t);"#;
     Utime("utime") { path: CPath = CPath::new(path.as_ref()), atime: f64 = unix_secs(atime), mtime: f64 = unix_secs(mtime) }
     subject: |s| one(&s.path);
-    start: |s, lp, req, cb| ffi::uv_fs_utime(lp, req, s.path.ptr()?, s.atime, s.mtime, cb);
-    finish: |_s, d| d.res.map(|_| ());
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_utime` with the request and loop of `FsOp::start`'s contract; the
+        // path strings are owned by the operation, which lives in the request box until the
+        // request completes.
+        unsafe { ffi::uv_fs_utime(lp, req, s.path.ptr()?, s.atime, s.mtime, cb) }
+    };
+    finish: |_s, d| d.unit();
 
     /// Sets access and modification times of an open file (`uv_fs_futime`).
     fn futime[](file: &File, atime: SystemTime, mtime: SystemTime) -> Result<()>;
@@ -652,8 +859,12 @@ let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);"#
 assert_eq!(std::fs::metadata(&path)?.modified()?, t);"#;
     Futime("futime") { fd: Rc<Fd> = file.fd_ref(), atime: f64 = unix_secs(atime), mtime: f64 = unix_secs(mtime) }
     subject: |_s| None;
-    start: |s, lp, req, cb| ffi::uv_fs_futime(lp, req, s.fd.get()?, s.atime, s.mtime, cb);
-    finish: |_s, d| d.res.map(|_| ());
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_futime` with the request and loop of `FsOp::start`'s contract; the
+        // descriptor is held open by the operation's `Rc<Fd>` until the request completes.
+        unsafe { ffi::uv_fs_futime(lp, req, s.fd.get()?, s.atime, s.mtime, cb) }
+    };
+    finish: |_s, d| d.unit();
 
     /// Sets the times of a symlink itself (`uv_fs_lutime`).
     fn lutime[](path: impl AsRef<Path>, atime: SystemTime, mtime: SystemTime) -> Result<()>;
@@ -665,8 +876,13 @@ let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);"#
 assert_eq!(std::fs::symlink_metadata(&link)?.modified()?, t);"#;
     Lutime("lutime") { path: CPath = CPath::new(path.as_ref()), atime: f64 = unix_secs(atime), mtime: f64 = unix_secs(mtime) }
     subject: |s| one(&s.path);
-    start: |s, lp, req, cb| ffi::uv_fs_lutime(lp, req, s.path.ptr()?, s.atime, s.mtime, cb);
-    finish: |_s, d| d.res.map(|_| ());
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_lutime` with the request and loop of `FsOp::start`'s contract; the
+        // path strings are owned by the operation, which lives in the request box until the
+        // request completes.
+        unsafe { ffi::uv_fs_lutime(lp, req, s.path.ptr()?, s.atime, s.mtime, cb) }
+    };
+    finish: |_s, d| d.unit();
 
     /// Creates a hard link `link` to `original` (`uv_fs_link`).
     fn hard_link[](original: impl AsRef<Path>, link: impl AsRef<Path>) -> Result<()>;
@@ -677,8 +893,13 @@ std::fs::write(&a, "x")?;"#, r#"&a, &b"#,
 assert_eq!(uvio::fs::sync::metadata(&a)?.nlink(), 2);"#;
     Link("link") { from: CPath = CPath::new(original.as_ref()), to: CPath = CPath::new(link.as_ref()) }
     subject: |s| two(&s.from, &s.to);
-    start: |s, lp, req, cb| ffi::uv_fs_link(lp, req, s.from.ptr()?, s.to.ptr()?, cb);
-    finish: |_s, d| d.res.map(|_| ());
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_link` with the request and loop of `FsOp::start`'s contract; the
+        // path strings are owned by the operation, which lives in the request box until the
+        // request completes.
+        unsafe { ffi::uv_fs_link(lp, req, s.from.ptr()?, s.to.ptr()?, cb) }
+    };
+    finish: |_s, d| d.unit();
 
     /// Creates a symlink `link` pointing at `original`, with flags (`uv_fs_symlink`).
     fn symlink_with[](original: impl AsRef<Path>, link: impl AsRef<Path>, flags: SymlinkFlags) -> Result<()>;
@@ -692,8 +913,13 @@ assert_eq!(std::fs::read_link(&link)?, std::path::Path::new("/etc"));"#;
         flags: SymlinkFlags = flags,
     }
     subject: |s| two(&s.from, &s.to);
-    start: |s, lp, req, cb| ffi::uv_fs_symlink(lp, req, s.from.ptr()?, s.to.ptr()?, s.flags.bits(), cb);
-    finish: |_s, d| d.res.map(|_| ());
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_symlink` with the request and loop of `FsOp::start`'s contract;
+        // the path strings are owned by the operation, which lives in the request box until
+        // the request completes.
+        unsafe { ffi::uv_fs_symlink(lp, req, s.from.ptr()?, s.to.ptr()?, s.flags.bits(), cb) }
+    };
+    finish: |_s, d| d.unit();
 
     /// The target of a symlink (`uv_fs_readlink`).
     fn read_link[](path: impl AsRef<Path>) -> Result<PathBuf>;
@@ -703,8 +929,13 @@ std::os::unix::fs::symlink("/etc", &link)?;"#, r#"&link"#,
         r#"assert_eq!(r?, std::path::Path::new("/etc"));"#;
     Readlink("readlink") { path: CPath = CPath::new(path.as_ref()) }
     subject: |s| one(&s.path);
-    start: |s, lp, req, cb| ffi::uv_fs_readlink(lp, req, s.path.ptr()?, cb);
-    finish: |_s, d| d.res.map(|_| path_from_c((*d.req).ptr.cast()));
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_readlink` with the request and loop of `FsOp::start`'s contract;
+        // the path strings are owned by the operation, which lives in the request box until
+        // the request completes.
+        unsafe { ffi::uv_fs_readlink(lp, req, s.path.ptr()?, cb) }
+    };
+    finish: |_s, d| d.ptr_path();
 
     /// The absolute path with every symlink resolved (`uv_fs_realpath`).
     fn canonicalize[](path: impl AsRef<Path>) -> Result<PathBuf>;
@@ -712,8 +943,13 @@ std::os::unix::fs::symlink("/etc", &link)?;"#, r#"&link"#,
         r#"assert_eq!(r?, std::fs::canonicalize("Cargo.toml")?);"#;
     Realpath("realpath") { path: CPath = CPath::new(path.as_ref()) }
     subject: |s| one(&s.path);
-    start: |s, lp, req, cb| ffi::uv_fs_realpath(lp, req, s.path.ptr()?, cb);
-    finish: |_s, d| d.res.map(|_| path_from_c((*d.req).ptr.cast()));
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_realpath` with the request and loop of `FsOp::start`'s contract;
+        // the path strings are owned by the operation, which lives in the request box until
+        // the request completes.
+        unsafe { ffi::uv_fs_realpath(lp, req, s.path.ptr()?, cb) }
+    };
+    finish: |_s, d| d.ptr_path();
 
     /// Changes owner and group (`uv_fs_chown`; `u32::MAX` leaves one unchanged).
     fn chown[](path: impl AsRef<Path>, uid: u32, gid: u32) -> Result<()>;
@@ -726,8 +962,13 @@ let me = std::fs::metadata(&path)?; // giving a file to its own owner is allowed
 assert_eq!(std::fs::metadata(&path)?.uid(), me.uid());"#;
     Chown("chown") { path: CPath = CPath::new(path.as_ref()), uid: u32 = uid, gid: u32 = gid }
     subject: |s| one(&s.path);
-    start: |s, lp, req, cb| ffi::uv_fs_chown(lp, req, s.path.ptr()?, s.uid, s.gid, cb);
-    finish: |_s, d| d.res.map(|_| ());
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_chown` with the request and loop of `FsOp::start`'s contract; the
+        // path strings are owned by the operation, which lives in the request box until the
+        // request completes.
+        unsafe { ffi::uv_fs_chown(lp, req, s.path.ptr()?, s.uid, s.gid, cb) }
+    };
+    finish: |_s, d| d.unit();
 
     /// Changes owner and group of an open file (`uv_fs_fchown`).
     fn fchown[](file: &File, uid: u32, gid: u32) -> Result<()>;
@@ -740,8 +981,12 @@ let me = std::fs::metadata(&path)?; // giving a file to its own owner is allowed
 assert_eq!(std::fs::metadata(&path)?.gid(), me.gid());"#;
     Fchown("fchown") { fd: Rc<Fd> = file.fd_ref(), uid: u32 = uid, gid: u32 = gid }
     subject: |_s| None;
-    start: |s, lp, req, cb| ffi::uv_fs_fchown(lp, req, s.fd.get()?, s.uid, s.gid, cb);
-    finish: |_s, d| d.res.map(|_| ());
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_fchown` with the request and loop of `FsOp::start`'s contract; the
+        // descriptor is held open by the operation's `Rc<Fd>` until the request completes.
+        unsafe { ffi::uv_fs_fchown(lp, req, s.fd.get()?, s.uid, s.gid, cb) }
+    };
+    finish: |_s, d| d.unit();
 
     /// Changes owner and group of a symlink itself (`uv_fs_lchown`).
     fn lchown[](path: impl AsRef<Path>, uid: u32, gid: u32) -> Result<()>;
@@ -754,6 +999,11 @@ let me = std::fs::symlink_metadata(&link)?; // giving a link to its own owner is
 assert_eq!(std::fs::symlink_metadata(&link)?.uid(), me.uid());"#;
     Lchown("lchown") { path: CPath = CPath::new(path.as_ref()), uid: u32 = uid, gid: u32 = gid }
     subject: |s| one(&s.path);
-    start: |s, lp, req, cb| ffi::uv_fs_lchown(lp, req, s.path.ptr()?, s.uid, s.gid, cb);
-    finish: |_s, d| d.res.map(|_| ());
+    start: |s, lp, req, cb| {
+        // SAFETY: `uv_fs_lchown` with the request and loop of `FsOp::start`'s contract; the
+        // path strings are owned by the operation, which lives in the request box until the
+        // request completes.
+        unsafe { ffi::uv_fs_lchown(lp, req, s.path.ptr()?, s.uid, s.gid, cb) }
+    };
+    finish: |_s, d| d.unit();
 }
