@@ -261,7 +261,7 @@ unsafe extern "C" fn on_alloc<T: StreamKind>(
     }
     // SAFETY: libuv calls this only for live streams created as Handle<T>.
     let s = unsafe { view::<T>(raw.cast()) };
-    crate::panic::guard(s.handle().loop_inner(), || {
+    crate::panic::guard_alloc(s.handle().loop_inner(), || {
         // SAFETY: a read callback of a live handle: its state is alive.
         let st = unsafe { s.handle().state_unchecked() };
         let mut v = st.rbuf.take();
@@ -297,6 +297,7 @@ unsafe extern "C" fn on_read<T: StreamKind>(
     // SAFETY: libuv calls this only for live streams created as Handle<T>.
     let s = unsafe { view::<T>(raw) };
     let h = s.handle();
+    let _scope = crate::panic::scope(h.loop_inner());
     crate::panic::guard(h.loop_inner(), || {
         // SAFETY: a read callback of a live handle: its state is alive.
         let st = unsafe { h.state_unchecked() };

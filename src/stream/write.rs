@@ -208,6 +208,7 @@ unsafe extern "C" fn on_write(req: *mut ffi::uv_write_t, status: i32) {
     // SAFETY: libuv calls this once per submitted write, all of which are ReqBoxes of
     // WriteState; the box is alive until we complete or reclaim it below.
     let b = unsafe { ReqBox::<ffi::uv_write_t, WriteState>::from_raw(req) };
+    let _scope = crate::panic::scope(b.loop_inner());
     let ws = &b.state;
     // SAFETY: write callbacks run before the stream's close callback, which drops the state
     // that holds the side; see `WriteState::side`.
