@@ -183,6 +183,8 @@ pub(crate) struct WriteSide {
     /// `poll_close`'s shutdown, once started.
     pub(crate) close: Cell<Option<super::oneshot::ReqFuture<ffi::uv_shutdown_t>>>,
     pub(crate) closing: Cell<bool>,
+    /// The stream's dropped owner while its queued writes finish (see `StreamOwner`).
+    pub(crate) linger: Cell<Option<Box<dyn std::any::Any>>>,
 }
 
 impl WriteSide {
@@ -255,6 +257,10 @@ unsafe extern "C" fn on_write(req: *mut ffi::uv_write_t, status: i32) {
         // SAFETY: submitted without an owner (`keep == false`); this is its completion.
         let o = unsafe { ReqBox::<ffi::uv_write_t, WriteState>::reclaim(req) };
         side.recycle(o);
+    }
+    if side.in_flight.get() == 0 {
+        // A dropped stream whose last write is done: close it now.
+        drop(side.linger.take());
     }
 }
 
