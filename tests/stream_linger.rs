@@ -154,3 +154,40 @@ fn close_reset_does_not_linger() {
     assert_eq!(e.name(), "ECANCELED");
     assert!(reader.join().unwrap().len() < total());
 }
+
+/// `poll_write_vectored` writes every buffer in one call, and copies what the kernel did not
+/// take (across buffer boundaries) into the background queue, in order.
+#[test]
+fn vectored_writes_keep_order_across_the_kernel_and_the_queue() {
+    use futures::AsyncReadExt;
+    use std::io::IoSlice;
+    let lp = Loop::new().unwrap();
+    let (mut a, mut b) = common::tcp_pair(&lp);
+    let parts: Vec<Vec<u8>> = (0..5).map(|i| pattern(i, 1000 + i * 37)).collect();
+    let want: Vec<u8> = parts.concat();
+    lp.block_on(async {
+        // Into an empty socket: one call takes everything.
+        let slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+        let n = AsyncWriteExt::write_vectored(&mut a, &slices)
+            .await
+            .unwrap();
+        assert_eq!(n, want.len());
+        // Into a full one: all of it is copied into the queue.
+        let filler = vec![0u8; 1 << 16];
+        let mut filled = 0;
+        while let Ok(n) = a.try_write(&filler) {
+            filled += n;
+        }
+        let n = AsyncWriteExt::write_vectored(&mut a, &slices)
+            .await
+            .unwrap();
+        assert_eq!(n, want.len());
+        assert!(a.write_queue_size() >= want.len());
+        let mut got = vec![0u8; want.len() * 2 + filled];
+        b.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got[..want.len()], &want[..]);
+        assert!(got[want.len()..want.len() + filled].iter().all(|&x| x == 0));
+        assert_eq!(&got[want.len() + filled..], &want[..]);
+    })
+    .unwrap();
+}

@@ -887,6 +887,13 @@ macro_rules! stream_methods {
             ) -> ::std::task::Poll<::std::io::Result<usize>> {
                 $crate::stream::io::poll_write(&self.h, cx, buf).map_err(Into::into)
             }
+            fn poll_write_vectored(
+                self: ::std::pin::Pin<&mut Self>,
+                cx: &mut ::std::task::Context<'_>,
+                bufs: &[::std::io::IoSlice<'_>],
+            ) -> ::std::task::Poll<::std::io::Result<usize>> {
+                $crate::stream::io::poll_write_vectored(&self.h, cx, bufs).map_err(Into::into)
+            }
             fn poll_flush(
                 self: ::std::pin::Pin<&mut Self>,
                 cx: &mut ::std::task::Context<'_>,
@@ -908,6 +915,13 @@ macro_rules! stream_methods {
                 buf: &[u8],
             ) -> ::std::task::Poll<::std::io::Result<usize>> {
                 ::std::pin::Pin::new(&mut &*self).poll_write(cx, buf)
+            }
+            fn poll_write_vectored(
+                self: ::std::pin::Pin<&mut Self>,
+                cx: &mut ::std::task::Context<'_>,
+                bufs: &[::std::io::IoSlice<'_>],
+            ) -> ::std::task::Poll<::std::io::Result<usize>> {
+                ::std::pin::Pin::new(&mut &*self).poll_write_vectored(cx, bufs)
             }
             fn poll_flush(
                 self: ::std::pin::Pin<&mut Self>,
