@@ -106,6 +106,7 @@ unsafe extern "C" fn on_async(raw: *mut ffi::uv_async_t) {
     let h = ManuallyDrop::new(AsyncHandle {
         h: ManuallyDrop::into_inner(view),
     });
+    let _scope = crate::panic::scope(h.h.loop_inner());
     crate::panic::guard(h.h.loop_inner(), || {
         // SAFETY: libuv calls the async callback only before the close callback.
         let st = unsafe { h.h.state_unchecked() };

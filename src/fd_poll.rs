@@ -154,6 +154,7 @@ unsafe extern "C" fn on_poll(raw: *mut ffi::uv_poll_t, status: i32, events: i32)
     let poll = std::mem::ManuallyDrop::new(FdPoll {
         h: std::mem::ManuallyDrop::into_inner(h),
     });
+    let _scope = crate::panic::scope(poll.h.loop_inner());
     crate::panic::guard(poll.h.loop_inner(), || {
         // SAFETY: libuv calls poll callbacks only before the close callback.
         let st = unsafe { poll.h.state_unchecked() };

@@ -281,6 +281,7 @@ unsafe extern "C" fn on_event(
 ) {
     // SAFETY: libuv calls this only for live watchers created by `FsEvent::new`.
     let h = unsafe { FsEvent::view(raw) };
+    let _scope = crate::panic::scope(h.h.loop_inner());
     crate::panic::guard(h.h.loop_inner(), || {
         // SAFETY: watcher callbacks run only before the close callback.
         let st = unsafe { h.h.state_unchecked() };

@@ -113,6 +113,7 @@ unsafe extern "C" fn on_poll(
 ) {
     // SAFETY: libuv calls this only for live pollers created by `FsPoll::new`.
     let h = unsafe { FsPoll::view(raw) };
+    let _scope = crate::panic::scope(h.h.loop_inner());
     crate::panic::guard(h.h.loop_inner(), || {
         // SAFETY: poll callbacks run only before the close callback.
         let st = unsafe { h.h.state_unchecked() };

@@ -121,6 +121,8 @@ unsafe extern "C" fn close_cb<H, S>(h: *mut ffi::uv_handle_t) {
         // The box (and with it the header's `Rc`, so the loop) stays allocated until the
         // end of this function: nothing below frees it before `CLOSED` is set.
         let lp: &LoopInner = &hdr.lp;
+        // Its own reference to the loop: the checkpoint runs after the box is freed.
+        let _scope = crate::panic::scope(&hdr.lp);
         lp.handle_closed();
         // Three steps, each guarded on its own so that a panic in one (a callback's Drop, a
         // `close_with` closure) does not skip the others. `CLOSED` is set only after them:

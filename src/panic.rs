@@ -2,14 +2,16 @@
 //! [`guard`], which catches a panic, parks the payload on the loop, stops an owned loop, and
 //! lets `Loop::run`/`block_on` resume it once `uv_run` has returned.
 //!
-//! `guard` is also where the thread's "current loop" is set for the duration of a callback
-//! (so `uvio::spawn_local` works inside any callback, on owned and borrowed loops alike) and
-//! where [`crate::node::next_tick`] callbacks run: after the outermost callback returns,
-//! before control goes back to libuv.
+//! [`scope`], entered at the top of every trampoline, is where the thread's "current loop" is
+//! set for the duration of a callback (so `uvio::spawn_local` works inside any callback, on
+//! owned and borrowed loops alike) and where, once the outermost callback is done and before
+//! control goes back to libuv, [`crate::node::next_tick`] callbacks run and woken tasks are
+//! polled (the checkpoint).
 
 use std::any::Any;
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
 
 use crate::event_loop::LoopInner;
 
@@ -39,27 +41,88 @@ impl Drop for EnterGuard {
     }
 }
 
-/// Runs `f` for a libuv callback on `lp`: catches a panic (stored on the loop), sets the
-/// current loop, and, at the outermost level, runs queued `next_tick` callbacks.
+/// The outermost part of a libuv callback on one loop: entered at the top of every
+/// `extern "C"` trampoline, before anything else, and dropped as its last act.
+///
+/// Entering makes `lp` the thread's current loop and marks the loop as inside a callback.
+/// Dropping the outermost scope runs the loop's *checkpoint* (`LoopInner::checkpoint`):
+/// queued `next_tick` callbacks, then every task woken meanwhile, then ticks those queued,
+/// and so on, within the executor's budget. So a task woken by a callback is polled before
+/// control returns to libuv, in the same loop iteration, as Node drains its microtasks after
+/// each callback. The checkpoint runs after the trampoline has finished with its handle or
+/// request (a request box may already be freed): the scope holds its own reference to the
+/// loop. A scope entered inside another one (the loop already in a callback) does nothing.
+#[must_use = "the checkpoint runs when the scope is dropped"]
+pub(crate) struct Scope {
+    lp: Option<Rc<LoopInner>>,
+    prev: *const LoopInner,
+}
+
+/// Enters the callback scope of `lp` (see [`Scope`]).
+#[inline]
+pub(crate) fn scope(lp: &Rc<LoopInner>) -> Scope {
+    if lp.in_callback.get() {
+        return Scope {
+            lp: None,
+            prev: std::ptr::null(),
+        };
+    }
+    lp.in_callback.set(true);
+    let prev = CURRENT.with(|c| c.replace(Rc::as_ptr(lp)));
+    Scope {
+        lp: Some(Rc::clone(lp)),
+        prev,
+    }
+}
+
+impl Drop for Scope {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(lp) = self.lp.take() {
+            lp.checkpoint();
+            lp.in_callback.set(false);
+            CURRENT.with(|c| c.set(self.prev));
+        }
+    }
+}
+
+/// Runs `f` for a libuv callback on `lp` and catches a panic (stored on the loop).
+///
+/// Inside a [`Scope`] (every trampoline enters one first) this is only `catch_unwind`.
+/// Outside one it acts as its own outermost scope: sets the current loop and runs the
+/// checkpoint after `f`.
 ///
 /// Returns `None` when `f` panicked.
 #[inline]
 pub(crate) fn guard<R>(lp: &LoopInner, f: impl FnOnce() -> R) -> Option<R> {
-    let outer = current().is_null() || !lp.in_callback.get();
-    let was = lp.in_callback.replace(true);
+    if lp.in_callback.get() {
+        return catch(lp, f);
+    }
+    lp.in_callback.set(true);
     let _enter = enter(lp);
-    let r = match catch_unwind(AssertUnwindSafe(f)) {
+    let r = catch(lp, f);
+    lp.checkpoint();
+    lp.in_callback.set(false);
+    r
+}
+
+/// For libuv's allocation callbacks (`uv_alloc_cb`): catches a panic and nothing else. No
+/// checkpoint may run between an allocation callback and the read callback that follows it:
+/// the buffer lent to libuv must not be touched by a task in between.
+#[inline]
+pub(crate) fn guard_alloc<R>(lp: &LoopInner, f: impl FnOnce() -> R) -> Option<R> {
+    catch(lp, f)
+}
+
+#[inline]
+fn catch<R>(lp: &LoopInner, f: impl FnOnce() -> R) -> Option<R> {
+    match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => Some(r),
         Err(payload) => {
             lp.store_panic(payload);
             None
         }
-    };
-    if outer {
-        lp.run_next_ticks();
     }
-    lp.in_callback.set(was);
-    r
 }
 
 /// Drops a panic payload without letting a panic from its own `Drop` escape.

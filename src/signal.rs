@@ -56,6 +56,7 @@ unsafe extern "C" fn on_signal(raw: *mut ffi::uv_signal_t, signum: i32) {
     let sig = std::mem::ManuallyDrop::new(Signal {
         h: std::mem::ManuallyDrop::into_inner(h),
     });
+    let _scope = crate::panic::scope(sig.h.loop_inner());
     crate::panic::guard(sig.h.loop_inner(), || {
         // SAFETY: libuv calls handle callbacks only before the close callback.
         let st = unsafe { sig.h.state_unchecked() };

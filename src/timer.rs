@@ -151,6 +151,7 @@ unsafe extern "C" fn on_timer(raw: *mut ffi::uv_timer_t) {
     let timer = std::mem::ManuallyDrop::new(Timer {
         h: std::mem::ManuallyDrop::into_inner(view),
     });
+    let _scope = crate::panic::scope(timer.h.loop_inner());
     crate::panic::guard(timer.h.loop_inner(), || {
         // SAFETY: libuv calls timer callbacks only before the close callback.
         let st = unsafe { timer.h.state_unchecked() };

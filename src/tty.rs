@@ -8,7 +8,7 @@ use crate::error::{Error, Result, check};
 use crate::event_loop::LoopHandle;
 use crate::ffi;
 use crate::handle::{HandleRef, fd_methods, handle_methods};
-use crate::stream::{self, Handle, StreamKind, StreamState, stream_methods};
+use crate::stream::{self, Handle, StreamKind, StreamOwner, StreamState, stream_methods};
 
 /// A terminal mode for [`Tty::set_mode`] (`uv_tty_mode_t`).
 ///
@@ -143,13 +143,15 @@ pub fn guess_handle(fd: &impl AsFd) -> HandleType {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Tty {
-    pub(crate) h: Handle<Tty>,
+    pub(crate) h: StreamOwner<Tty>,
 }
 
 impl StreamKind for Tty {
     type Raw = ffi::uv_tty_t;
     fn from_handle(h: Handle<Self>) -> Self {
-        Tty { h }
+        Tty {
+            h: StreamOwner::new(h),
+        }
     }
     fn handle(&self) -> &Handle<Self> {
         &self.h
@@ -167,7 +169,9 @@ impl Tty {
         let h =
             unsafe { HandleRef::new(lp, StreamState::new(), |l, t| ffi::uv_tty_init(l, t, fd, 0)) }
                 .map_err(|e| e.with_context("tty_init", format_args!("fd {fd}")))?;
-        Ok(Tty { h })
+        Ok(Tty {
+            h: StreamOwner::new(h),
+        })
     }
 
     /// A terminal stream on `fd` (`uv_tty_init`); it can be read if `fd` was opened for

@@ -80,6 +80,7 @@ unsafe extern "C" fn on_fire<W: Kind>(raw: *mut W::Raw) {
     // is never dropped (ManuallyDrop), so it neither closes nor frees anything.
     let view = unsafe { HandleRef::borrowed(raw) };
     let w = ManuallyDrop::new(W::wrap(ManuallyDrop::into_inner(view)));
+    let _scope = crate::panic::scope(w.href().loop_inner());
     crate::panic::guard(w.href().loop_inner(), || {
         // SAFETY: libuv calls a watcher's callback only before its close callback.
         let st = unsafe { w.href().state_unchecked() };

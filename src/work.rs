@@ -42,6 +42,7 @@ unsafe extern "C" fn work_cb<T: Send + 'static>(req: *mut ffi::uv_work_t) {
 unsafe extern "C" fn after_work_cb<T: Send + 'static>(req: *mut ffi::uv_work_t, status: i32) {
     // SAFETY: libuv calls this once, on the loop thread, for a live submitted box.
     let b = unsafe { ReqBox::<ffi::uv_work_t, WorkState<T>>::from_raw(req) };
+    let _scope = crate::panic::scope(b.loop_inner());
     b.state.status.set(status);
     if let Some(done) = b.state.done.take() {
         let lp = b.loop_inner().clone();

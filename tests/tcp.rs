@@ -810,8 +810,10 @@ fn loop_dropped_with_handles_and_writes_in_flight() {
     assert_eq!(l.local_addr().unwrap_err().name(), "EBADF");
 }
 
+/// A dropped stream keeps its queued writes (see tests/stream_linger.rs); when the peer
+/// leaves without reading, they fail and the stream closes.
 #[test]
-fn dropping_stream_cancels_queued_writes() {
+fn dropping_stream_then_its_peer_fails_queued_writes() {
     let lp = Loop::new().unwrap();
     let (c, s) = common::tcp_pair(&lp);
     let results = Rc::new(RefCell::new(Vec::new()));
@@ -828,7 +830,12 @@ fn dropping_stream_cancels_queued_writes() {
     lp.run(RunMode::Default).unwrap();
     let results = results.borrow();
     assert_eq!(results.len(), 3);
-    assert!(results.contains(&Err("ECANCELED")), "{results:?}");
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Err("ECONNRESET" | "EPIPE" | "ECANCELED"))),
+        "{results:?}"
+    );
     assert_eq!(lp.handle_count(), common::runtime_handles());
 }
 

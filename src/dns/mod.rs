@@ -191,6 +191,7 @@ unsafe extern "C" fn on_addrinfo(
     // SAFETY: libuv calls this once for a live submitted box.
     let b = unsafe { ReqBox::<ffi::uv_getaddrinfo_t, ReqState<Vec<AddrInfo>>>::from_raw(req) };
     let lp = b.loop_inner().clone();
+    let _scope = crate::panic::scope(&lp);
     let out = crate::panic::guard(&lp, || {
         if status < 0 {
             Err(b.state.error("getaddrinfo", status))
@@ -218,6 +219,7 @@ unsafe extern "C" fn on_nameinfo(
     // SAFETY: libuv calls this once for a live submitted box.
     let b = unsafe { ReqBox::<ffi::uv_getnameinfo_t, ReqState<NameInfo>>::from_raw(req) };
     let lp = b.loop_inner().clone();
+    let _scope = crate::panic::scope(&lp);
     let out = crate::panic::guard(&lp, || {
         if status < 0 {
             return Err(b.state.error("getnameinfo", status));

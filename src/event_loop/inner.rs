@@ -126,6 +126,28 @@ impl LoopInner {
         }
     }
 
+    /// The end of every outermost callback (and of each poll of `block_on`'s future): runs
+    /// the `next_tick` queue, then the tasks woken meanwhile, then the ticks those queued, and
+    /// so on until both are empty or the executor's budget is spent (the idle handle then
+    /// takes the rest in the next iteration).
+    #[inline]
+    pub(crate) fn checkpoint(&self) {
+        if self.ticks_queued.get() || self.executor.has_ready() {
+            self.checkpoint_slow();
+        }
+    }
+
+    #[inline(never)]
+    fn checkpoint_slow(&self) {
+        let mut budget = crate::runtime::BUDGET;
+        loop {
+            self.run_next_ticks();
+            if !self.executor.has_ready() || !self.executor.run_ready(self, &mut budget) {
+                break;
+            }
+        }
+    }
+
     fn drain_next_ticks(&self) {
         loop {
             let next = self.next_ticks.borrow_mut().pop_front();

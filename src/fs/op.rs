@@ -295,6 +295,7 @@ unsafe extern "C" fn on_done<O: FsOp>(req: *mut ffi::uv_fs_t) {
     let lp = LoopHandle {
         inner: b.loop_inner().clone(),
     };
+    let _scope = crate::panic::scope(&lp.inner);
     crate::panic::guard(&lp.inner, || {
         let op = b.state.op.borrow_mut().take();
         if let Some(op) = op {

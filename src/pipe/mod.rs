@@ -24,7 +24,9 @@ use crate::event_loop::LoopHandle;
 use crate::ffi;
 use crate::handle::{HandleRef, fd_methods, handle_methods};
 use crate::stream::oneshot::{Connecting, ReqFuture, on_done};
-use crate::stream::{self, Handle, RawCb, StreamKind, StreamState, stream_methods, wrap_cb};
+use crate::stream::{
+    self, Handle, RawCb, StreamKind, StreamOwner, StreamState, stream_methods, wrap_cb,
+};
 
 /// `uv_pipe_init` of a new handle box.
 fn pipe_init<S>(lp: &LoopHandle, state: S, ipc: bool) -> Result<HandleRef<ffi::uv_pipe_t, S>> {
@@ -102,13 +104,15 @@ fn pipe_bind<S>(h: &HandleRef<ffi::uv_pipe_t, S>, name: &PipeName) -> Result<()>
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct PipeStream {
-    pub(crate) h: Handle<PipeStream>,
+    pub(crate) h: StreamOwner<PipeStream>,
 }
 
 impl StreamKind for PipeStream {
     type Raw = ffi::uv_pipe_t;
     fn from_handle(h: Handle<Self>) -> Self {
-        PipeStream { h }
+        PipeStream {
+            h: StreamOwner::new(h),
+        }
     }
     fn handle(&self) -> &Handle<Self> {
         &self.h
@@ -123,7 +127,7 @@ impl PipeStream {
     /// A pipe handle with no descriptor yet (`uv_pipe_init`).
     pub(crate) fn init(lp: &LoopHandle, ipc: bool) -> Result<PipeStream> {
         Ok(PipeStream {
-            h: pipe_init(lp, StreamState::new(), ipc)?,
+            h: StreamOwner::new(pipe_init(lp, StreamState::new(), ipc)?),
         })
     }
 

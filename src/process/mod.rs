@@ -193,6 +193,7 @@ unsafe extern "C" fn on_exit(raw: *mut ffi::uv_process_t, exit_status: i64, term
     // SAFETY: libuv calls this only for live process handles created by `spawn_with`, before
     // their close callback; the view is never dropped, so it neither closes nor frees.
     let child = unsafe { Child::view(raw) };
+    let _scope = crate::panic::scope(child.h.loop_inner());
     crate::panic::guard(child.h.loop_inner(), || {
         // SAFETY: libuv calls handle callbacks only before the close callback.
         let st = unsafe { child.h.state_unchecked() };

@@ -1,10 +1,18 @@
 //! The executor: futures run on the libuv loop itself.
 //!
-//! Ready tasks sit in a run queue drained by one `uv_idle_t`, which is active only while the
-//! queue is non-empty (so the loop never sleeps with work pending and never spins when idle).
+//! A task woken while a libuv callback runs is polled before that callback returns to libuv:
+//! the callback's [`crate::panic::Scope`] ends with the loop's checkpoint, which runs the
+//! `next_tick` queue and then the run queue (tasks woken by those tasks too), at most
+//! [`BUDGET`] polls per checkpoint. So a readiness event costs one poll of the task it wakes
+//! and no extra loop iteration. One `uv_idle_t` remains, active only while something is left
+//! for the next iteration: tasks woken outside any callback (before `run`, by a host's own
+//! code on a borrowed loop), tasks that woke themselves while being polled (a yield: they run
+//! in the next iteration, after I/O), and what a spent budget left behind.
+//!
 //! Wakers are `Send + Sync`: a wake on the loop thread pushes to the queue; a wake from
 //! another thread pushes to a locked queue and calls `uv_async_send`, the one thread-safe
-//! libuv call. A waker that outlives its loop does nothing.
+//! libuv call, whose callback moves the tasks over and polls them at its checkpoint. A waker
+//! that outlives its loop does nothing.
 //!
 //! A task is an `Arc<Task>` (so wakers can cross threads) whose future is touched only on the
 //! loop's thread: polled by the queue, dropped when it completes, is aborted, or the loop
@@ -28,11 +36,14 @@ use crate::ffi;
 use crate::handle::{HandleRef, Header};
 use task::{Shared, Task};
 
-/// How many tasks one idle callback polls before letting the loop poll for I/O again.
-const BUDGET: usize = 1024;
+/// How many task polls one checkpoint makes before leaving the rest to the next loop
+/// iteration, so that tasks waking each other in a circle cannot starve I/O.
+pub(crate) const BUDGET: usize = 1024;
 
 pub(crate) struct Executor {
     queue: RefCell<VecDeque<Arc<Task>>>,
+    /// Tasks that woke themselves while being polled: polled again in the next iteration.
+    deferred: RefCell<Vec<Arc<Task>>>,
     /// Every live task, so shutdown can drop their futures on this thread.
     tasks: RefCell<Slab>,
     idle: RefCell<Option<HandleRef<ffi::uv_idle_t, ()>>>,
@@ -42,6 +53,12 @@ pub(crate) struct Executor {
     shut: Cell<bool>,
     /// A `block_on` is running: only then does a wake of its main future count.
     blocking: Cell<bool>,
+    /// That `block_on` is inside `uv_run`: a wake of its main future stops the loop so the
+    /// future is polled as soon as the current iteration ends.
+    in_run: Cell<bool>,
+    /// That `block_on` is polling its main future: tasks it wakes are polled at the
+    /// checkpoint right after the poll.
+    polling_main: Cell<bool>,
 }
 
 #[derive(Default)]
@@ -76,6 +93,7 @@ impl Executor {
     pub(crate) fn new() -> Executor {
         Executor {
             queue: RefCell::new(VecDeque::new()),
+            deferred: RefCell::new(Vec::new()),
             tasks: RefCell::new(Slab::default()),
             idle: RefCell::new(None),
             idle_active: Cell::new(false),
@@ -83,6 +101,8 @@ impl Executor {
             shared: RefCell::new(None),
             shut: Cell::new(false),
             blocking: Cell::new(false),
+            in_run: Cell::new(false),
+            polling_main: Cell::new(false),
         }
     }
 
@@ -144,17 +164,39 @@ impl Executor {
         task.set_index(idx);
         join.set_task(Arc::clone(&task));
         task.mark_notified();
-        self.push_local(task);
+        self.push_local(lp, task);
         join
     }
 
-    /// Queues a task on the loop thread and makes sure the idle handle will drain it.
-    pub(crate) fn push_local(&self, task: Arc<Task>) {
+    /// Queues a task on the loop thread. Inside a callback the callback's checkpoint polls
+    /// it; outside one the idle handle will.
+    pub(crate) fn push_local(&self, lp: &LoopInner, task: Arc<Task>) {
         if self.shut.get() {
             return;
         }
         self.queue.borrow_mut().push_back(task);
+        if !lp.in_callback.get() && !self.polling_main.get() {
+            self.ensure_idle();
+        }
+    }
+
+    /// Queues a task that woke itself while being polled, for the next loop iteration.
+    pub(crate) fn push_deferred(&self, task: Arc<Task>) {
+        if self.shut.get() {
+            return;
+        }
+        self.deferred.borrow_mut().push(task);
         self.ensure_idle();
+    }
+
+    /// Whether the run queue holds a task.
+    #[inline]
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.queue.borrow().is_empty()
+    }
+
+    fn has_deferred(&self) -> bool {
+        !self.deferred.borrow().is_empty()
     }
 
     fn ensure_idle(&self) {
@@ -179,15 +221,29 @@ impl Executor {
         self.idle_active.set(false);
     }
 
-    /// Polls ready tasks, at most [`BUDGET`] of them.
-    fn tick(&self, lp: &LoopInner) {
-        for _ in 0..BUDGET {
+    /// Polls queued tasks until the queue is empty (`true`) or `budget` is spent (`false`;
+    /// the idle handle then takes the rest in the next iteration).
+    pub(crate) fn run_ready(&self, lp: &LoopInner, budget: &mut usize) -> bool {
+        while *budget > 0 {
             let next = self.queue.borrow_mut().pop_front();
-            let Some(task) = next else { break };
+            let Some(task) = next else { return true };
+            *budget -= 1;
             self.run_task(lp, task);
         }
-        let main_woken = self.main_pending();
-        if self.queue.borrow().is_empty() && !main_woken {
+        if self.has_ready() {
+            self.ensure_idle();
+            return false;
+        }
+        true
+    }
+
+    /// The idle callback: tasks that yielded (or were woken outside a callback, or left by a
+    /// spent budget) are polled, then the idle handle stops unless more is left.
+    fn tick(&self, lp: &LoopInner) {
+        let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
+        self.queue.borrow_mut().extend(deferred);
+        lp.checkpoint();
+        if !self.has_ready() && !self.has_deferred() {
             self.stop_idle();
         }
     }
@@ -215,10 +271,14 @@ impl Executor {
         }
     }
 
-    /// The `block_on` future was woken on the loop thread: keep the loop from blocking.
-    pub(crate) fn drain_main_wake(&self) {
-        if self.blocking.get() {
-            self.ensure_idle();
+    /// The `block_on` future was woken on the loop thread. Inside `uv_run`, stop the loop
+    /// (a flag: the current iteration finishes without blocking) so `block_on` polls the
+    /// future next; outside, `block_on` sees the wake itself.
+    pub(crate) fn wake_main(&self, lp: &LoopInner) {
+        if self.blocking.get() && self.in_run.get() {
+            // SAFETY: `block_on` runs only on owned loops, and this one is inside uv_run;
+            // uv_stop only sets a flag.
+            unsafe { ffi::uv_stop(lp.raw()) };
         }
     }
 
@@ -234,15 +294,15 @@ impl Executor {
     }
 
     /// Moves tasks woken from other threads into the local queue.
-    fn drain_remote(&self) {
+    fn drain_remote(&self, lp: &LoopInner) {
         let Some(shared) = self.shared.borrow().clone() else {
             return;
         };
         for t in shared.take_remote() {
-            self.push_local(t);
+            self.push_local(lp, t);
         }
         if self.main_pending() {
-            self.ensure_idle();
+            self.wake_main(lp);
         }
     }
 
@@ -279,9 +339,10 @@ impl Executor {
                     // SAFETY: the executor is alive, so its async handle is open.
                     unsafe { ffi::uv_unref(w) };
                 }
-                // The idle handle may have been kept running for the main future only.
-                if self.exec.queue.borrow().is_empty() {
-                    self.exec.stop_idle();
+                self.exec.in_run.set(false);
+                // Tasks the main future woke in its last poll run in the next iteration.
+                if self.exec.has_ready() || self.exec.has_deferred() {
+                    self.exec.ensure_idle();
                 }
             }
         }
@@ -293,14 +354,28 @@ impl Executor {
         };
         self.blocking.set(true);
         shared.set_main_woken(true);
+        /// Marks the main future's poll, so the tasks it wakes are queued for the
+        /// checkpoint that follows (not for the idle handle).
+        struct InPoll<'a>(&'a Executor);
+        impl Drop for InPoll<'_> {
+            fn drop(&mut self) {
+                self.0.polling_main.set(false);
+            }
+        }
         loop {
             if shared.take_main_woken() {
+                self.polling_main.set(true);
+                let in_poll = InPoll(self);
                 if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+                    drop(in_poll);
                     // A panic caught while the future ran (a task it aborted panicked in
                     // Drop) belongs to this call, not to the next run.
                     lp.resume_panic();
                     return v;
                 }
+                drop(in_poll);
+                // The checkpoint, as at the end of a callback.
+                drop(crate::panic::scope(lp));
             }
             lp.resume_panic();
             let mode = if shared.main_woken() {
@@ -308,8 +383,10 @@ impl Executor {
             } else {
                 ffi::UV_RUN_ONCE
             };
+            self.in_run.set(true);
             // SAFETY: the loop is owned, open and not running (checked by Loop::block_on).
             unsafe { ffi::uv_run(lp.raw(), mode) };
+            self.in_run.set(false);
             lp.resume_panic();
         }
     }
@@ -332,6 +409,7 @@ impl Executor {
             }
         }
         self.queue.borrow_mut().clear();
+        self.deferred.borrow_mut().clear();
         if let Some(s) = self.shared.borrow_mut().take() {
             s.kill();
         }
@@ -356,14 +434,16 @@ use std::rc::Rc;
 
 unsafe extern "C" fn on_idle(h: *mut ffi::uv_idle_t) {
     // SAFETY: `h` is the executor's idle handle, a live uvio handle.
-    let lp = unsafe { Rc::clone(&Header::of(h.cast()).lp) };
-    crate::panic::guard(&lp, || lp.executor.tick(&lp));
+    let lp = unsafe { &Header::of(h.cast()).lp };
+    let _scope = crate::panic::scope(lp);
+    crate::panic::guard(lp, || lp.executor.tick(lp));
 }
 
 unsafe extern "C" fn on_remote_wake(h: *mut ffi::uv_async_t) {
     // SAFETY: `h` is the executor's async handle, a live uvio handle.
-    let lp = unsafe { Rc::clone(&Header::of(h.cast()).lp) };
-    crate::panic::guard(&lp, || lp.executor.drain_remote());
+    let lp = unsafe { &Header::of(h.cast()).lp };
+    let _scope = crate::panic::scope(lp);
+    crate::panic::guard(lp, || lp.executor.drain_remote(lp));
 }
 
 /// Spawns a task on the loop that is running on this thread.

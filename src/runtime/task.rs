@@ -250,7 +250,7 @@ impl Task {
                 if self.shared.is_alive() {
                     // SAFETY: owner thread, loop alive: `local` is valid.
                     let lp = unsafe { &*self.shared.local };
-                    lp.executor.drain_main_wake();
+                    lp.executor.wake_main(lp);
                 }
             } else {
                 self.shared.send_remote(None);
@@ -264,7 +264,12 @@ impl Task {
             if self.shared.is_alive() {
                 // SAFETY: owner thread, loop alive: `local` is valid.
                 let lp = unsafe { &*self.shared.local };
-                lp.executor.push_local(self);
+                if prev & RUNNING != 0 {
+                    // Woken by its own poll: a yield, polled again after the loop's I/O.
+                    lp.executor.push_deferred(self);
+                } else {
+                    lp.executor.push_local(lp, self);
+                }
             }
         } else {
             let shared = Arc::clone(&self.shared);

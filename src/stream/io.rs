@@ -6,13 +6,14 @@
 //! `poll_flush`. While more than [`WRITE_HIGH`] bytes are queued, `poll_write` waits.
 
 use std::fmt;
+use std::io::IoSlice;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use futures_io::{AsyncRead, AsyncWrite};
 
-use super::write::{try_write, write_copy, write_queue_size};
+use super::write::{try_write, try_write_vectored, write_copy, write_copy_with, write_queue_size};
 use super::{Handle, StreamKind};
 use crate::error::{Error, Result};
 
@@ -64,6 +65,63 @@ pub(crate) fn poll_write<T: StreamKind>(
         Ok(()) => Poll::Ready(Ok(n + take)),
         Err(_) if n > 0 => Poll::Ready(Ok(n)),
         Err(e) => Poll::Ready(Err(e)),
+    }
+}
+
+/// `poll_write_vectored`: one `uv_try_write` over every buffer (one `writev`), then what the
+/// kernel did not take, up to [`COPY_MAX`] bytes, copied into one background write.
+pub(crate) fn poll_write_vectored<T: StreamKind>(
+    h: &Handle<T>,
+    cx: &mut Context<'_>,
+    bufs: &[IoSlice<'_>],
+) -> Poll<Result<usize>> {
+    let st = ready_state!(h);
+    let side = &st.w;
+    if let Some(e) = side.error.take() {
+        return Poll::Ready(Err(e));
+    }
+    if side.closing.get() {
+        return Poll::Ready(Err(Error::EPIPE.with_operation("write after close")));
+    }
+    let total = bufs.iter().fold(0usize, |n, b| n.saturating_add(b.len()));
+    if total == 0 {
+        return Poll::Ready(Ok(0));
+    }
+    if write_queue_size(h) >= WRITE_HIGH {
+        side.flush.set(Some(cx.waker().clone()));
+        return Poll::Pending;
+    }
+    let n = match try_write_vectored(h, bufs) {
+        Ok(n) => n,
+        Err(e) if e.code() == Error::EAGAIN.code() => 0,
+        Err(e) => return Poll::Ready(Err(e)),
+    };
+    if n == total {
+        return Poll::Ready(Ok(n));
+    }
+    let take = (total - n).min(COPY_MAX);
+    let fill = |v: &mut Vec<u8>| copy_range(bufs, n, take, v);
+    match write_copy_with(h, take, &fill) {
+        Ok(()) => Poll::Ready(Ok(n + take)),
+        Err(_) if n > 0 => Poll::Ready(Ok(n)),
+        Err(e) => Poll::Ready(Err(e)),
+    }
+}
+
+/// Appends `take` bytes of the concatenation of `bufs`, from byte `skip` on, to `v`.
+fn copy_range(bufs: &[IoSlice<'_>], mut skip: usize, mut take: usize, v: &mut Vec<u8>) {
+    for b in bufs {
+        if take == 0 {
+            break;
+        }
+        if skip >= b.len() {
+            skip -= b.len();
+            continue;
+        }
+        let part = &b[skip..(skip + take).min(b.len())];
+        v.extend_from_slice(part);
+        take -= part.len();
+        skip = 0;
     }
 }
 
@@ -253,6 +311,13 @@ where
     ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut &*self.0).poll_write(cx, buf)
     }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut &*self.0).poll_write_vectored(cx, bufs)
+    }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut &*self.0).poll_flush(cx)
     }
@@ -270,5 +335,24 @@ impl<S: fmt::Debug> fmt::Debug for ReadHalf<S> {
 impl<S: fmt::Debug> fmt::Debug for WriteHalf<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("WriteHalf").field(&*self.0).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_range_spans_buffers() {
+        let (a, b, c) = (b"abc".as_slice(), b"".as_slice(), b"defgh".as_slice());
+        let bufs = [IoSlice::new(a), IoSlice::new(b), IoSlice::new(c)];
+        let all = b"abcdefgh";
+        for skip in 0..=all.len() {
+            for take in 0..=all.len() - skip {
+                let mut v = Vec::new();
+                copy_range(&bufs, skip, take, &mut v);
+                assert_eq!(v, &all[skip..skip + take], "skip {skip} take {take}");
+            }
+        }
     }
 }

@@ -70,6 +70,7 @@ unsafe extern "C" fn on_connection<L: ListenerKind>(server: *mut ffi::uv_stream_
     // ListenerHandle<L>; the view is never dropped, so it neither closes nor frees.
     let h = unsafe { HandleRef::borrowed(server.cast::<L::Raw>()) };
     let l = ManuallyDrop::new(L::from_handle(ManuallyDrop::into_inner(h)));
+    let _scope = crate::panic::scope(l.handle().loop_inner());
     crate::panic::guard(l.handle().loop_inner(), || {
         // SAFETY: a callback of a live handle: its state is alive.
         let st = unsafe { l.handle().state_unchecked() };

@@ -50,6 +50,47 @@ pub(crate) trait StreamKind: Sized + 'static {
 /// The handle box type of stream type `T`.
 pub(crate) type Handle<T> = HandleRef<<T as StreamKind>::Raw, StreamState<T>>;
 
+/// The owner of a stream's handle, as its public type holds it.
+///
+/// Dropped while writes are still queued, it does not close the stream: as the kernel does
+/// for a closed socket, the bytes already accepted are delivered first. Reading stops, the
+/// owner parks itself in the stream's own state, and the last write's completion drops it,
+/// which closes the stream (a write that fails, the peer gone, completes too). A stream
+/// closed explicitly (`close`, `close_reset`) or by the loop's shutdown cancels its queued
+/// writes instead.
+pub(crate) struct StreamOwner<T: StreamKind>(ManuallyDrop<Handle<T>>);
+
+impl<T: StreamKind> StreamOwner<T> {
+    pub(crate) fn new(h: Handle<T>) -> Self {
+        StreamOwner(ManuallyDrop::new(h))
+    }
+}
+
+impl<T: StreamKind> std::ops::Deref for StreamOwner<T> {
+    type Target = Handle<T>;
+    #[inline]
+    fn deref(&self) -> &Handle<T> {
+        &self.0
+    }
+}
+
+impl<T: StreamKind> Drop for StreamOwner<T> {
+    fn drop(&mut self) {
+        // SAFETY: taken once, here; the field is not used again.
+        let h = unsafe { ManuallyDrop::take(&mut self.0) };
+        // SAFETY: `h` owns the box, which stays allocated while the view is used: the owner
+        // moves into the box's own state below, not away.
+        let view = unsafe { HandleRef::<T::Raw, StreamState<T>>::borrowed(h.raw()) };
+        let Ok(st) = view.state() else { return };
+        if st.w.in_flight.get() == 0 {
+            return;
+        }
+        stop_reading(&h);
+        st.reader.set(Reader::Idle);
+        st.w.linger.set(Some(Box::new(h)));
+    }
+}
+
 /// The `uv_stream_t` of a stream handle.
 #[inline]
 pub(crate) fn raw_stream<T: StreamKind>(h: &Handle<T>) -> *mut ffi::uv_stream_t {
@@ -261,7 +302,7 @@ unsafe extern "C" fn on_alloc<T: StreamKind>(
     }
     // SAFETY: libuv calls this only for live streams created as Handle<T>.
     let s = unsafe { view::<T>(raw.cast()) };
-    crate::panic::guard(s.handle().loop_inner(), || {
+    crate::panic::guard_alloc(s.handle().loop_inner(), || {
         // SAFETY: a read callback of a live handle: its state is alive.
         let st = unsafe { s.handle().state_unchecked() };
         let mut v = st.rbuf.take();
@@ -297,6 +338,7 @@ unsafe extern "C" fn on_read<T: StreamKind>(
     // SAFETY: libuv calls this only for live streams created as Handle<T>.
     let s = unsafe { view::<T>(raw) };
     let h = s.handle();
+    let _scope = crate::panic::scope(h.loop_inner());
     crate::panic::guard(h.loop_inner(), || {
         // SAFETY: a read callback of a live handle: its state is alive.
         let st = unsafe { h.state_unchecked() };
@@ -572,7 +614,9 @@ macro_rules! stream_methods {
 
             /// Writes `buf` (owned: `Vec<u8>`, `Box<[u8]>`, `String`, `&'static [u8]`)
             /// and calls `callback` once it is written (or failed: `ECANCELED` when the
-            /// stream closes first). The buffer is freed after the callback.
+            /// stream is closed with [`close`](Self::close) or by the loop's shutdown
+            /// first). Dropping the stream does not cancel it: a dropped stream stays open
+            /// until its queued writes are done. The buffer is freed after the callback.
             ///
             /// # Errors
             ///
@@ -843,6 +887,13 @@ macro_rules! stream_methods {
             ) -> ::std::task::Poll<::std::io::Result<usize>> {
                 $crate::stream::io::poll_write(&self.h, cx, buf).map_err(Into::into)
             }
+            fn poll_write_vectored(
+                self: ::std::pin::Pin<&mut Self>,
+                cx: &mut ::std::task::Context<'_>,
+                bufs: &[::std::io::IoSlice<'_>],
+            ) -> ::std::task::Poll<::std::io::Result<usize>> {
+                $crate::stream::io::poll_write_vectored(&self.h, cx, bufs).map_err(Into::into)
+            }
             fn poll_flush(
                 self: ::std::pin::Pin<&mut Self>,
                 cx: &mut ::std::task::Context<'_>,
@@ -864,6 +915,13 @@ macro_rules! stream_methods {
                 buf: &[u8],
             ) -> ::std::task::Poll<::std::io::Result<usize>> {
                 ::std::pin::Pin::new(&mut &*self).poll_write(cx, buf)
+            }
+            fn poll_write_vectored(
+                self: ::std::pin::Pin<&mut Self>,
+                cx: &mut ::std::task::Context<'_>,
+                bufs: &[::std::io::IoSlice<'_>],
+            ) -> ::std::task::Poll<::std::io::Result<usize>> {
+                ::std::pin::Pin::new(&mut &*self).poll_write_vectored(cx, bufs)
             }
             fn poll_flush(
                 self: ::std::pin::Pin<&mut Self>,

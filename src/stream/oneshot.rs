@@ -48,6 +48,7 @@ pub(crate) struct OneShot {
 pub(crate) unsafe extern "C" fn on_done<R: StreamReq>(req: *mut R, status: i32) {
     // SAFETY: libuv calls this once for a submitted ReqBox<R, OneShot>.
     let b = unsafe { ReqBox::<R, OneShot>::from_raw(req) };
+    let _scope = crate::panic::scope(b.loop_inner());
     b.state.status.set(status);
     if let Some(cb) = b.state.cb.take() {
         // SAFETY: libuv initialised the request, so `handle` is set.

@@ -183,6 +183,8 @@ pub(crate) struct WriteSide {
     /// `poll_close`'s shutdown, once started.
     pub(crate) close: Cell<Option<super::oneshot::ReqFuture<ffi::uv_shutdown_t>>>,
     pub(crate) closing: Cell<bool>,
+    /// The stream's dropped owner while its queued writes finish (see `StreamOwner`).
+    pub(crate) linger: Cell<Option<Box<dyn std::any::Any>>>,
 }
 
 impl WriteSide {
@@ -208,6 +210,7 @@ unsafe extern "C" fn on_write(req: *mut ffi::uv_write_t, status: i32) {
     // SAFETY: libuv calls this once per submitted write, all of which are ReqBoxes of
     // WriteState; the box is alive until we complete or reclaim it below.
     let b = unsafe { ReqBox::<ffi::uv_write_t, WriteState>::from_raw(req) };
+    let _scope = crate::panic::scope(b.loop_inner());
     let ws = &b.state;
     // SAFETY: write callbacks run before the stream's close callback, which drops the state
     // that holds the side; see `WriteState::side`.
@@ -255,13 +258,20 @@ unsafe extern "C" fn on_write(req: *mut ffi::uv_write_t, status: i32) {
         let o = unsafe { ReqBox::<ffi::uv_write_t, WriteState>::reclaim(req) };
         side.recycle(o);
     }
+    if side.in_flight.get() == 0 {
+        // A dropped stream whose last write is done: close it now.
+        drop(side.linger.take());
+    }
 }
+
+/// Fills a write's copy buffer with borrowed bytes.
+type Fill<'a> = &'a dyn Fn(&mut Vec<u8>);
 
 /// Submits a write of `bufs` (plus, from `copy`, a copy of borrowed bytes).
 fn submit<T: StreamKind>(
     h: &Handle<T>,
     bufs: impl IntoIterator<Item = WriteBuf>,
-    copy: Option<&[u8]>,
+    copy: Option<Fill<'_>>,
     cb: Option<RawCb>,
     future: bool,
     send: Option<Sent>,
@@ -280,9 +290,9 @@ fn submit<T: StreamKind>(
     let ws = &req.get().state;
     let mut v = ws.bufs.take();
     v.extend(bufs);
-    if let Some(bytes) = copy {
+    if let Some(fill) = copy {
         let mut c = ws.spare.take();
-        c.extend_from_slice(bytes);
+        fill(&mut c);
         v.push(WriteBuf(Inner::Copy(c)));
     }
     let total = v.iter().fold(0usize, |n, b| n.saturating_add(b.len()));
@@ -357,7 +367,19 @@ pub(crate) fn write2_fut<T: StreamKind>(h: &Handle<T>, buf: WriteBuf, send: Sent
 
 /// A write whose completion nobody waits for (`AsyncWrite`): a copy of `bytes`.
 pub(crate) fn write_copy<T: StreamKind>(h: &Handle<T>, bytes: &[u8]) -> Result<()> {
-    submit(h, std::iter::empty(), Some(bytes), None, false, None).map(drop)
+    write_copy_with(h, bytes.len(), &|v: &mut Vec<u8>| {
+        v.extend_from_slice(bytes)
+    })
+}
+
+/// A write whose completion nobody waits for, of the `len` bytes `fill` appends.
+pub(crate) fn write_copy_with<T: StreamKind>(
+    h: &Handle<T>,
+    len: usize,
+    fill: Fill<'_>,
+) -> Result<()> {
+    debug_assert!(len <= MAX_WRITE);
+    submit(h, std::iter::empty(), Some(fill), None, false, None).map(drop)
 }
 
 /// A write as a future.
@@ -396,6 +418,36 @@ pub(crate) fn try_write<T: StreamKind>(h: &Handle<T>, buf: &[u8]) -> Result<usiz
     // SAFETY: the stream is open; `b` points at `n` readable bytes for the call's duration
     // (uv_try_write does not keep them).
     h.call(|s| unsafe { ffi::uv_try_write(s.cast(), &b, 1) })
+        .map(|n| n as usize)
+        .map_err(|e| e.with_operation("try_write"))
+}
+
+/// `uv_try_write` of `bufs` (one `writev`), at most [`MAX_WRITE`] bytes in all.
+pub(crate) fn try_write_vectored<T: StreamKind>(
+    h: &Handle<T>,
+    bufs: &[std::io::IoSlice<'_>],
+) -> Result<usize> {
+    // Only the buffers that fit in one write (libuv refuses more than MAX_WRITE in all).
+    let (mut n, mut total) = (0, 0usize);
+    for b in bufs {
+        if total + b.len() > MAX_WRITE {
+            break;
+        }
+        total += b.len();
+        n += 1;
+    }
+    if n == 0 {
+        return match bufs.first() {
+            Some(b) => try_write(h, b),
+            None => h.state().map(|_| 0),
+        };
+    }
+    let nbufs = u32::try_from(n).unwrap_or(u32::MAX);
+    // SAFETY: the stream is open; `IoSlice` is ABI-compatible with `struct iovec` on Unix
+    // (std's guarantee), and libuv's Unix `uv_buf_t` is declared to be castable to
+    // `struct iovec` (same fields, same order), so `bufs` is `n` valid `uv_buf_t`s of
+    // readable bytes for the duration of the call (uv_try_write keeps none of them).
+    h.call(|s| unsafe { ffi::uv_try_write(s.cast(), bufs.as_ptr().cast::<ffi::uv_buf_t>(), nbufs) })
         .map(|n| n as usize)
         .map_err(|e| e.with_operation("try_write"))
 }

@@ -72,6 +72,7 @@ unsafe extern "C" fn on_random(
 ) {
     // SAFETY: libuv calls this once for a live submitted box.
     let b = unsafe { ReqBox::<ffi::uv_random_t, RandomState>::from_raw(req) };
+    let _scope = crate::panic::scope(b.loop_inner());
     let buf = b.state.buf.take();
     let len = buf.len();
     let res = if status < 0 {

@@ -19,7 +19,9 @@ use crate::ffi;
 use crate::handle::{HandleRef, fd_methods, handle_methods};
 use crate::net_addr::{read_sockaddr, to_sockaddr};
 use crate::stream::oneshot::{Connecting, ReqFuture, on_done};
-use crate::stream::{self, Handle, RawCb, StreamKind, StreamState, stream_methods, wrap_cb};
+use crate::stream::{
+    self, Handle, RawCb, StreamKind, StreamOwner, StreamState, stream_methods, wrap_cb,
+};
 
 /// The listen backlog of [`TcpListener::bind`] (Node's default).
 ///
@@ -71,8 +73,11 @@ fn tcp_init<S>(lp: &LoopHandle, state: S) -> Result<HandleRef<ffi::uv_tcp_t, S>>
 /// [`futures_io::AsyncRead`]; write owned buffers ([`write_cb`](Self::write_cb),
 /// [`write`](Self::write)) or borrowed ones through [`futures_io::AsyncWrite`].
 ///
-/// Dropping it closes the connection; writes still queued then complete with `ECANCELED`.
-/// The inherent [`close`](Self::close) closes the handle; to end the write side and let
+/// Dropping it closes the connection once the writes still queued are done (as closing a
+/// socket lets the kernel deliver what it accepted); a write that cannot be delivered, the
+/// peer gone, fails and the stream closes then. [`close_reset`](Self::close_reset), the
+/// inherent [`close`](Self::close) and the loop's shutdown close at once: queued writes
+/// then complete with `ECANCELED`. To end the write side and let
 /// the peer read end-of-stream, use [`shutdown`](Self::shutdown) (or
 /// `AsyncWriteExt::close(&mut stream)`, which flushes first).
 ///
@@ -152,13 +157,15 @@ fn tcp_init<S>(lp: &LoopHandle, state: S) -> Result<HandleRef<ffi::uv_tcp_t, S>>
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct TcpStream {
-    pub(crate) h: Handle<TcpStream>,
+    pub(crate) h: StreamOwner<TcpStream>,
 }
 
 impl StreamKind for TcpStream {
     type Raw = ffi::uv_tcp_t;
     fn from_handle(h: Handle<Self>) -> Self {
-        TcpStream { h }
+        TcpStream {
+            h: StreamOwner::new(h),
+        }
     }
     fn handle(&self) -> &Handle<Self> {
         &self.h
@@ -173,7 +180,7 @@ impl TcpStream {
     /// A TCP handle with no socket yet (`uv_tcp_init`).
     pub(crate) fn init(lp: &LoopHandle) -> Result<TcpStream> {
         Ok(TcpStream {
-            h: tcp_init(lp, StreamState::new())?,
+            h: StreamOwner::new(tcp_init(lp, StreamState::new())?),
         })
     }
 

@@ -614,7 +614,7 @@ fn stop_if_idle(check: &IdleCheck) {
 unsafe extern "C" fn on_alloc(h: *mut ffi::uv_handle_t, _size: usize, buf: *mut ffi::uv_buf_t) {
     // SAFETY: libuv calls this only for live UDP handles created by UdpSocket::init.
     let sock = unsafe { view(h.cast()) };
-    let got = crate::panic::guard(sock.h.loop_inner(), || {
+    let got = crate::panic::guard_alloc(sock.h.loop_inner(), || {
         // SAFETY: libuv calls handle callbacks only before the close callback.
         let st = unsafe { sock.h.state_unchecked() };
         let b = st.buf.get_or_init(|| {
@@ -646,6 +646,7 @@ unsafe extern "C" fn on_recv(
 ) {
     // SAFETY: libuv calls this only for live UDP handles created by UdpSocket::init.
     let sock = unsafe { view(raw) };
+    let _scope = crate::panic::scope(sock.h.loop_inner());
     crate::panic::guard(sock.h.loop_inner(), || {
         // SAFETY: libuv calls handle callbacks only before the close callback.
         let st = unsafe { sock.h.state_unchecked() };

@@ -331,6 +331,7 @@ unsafe extern "C" fn on_sent(req: *mut ffi::uv_udp_send_t, status: i32) {
     // SAFETY: libuv calls this once for a live submitted box.
     let b = unsafe { ReqBox::<ffi::uv_udp_send_t, SendState>::from_raw(req) };
     let lp = b.loop_inner().clone();
+    let _scope = crate::panic::scope(&lp);
     crate::panic::guard(&lp, || {
         let st = &b.state;
         let res = if status < 0 {
