@@ -166,12 +166,16 @@ impl Command {
         let n = self.stdio_count();
         let mut containers = Vec::with_capacity(n);
         let mut pipes = Vec::with_capacity(n);
+        // The child's ends of the pipes uvio made (descriptors above 2): open until
+        // `uv_spawn` has returned, closed in this process afterwards.
+        let mut child_ends = Vec::new();
         for fd in 0..n {
             let cfg = self.stdio_of(fd, defaults.get(fd).unwrap_or(&null));
-            let (cont, pipe) =
+            let slot =
                 stdio::container(lp, fd, cfg).map_err(|e| e.with_context("spawn", self.shown()))?;
-            containers.push(cont);
-            pipes.push(pipe);
+            containers.push(slot.container);
+            pipes.push(slot.pipe);
+            child_ends.extend(slot.child_end);
         }
         let state = ProcessState {
             exit: Cell::new(Exit::Running {
@@ -197,6 +201,7 @@ impl Command {
                 0
             })?
         };
+        drop(child_ends);
         let st = h.state()?;
         if let Err(e) = check(ret) {
             // Not started: the callback is dropped, not called with ECANCELED.
