@@ -502,6 +502,24 @@ impl LoopHandle {
     /// # Ok::<(), uvio::Error>(())
     /// ```
     pub fn current() -> Option<LoopHandle> {
+        Self::current_inner()
+    }
+
+    /// The current loop, for a call that finds its loop implicitly (`what` names it): outside
+    /// a loop that call panics, which is the crate's one rule (see "Outside a loop" on the
+    /// crate's front page).
+    #[track_caller]
+    pub(crate) fn current_or_panic(what: &str) -> LoopHandle {
+        match Self::current_inner() {
+            Some(lp) => lp,
+            None => panic!(
+                "{what} used outside a uvio loop (call it inside Loop::block_on, a spawned \
+                 task or a callback, or use the variant that takes a loop)"
+            ),
+        }
+    }
+
+    fn current_inner() -> Option<LoopHandle> {
         let p = crate::panic::current();
         if p.is_null() {
             return None;

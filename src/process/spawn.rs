@@ -104,7 +104,12 @@ impl Command {
     ///
     /// # Errors
     ///
-    /// As [`spawn`](Self::spawn); `EINVAL` when polled outside a uvio loop.
+    /// As [`spawn`](Self::spawn).
+    ///
+    /// # Panics
+    ///
+    /// When first polled outside a uvio loop (use [`spawn`](Self::spawn) and
+    /// [`Child::wait`] to give a loop).
     ///
     /// # Examples
     ///
@@ -115,7 +120,7 @@ impl Command {
     /// # Ok::<(), uvio::Error>(())
     /// ```
     pub async fn status(&mut self) -> Result<ExitStatus> {
-        let lp = current_loop("Command::status")?;
+        let lp = LoopHandle::current_or_panic("uvio::process::Command::status");
         let mut child = self.spawn_with(&lp, &inherit_all(), None)?;
         drop(child.stdin.take());
         child.wait().await
@@ -127,7 +132,11 @@ impl Command {
     ///
     /// # Errors
     ///
-    /// As [`spawn`](Self::spawn), a read error, `EINVAL` when polled outside a uvio loop.
+    /// As [`spawn`](Self::spawn), a read error.
+    ///
+    /// # Panics
+    ///
+    /// When first polled outside a uvio loop.
     ///
     /// # Examples
     ///
@@ -138,7 +147,7 @@ impl Command {
     /// # Ok::<(), uvio::Error>(())
     /// ```
     pub async fn output(&mut self) -> Result<Output> {
-        let lp = current_loop("Command::output")?;
+        let lp = LoopHandle::current_or_panic("uvio::process::Command::output");
         let defaults = [Stdio::null(), Stdio::piped(), Stdio::piped()];
         let mut child = self.spawn_with(&lp, &defaults, None)?;
         drop(child.stdin.take());
@@ -238,10 +247,6 @@ impl Command {
 /// The descriptors 0-2 of `spawn`, `spawn_cb` and `status` when not configured.
 fn inherit_all() -> [Stdio; 3] {
     [Stdio::inherit(), Stdio::inherit(), Stdio::inherit()]
-}
-
-fn current_loop(op: &'static str) -> Result<LoopHandle> {
-    LoopHandle::current().ok_or_else(|| Error::EINVAL.with_context(op, "outside a uvio loop"))
 }
 
 /// Reads `pipe` to its end.
