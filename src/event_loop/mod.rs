@@ -309,7 +309,8 @@ impl Loop {
 
     /// Closes every handle uvio opened on this loop and calls `done` once their close
     /// callbacks, and every request still in flight, have finished. For a borrowed loop,
-    /// the host then runs its loop to completion and can `uv_loop_close` it.
+    /// the host then runs its loop to completion and can `uv_loop_close` it. `done` always
+    /// runs from the loop, never inside this call, even when nothing was open.
     ///
     /// Handles stay valid Rust values; their operations return `EBADF` afterwards.
     ///
@@ -340,7 +341,14 @@ impl Loop {
         };
         inner.on_all_closed.set(Some(done));
         inner.close_every_handle();
-        inner.maybe_all_closed();
+        if inner.all_closed() {
+            // Nothing to wait for, yet `done` must not run inside this call (the callback
+            // rule, ARCHITECTURE.md): a handle closed at once makes it run from the loop,
+            // when that handle's close callback finds everything closed. (An idle handle
+            // cannot fail to initialise on an open loop; if it did, `done` would wait for
+            // the next close instead.)
+            drop(crate::Idle::new(&self.handle));
+        }
     }
 
     /// Takes the payload of a panic caught in a callback on a borrowed loop, which has no
