@@ -173,7 +173,9 @@ fn addr_arg() -> Result<Option<SocketAddr>, Box<dyn std::error::Error>> {
     match std::env::args_os().nth(1) {
         None => Ok(None),
         Some(a) => {
-            let s = a.to_str().ok_or_else(|| format!("ADDR is not UTF-8: {a:?}"))?;
+            let s = a
+                .to_str()
+                .ok_or_else(|| format!("ADDR is not UTF-8: {a:?}"))?;
             Ok(Some(s.parse().map_err(|e| format!("ADDR {s:?}: {e}"))?))
         }
     }

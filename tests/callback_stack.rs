@@ -86,7 +86,10 @@ fn timers_and_watchers() {
     })
     .unwrap();
     t.close().unwrap();
-    check("closed timer", &lp, |p| t.start(ms(1), Duration::ZERO, move |_| p.hit())).unwrap_err();
+    check("closed timer", &lp, |p| {
+        t.start(ms(1), Duration::ZERO, move |_| p.hit())
+    })
+    .unwrap_err();
     let idle = uvio::Idle::new(&lp).unwrap();
     check("idle", &lp, |p| {
         idle.start(move |i| {
@@ -105,11 +108,14 @@ fn timers_and_watchers() {
     });
     let p = Probe::default();
     let q = p.clone();
-    let a = p.across(|| uvio::AsyncHandle::new(&lp, move |a| {
-        q.hit();
-        a.close().unwrap();
-    }))
-    .unwrap();
+    let a = p
+        .across(|| {
+            uvio::AsyncHandle::new(&lp, move |a| {
+                q.hit();
+                a.close().unwrap();
+            })
+        })
+        .unwrap();
     a.sender().send().unwrap();
     lp.run(RunMode::Default).unwrap();
     assert_eq!(p.count(), 1);
@@ -159,7 +165,9 @@ fn work_and_random() {
         uvio::sys::random_with(&lp, 1 << 32, move |_| p.hit())
     })
     .unwrap_err();
-    check_closed("queue_work", |h, p| uvio::queue_work(h, || 1, move |_| p.hit()));
+    check_closed("queue_work", |h, p| {
+        uvio::queue_work(h, || 1, move |_| p.hit())
+    });
     check_closed("random_with", |h, p| {
         uvio::sys::random_with(h, 16, move |_| p.hit())
     });
@@ -171,13 +179,20 @@ fn udp() {
     let a = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap()).unwrap();
     let b = uvio::UdpSocket::bind(&lp, "127.0.0.1:0".parse().unwrap()).unwrap();
     let to = b.local_addr().unwrap();
-    check("send_to", &lp, |p| a.send_to_cb(b"x".to_vec(), to, move |_| p.hit())).unwrap();
+    check("send_to", &lp, |p| {
+        a.send_to_cb(b"x".to_vec(), to, move |_| p.hit())
+    })
+    .unwrap();
     // Not connected: no peer to send to.
-    check("send unconnected", &lp, |p| a.send_cb(b"x".to_vec(), move |_| p.hit()))
-        .unwrap_err();
+    check("send unconnected", &lp, |p| {
+        a.send_cb(b"x".to_vec(), move |_| p.hit())
+    })
+    .unwrap_err();
     // IPv6 address from an IPv4 socket.
     let v6 = "[::1]:9".parse().unwrap();
-    let _ = check("send_to v6", &lp, |p| a.send_to_cb(b"x".to_vec(), v6, move |_| p.hit()));
+    let _ = check("send_to v6", &lp, |p| {
+        a.send_to_cb(b"x".to_vec(), v6, move |_| p.hit())
+    });
     check("send_to too big", &lp, |p| {
         a.send_to_cb(vec![0; 70_000], to, move |_| p.hit())
     })
@@ -188,11 +203,16 @@ fn udp() {
             b.recv_stop().unwrap();
         })
     })
-    .unwrap_or_else(|_| ());
+    .unwrap();
     a.close().unwrap();
-    check("send_to closed", &lp, |p| a.send_to_cb(b"x".to_vec(), to, move |_| p.hit()))
-        .unwrap_err();
-    check("recv_start closed", &lp, |p| a.recv_start(move |_, _| p.hit())).unwrap_err();
+    check("send_to closed", &lp, |p| {
+        a.send_to_cb(b"x".to_vec(), to, move |_| p.hit())
+    })
+    .unwrap_err();
+    check("recv_start closed", &lp, |p| {
+        a.recv_start(move |_, _| p.hit())
+    })
+    .unwrap_err();
 }
 
 #[test]
@@ -222,7 +242,10 @@ fn streams_connect_shutdown_listen_read() {
     assert_eq!(p.count(), 1, "on_connection");
     check("shutdown", &lp, |p| c.shutdown_cb(move |_, _| p.hit())).unwrap();
     // Already shut down.
-    check("shutdown twice", &lp, |p| c.shutdown_cb(move |_, _| p.hit())).unwrap_err();
+    check("shutdown twice", &lp, |p| {
+        c.shutdown_cb(move |_, _| p.hit())
+    })
+    .unwrap_err();
     let s = accepted.borrow_mut().pop().unwrap();
     check("read_start", &lp, |p| {
         s.read_start(move |s, r| {
@@ -232,10 +255,19 @@ fn streams_connect_shutdown_listen_read() {
         })
     })
     .unwrap();
-    check("read_start closed", &lp, |p| s.read_start(move |_, _| p.hit())).unwrap_err();
+    check("read_start closed", &lp, |p| {
+        s.read_start(move |_, _| p.hit())
+    })
+    .unwrap_err();
     c.close().unwrap();
-    check("shutdown closed", &lp, |p| c.shutdown_cb(move |_, _| p.hit())).unwrap_err();
-    check("on_connection closed", &lp, |p| l.on_connection(move |_, _| p.hit())).unwrap_err();
+    check("shutdown closed", &lp, |p| {
+        c.shutdown_cb(move |_, _| p.hit())
+    })
+    .unwrap_err();
+    check("on_connection closed", &lp, |p| {
+        l.on_connection(move |_, _| p.hit())
+    })
+    .unwrap_err();
     // Refused: the error comes from the loop, later.
     let dead = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -280,9 +312,7 @@ fn pipes() {
     })
     .unwrap_err();
     let _ = check("abstract connect", &lp, |p| {
-        uvio::PipeStream::connect_abstract_cb(&lp, b"uvio-callback-stack-none", move |_, _| {
-            p.hit()
-        })
+        uvio::PipeStream::connect_abstract_cb(&lp, b"uvio-callback-stack-none", move |_, _| p.hit())
     });
     check_closed("pipe connect", |h, p| {
         uvio::PipeStream::connect_cb(h, "/nonexistent", move |_, _| p.hit())
@@ -293,7 +323,10 @@ fn pipes() {
 fn processes_and_signals() {
     use uvio::process::Command;
     let lp = Loop::new().unwrap();
-    check("spawn", &lp, |p| Command::new("true").spawn_cb(&lp, move |_, _| p.hit())).unwrap();
+    check("spawn", &lp, |p| {
+        Command::new("true").spawn_cb(&lp, move |_, _| p.hit())
+    })
+    .unwrap();
     check("spawn missing", &lp, |p| {
         Command::new("/nonexistent/program").spawn_cb(&lp, move |_, _| p.hit())
     })
@@ -304,9 +337,14 @@ fn processes_and_signals() {
             .spawn_cb(&lp, move |_, _| p.hit())
     })
     .unwrap_err();
-    check_closed("spawn", |h, p| Command::new("true").spawn_cb(h, move |_, _| p.hit()));
+    check_closed("spawn", |h, p| {
+        Command::new("true").spawn_cb(h, move |_, _| p.hit())
+    });
     let sig = uvio::Signal::new(&lp).unwrap();
-    check("signal bad number", &lp, |p| sig.start(-1, move |_, _| p.hit())).unwrap_err();
+    check("signal bad number", &lp, |p| {
+        sig.start(-1, move |_, _| p.hit())
+    })
+    .unwrap_err();
     let p = Probe::default();
     let q = p.clone();
     p.across(|| {
@@ -320,7 +358,10 @@ fn processes_and_signals() {
     unsafe { libc::raise(libc::SIGUSR2) };
     lp.run(RunMode::Default).unwrap();
     assert_eq!(p.count(), 1);
-    check("signal closed", &lp, |p| sig.start(libc::SIGUSR2, move |_, _| p.hit())).unwrap_err();
+    check("signal closed", &lp, |p| {
+        sig.start(libc::SIGUSR2, move |_, _| p.hit())
+    })
+    .unwrap_err();
     check_closed("signal", |h, p| {
         uvio::Signal::new(h)?.start(libc::SIGUSR2, move |_, _| p.hit())
     });
@@ -335,10 +376,16 @@ fn file_watchers_and_fd_poll() {
         ev.start(dir.path().join("none"), false, move |_, _| p.hit())
     })
     .unwrap_err();
-    check("fs_event NUL", &lp, |p| ev.start("a\0b", false, move |_, _| p.hit())).unwrap_err();
+    check("fs_event NUL", &lp, |p| {
+        ev.start("a\0b", false, move |_, _| p.hit())
+    })
+    .unwrap_err();
     ev.close().unwrap();
     let poll = uvio::FsPoll::new(&lp).unwrap();
-    check("fs_poll NUL", &lp, |p| poll.start("a\0b", ms(10), move |_, _| p.hit())).unwrap_err();
+    check("fs_poll NUL", &lp, |p| {
+        poll.start("a\0b", ms(10), move |_, _| p.hit())
+    })
+    .unwrap_err();
     check("fs_poll missing", &lp, |p| {
         poll.start(dir.path().join("none"), ms(10), move |h, _| {
             p.hit();
@@ -365,8 +412,14 @@ fn file_watchers_and_fd_poll() {
 fn node_layer() {
     use uvio::node;
     let lp = Loop::new().unwrap();
-    check("set_timeout_in", &lp, |p| node::set_timeout_in(&lp, ms(1), move || p.hit())).unwrap();
-    check("set_immediate_in", &lp, |p| node::set_immediate_in(&lp, move || p.hit())).unwrap();
+    check("set_timeout_in", &lp, |p| {
+        node::set_timeout_in(&lp, ms(1), move || p.hit())
+    })
+    .unwrap();
+    check("set_immediate_in", &lp, |p| {
+        node::set_immediate_in(&lp, move || p.hit())
+    })
+    .unwrap();
     check("set_interval_in", &lp, |p| {
         node::set_interval_in(&lp, ms(1), move |t| {
             p.hit();
@@ -374,8 +427,12 @@ fn node_layer() {
         })
     })
     .unwrap();
-    check_closed("set_timeout_in", |h, p| node::set_timeout_in(h, ms(1), move || p.hit()));
-    check_closed("set_immediate_in", |h, p| node::set_immediate_in(h, move || p.hit()));
+    check_closed("set_timeout_in", |h, p| {
+        node::set_timeout_in(h, ms(1), move || p.hit())
+    });
+    check_closed("set_immediate_in", |h, p| {
+        node::set_immediate_in(h, move || p.hit())
+    });
     check_closed("set_interval_in", |h, p| {
         node::set_interval_in(h, ms(1), move |_| p.hit())
     });
@@ -450,23 +507,34 @@ fn stream_writes() {
         })
         .unwrap();
     drop(l); // a listening handle would keep `run` from returning
-    check("write_cb", &lp, |p| c.write_cb(b"x".to_vec(), move |_, _| p.hit())).unwrap();
+    check("write_cb", &lp, |p| {
+        c.write_cb(b"x".to_vec(), move |_, _| p.hit())
+    })
+    .unwrap();
     check("write_vectored_cb", &lp, |p| {
         c.write_vectored_cb(vec![b"a".to_vec(), b"b".to_vec()], move |_, _| p.hit())
     })
     .unwrap();
-    check("write_cb empty", &lp, |p| c.write_cb(Vec::new(), move |_, _| p.hit())).ok();
+    check("write_cb empty", &lp, |p| {
+        c.write_cb(Vec::new(), move |_, _| p.hit())
+    })
+    .ok();
     check("shutdown", &lp, |p| c.shutdown_cb(move |_, _| p.hit())).unwrap();
     check("write_cb after shutdown", &lp, |p| {
         c.write_cb(b"x".to_vec(), move |_, _| p.hit())
     })
     .unwrap_err();
     c.close().unwrap();
-    check("write_cb closed", &lp, |p| c.write_cb(b"x".to_vec(), move |_, _| p.hit()))
-        .unwrap_err();
+    check("write_cb closed", &lp, |p| {
+        c.write_cb(b"x".to_vec(), move |_, _| p.hit())
+    })
+    .unwrap_err();
     let (a, _b) = uvio::PipeStream::pair_ipc(&lp).unwrap();
     let (x, y) = uvio::TcpStream::pair(&lp).unwrap();
-    check("write2_cb", &lp, |p| a.write2_cb(b"h".to_vec(), x, move |_, _| p.hit())).unwrap();
+    check("write2_cb", &lp, |p| {
+        a.write2_cb(b"h".to_vec(), x, move |_, _| p.hit())
+    })
+    .unwrap();
     let (plain, _q) = uvio::PipeStream::pair(&lp).unwrap();
     check("write2_cb not ipc", &lp, |p| {
         plain.write2_cb(b"h".to_vec(), y, move |_, _| p.hit())
@@ -531,7 +599,10 @@ fn every_callback_taking_function_is_covered_here() {
         .iter()
         .filter(|n| !here.contains(&format!("{n}(")))
         .collect();
-    assert!(missing.is_empty(), "not tested for the callback rule: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "not tested for the callback rule: {missing:?}"
+    );
 }
 
 #[test]

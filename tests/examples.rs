@@ -230,7 +230,9 @@ fn address_examples_report_a_bad_address() {
 
 /// The descriptors `pid` has open.
 fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
 }
 
 #[test]
@@ -248,7 +250,8 @@ fn echo_server_closes_a_stalled_reader_that_disconnects() {
         .map(|i| {
             std::thread::spawn(move || {
                 let mut c = TcpStream::connect(addr).expect("connect");
-                c.set_write_timeout(Some(Duration::from_millis(300))).unwrap();
+                c.set_write_timeout(Some(Duration::from_millis(300)))
+                    .unwrap();
                 let chunk = vec![i as u8; 64 * 1024];
                 let mut sent = 0;
                 while sent < 10 << 20 {
@@ -281,7 +284,10 @@ fn echo_server_closes_a_stalled_reader_that_disconnects() {
     // SAFETY: kill(2) on our own child, which has not been waited for.
     unsafe { libc::kill(libc::pid_t::try_from(pid).unwrap(), libc::SIGINT) };
     child.wait().unwrap();
-    assert_eq!(now, baseline, "descriptors: {baseline} before the clients, {now} after");
+    assert_eq!(
+        now, baseline,
+        "descriptors: {baseline} before the clients, {now} after"
+    );
 }
 
 /// `common::patience` (this file does not use the common module otherwise).

@@ -47,7 +47,10 @@ fn every_future_panics_when_polled_outside_a_loop() {
     );
     check(
         "timeout",
-        poll_outside("timeout", uvio::time::timeout(ms, std::future::pending::<()>())),
+        poll_outside(
+            "timeout",
+            uvio::time::timeout(ms, std::future::pending::<()>()),
+        ),
     );
     check("fs", poll_outside("fs", uvio::fs::metadata("Cargo.toml")));
     check(
@@ -72,10 +75,7 @@ fn every_future_panics_when_polled_outside_a_loop() {
         "getnameinfo",
         poll_outside(
             "getnameinfo",
-            uvio::dns::getnameinfo(
-                "127.0.0.1:80".parse().unwrap(),
-                uvio::dns::NiFlags::empty(),
-            ),
+            uvio::dns::getnameinfo("127.0.0.1:80".parse().unwrap(), uvio::dns::NiFlags::empty()),
         ),
     );
     check(
@@ -168,7 +168,10 @@ fn futures_made_outside_a_loop_work_inside_one() {
 #[test]
 fn a_panic_outside_leaves_the_thread_usable() {
     // After the panics above (on this thread), a loop runs normally here.
-    check("sleep", poll_outside("sleep", uvio::time::sleep(Duration::ZERO)));
+    check(
+        "sleep",
+        poll_outside("sleep", uvio::time::sleep(Duration::ZERO)),
+    );
     check(
         "spawn_local",
         panic_of("spawn_local", || uvio::spawn_local(async {})),

@@ -169,33 +169,6 @@ fn pool_give(mut v: Vec<u8>) {
     });
 }
 
-#[cfg(test)]
-mod pool_tests {
-    use super::*;
-
-    #[test]
-    fn pool_keeps_what_was_used_at_once_and_no_more_than_its_bound() {
-        let spare = || POOL.with(|p| p.borrow().free.len());
-        let base = spare();
-        let held: Vec<_> = (0..40).map(|_| pool_take()).collect();
-        held.into_iter().for_each(pool_give);
-        assert_eq!(spare(), base.max(40));
-        // Taking 40 again reuses them all.
-        let held: Vec<_> = (0..40).map(|_| pool_take()).collect();
-        assert_eq!(spare(), base.max(40) - 40);
-        held.into_iter().for_each(pool_give);
-        // A burst above the bound keeps only the bound.
-        let held: Vec<_> = (0..POOL_MAX + 10).map(|_| pool_take()).collect();
-        held.into_iter().for_each(pool_give);
-        assert_eq!(spare(), POOL_MAX);
-        // Two windows of light use later the pool has shrunk to that use.
-        for _ in 0..2 * POOL_WINDOW {
-            pool_give(pool_take());
-        }
-        assert!(spare() <= 2, "{}", spare());
-    }
-}
-
 /// The state of every stream handle.
 pub(crate) struct StreamState<T> {
     reader: Cell<Reader<T>>,
@@ -943,3 +916,30 @@ macro_rules! stream_methods {
     };
 }
 pub(crate) use stream_methods;
+
+#[cfg(test)]
+mod pool_tests {
+    use super::*;
+
+    #[test]
+    fn pool_keeps_what_was_used_at_once_and_no_more_than_its_bound() {
+        let spare = || POOL.with(|p| p.borrow().free.len());
+        let base = spare();
+        let held: Vec<_> = (0..40).map(|_| pool_take()).collect();
+        held.into_iter().for_each(pool_give);
+        assert_eq!(spare(), base.max(40));
+        // Taking 40 again reuses them all.
+        let held: Vec<_> = (0..40).map(|_| pool_take()).collect();
+        assert_eq!(spare(), base.max(40) - 40);
+        held.into_iter().for_each(pool_give);
+        // A burst above the bound keeps only the bound.
+        let held: Vec<_> = (0..POOL_MAX + 10).map(|_| pool_take()).collect();
+        held.into_iter().for_each(pool_give);
+        assert_eq!(spare(), POOL_MAX);
+        // Two windows of light use later the pool has shrunk to that use.
+        for _ in 0..2 * POOL_WINDOW {
+            pool_give(pool_take());
+        }
+        assert!(spare() <= 2, "{}", spare());
+    }
+}
