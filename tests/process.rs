@@ -892,4 +892,13 @@ fn piped_descriptor_of_every_number() {
     );
     assert!(text.contains("1 passed"), "{text}");
     assert!(text.contains("piped descriptors 0..=1023: "), "{text}");
+    // Above the range: refused before anything starts.
+    for n in [1024, 4096, u32::MAX] {
+        let e = Command::new("true")
+            .fd(n, Stdio::piped())
+            .spawn(&lp)
+            .unwrap_err();
+        assert_eq!(e.name(), "EINVAL", "fd {n}: {e}");
+        assert!(e.to_string().contains("above 1023"), "{e}");
+    }
 }
