@@ -19,17 +19,23 @@ fn example(name: &str) -> Option<PathBuf> {
 
 /// Starts `echo_server 127.0.0.1:0` and reads the address it prints.
 fn start_echo_server() -> Option<(Child, BufReader<ChildStdout>, SocketAddr)> {
-    let Some(bin) = example("echo_server") else {
+    start_server("echo_server")
+}
+
+/// Starts example `name` with `127.0.0.1:0` and reads the address it prints first
+/// (`echo server on ADDR`).
+fn start_server(name: &str) -> Option<(Child, BufReader<ChildStdout>, SocketAddr)> {
+    let Some(bin) = example(name) else {
         // `cargo test` with no target selection builds the examples; `--tests` alone (the
         // valgrind pass) or `--test examples` does not.
-        eprintln!("target/*/examples/echo_server not built (`cargo build --examples`): skipped");
+        eprintln!("target/*/examples/{name} not built (`cargo build --examples`): skipped");
         return None;
     };
     let mut child = Command::new(bin)
         .arg("127.0.0.1:0")
         .stdout(Stdio::piped())
         .spawn()
-        .expect("start echo_server");
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
     let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
     let mut line = String::new();
     out.read_line(&mut line).expect("first line");
@@ -237,8 +243,19 @@ fn open_fds(pid: u32) -> usize {
 
 #[test]
 fn echo_server_closes_a_stalled_reader_that_disconnects() {
+    stalled_readers_are_closed("echo_server");
+}
+
+#[test]
+fn tcp_echo_async_closes_a_stalled_reader_that_disconnects() {
+    stalled_readers_are_closed("tcp_echo_async");
+}
+
+/// The class of bug: an echo example that keeps a connection whose client stopped reading
+/// and left. Runs example `name` as a server and counts its descriptors.
+fn stalled_readers_are_closed(name: &str) {
     use std::time::{Duration, Instant};
-    let Some((mut child, _out, addr)) = start_echo_server() else {
+    let Some((mut child, _out, addr)) = start_server(name) else {
         return;
     };
     let pid = child.id();
@@ -273,7 +290,7 @@ fn echo_server_closes_a_stalled_reader_that_disconnects() {
             paused += 1;
         }
     }
-    assert!(paused > 0, "no client was paused by the server");
+    assert!(paused > 0, "{name}: no client was paused by the server");
     // Within a second (more under valgrind), the server has closed all five.
     let deadline = Instant::now() + common_patience(Duration::from_secs(1));
     let mut now = open_fds(pid);
