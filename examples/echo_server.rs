@@ -8,10 +8,15 @@
 //!
 //! A connection whose peer does not read its echoes stops being read (`read_stop`) once
 //! [`HIGH_WATER`] bytes wait to be written, and is read again when they are: memory stays
-//! bounded however fast a client sends.
+//! bounded however fast a client sends. A write that fails (the peer reset the connection,
+//! or left without reading) closes the connection at once: while reads are paused, the read
+//! side would never notice.
+//!
+//! A bad ADDR (or one that is taken) prints the error and exits with status 1.
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::rc::Rc;
 
 use uvio::{Loop, RunMode, Signal, TcpListener, TcpStream};
@@ -35,8 +40,12 @@ fn echo(s: &TcpStream, paused: Rc<Cell<bool>>) {
                     echo(s, resume);
                 }
                 Ok(()) => {}
-                // The peer went away; the read side sees it too and closes.
-                Err(_) => {}
+                // The peer went away (EPIPE, ECONNRESET) or the stream is closing
+                // (ECANCELED). Close here: while reads are paused nothing else would
+                // notice, and the connection would stay open until shutdown.
+                Err(_) => {
+                    let _ = s.close();
+                }
             });
             if let Err(e) = written {
                 eprintln!("write: {e}");
@@ -148,11 +157,35 @@ fn serve_until_interrupted(lp: &Loop, addr: SocketAddr) -> uvio::Result<()> {
     Ok(())
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let lp = Loop::new()?;
-    match std::env::args().nth(1) {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("echo_server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The address argument, if any (`args_os`: an argument that is not UTF-8 is an error
+/// message, not a panic).
+fn addr_arg() -> Result<Option<SocketAddr>, Box<dyn std::error::Error>> {
+    match std::env::args_os().nth(1) {
+        None => Ok(None),
         Some(a) => {
-            let addr: SocketAddr = a.parse()?;
+            let s = a
+                .to_str()
+                .ok_or_else(|| format!("ADDR is not UTF-8: {a:?}"))?;
+            Ok(Some(s.parse().map_err(|e| format!("ADDR {s:?}: {e}"))?))
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let addr = addr_arg()?;
+    let lp = Loop::new()?;
+    match addr {
+        Some(addr) => {
             serve_until_interrupted(&lp, addr)?;
             println!("stopped");
         }

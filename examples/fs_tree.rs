@@ -1,10 +1,12 @@
 //! Run: cargo run --example fs_tree [DIR]
 //!
 //! Walks a directory tree (default: `src/`), one task per directory so many requests run at
-//! once on libuv's threadpool, and prints each file's size and the total.
+//! once on libuv's threadpool, and prints each file's size and the total. A directory that
+//! cannot be read prints the error (`ENOENT: ...`) and exits with status 1.
 
 use std::cell::Cell;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::rc::Rc;
 
 use futures::StreamExt;
@@ -39,8 +41,19 @@ fn walk(dir: PathBuf, total: Rc<Cell<u64>>) -> uvio::JoinHandle<uvio::Result<()>
     })
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "src".into()));
+fn main() -> ExitCode {
+    // `args_os`: a directory name need not be UTF-8.
+    let root = PathBuf::from(std::env::args_os().nth(1).unwrap_or_else(|| "src".into()));
+    match tree(root) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fs_tree: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn tree(root: PathBuf) -> Result<(), Box<dyn std::error::Error>> {
     let lp = uvio::Loop::new()?;
     let total = Rc::new(Cell::new(0));
     let t = total.clone();

@@ -1,14 +1,29 @@
 //! Run: cargo run --example fs_watch [PATH]
 //!
 //! Prints file system events (FsEvent) and stat changes (FsPoll) for about two seconds
-//! while it modifies a temporary file itself, then exits. With PATH, watches that too.
+//! while it modifies a temporary file itself, then exits. With PATH (any bytes: read with
+//! `args_os`), watches that too; a PATH that cannot be watched prints the error
+//! (`ENOENT: ...`) and exits with status 1.
 
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use futures::StreamExt;
 use uvio::{FsEvent, FsPoll, Timer};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> ExitCode {
+    let extra = std::env::args_os().nth(1).map(PathBuf::from);
+    match watch(extra) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fs_watch: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn watch(extra: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("demo.txt");
     std::fs::write(&file, "start\n")?;
@@ -25,10 +40,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         Err(e) => println!("event error: {e}"),
     })?;
-    let extra = match std::env::args().nth(1) {
+    let extra = match extra {
         Some(p) => {
             let w = FsEvent::new(&lp)?;
-            let label = p.clone();
+            let label = p.display().to_string();
             w.start(&p, false, move |_, ev| println!("{label}: {ev:?}"))?;
             Some(w)
         }

@@ -3,10 +3,12 @@
 //! A TCP echo server with async/await: one task per connection. With an address
 //! (`127.0.0.1:7000`) it serves until killed. Without one it listens on a free loopback
 //! port, serves three connections from client tasks in this process, checks the echoes, and
-//! exits.
+//! exits. A bad ADDR (or one that is taken) prints the error and exits with status 1.
 
 use std::net::SocketAddr;
+use std::process::ExitCode;
 
+use futures::stream::FuturesUnordered;
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use uvio::{Loop, TcpListener, TcpStream};
 
@@ -19,24 +21,43 @@ async fn echo(s: TcpStream) -> std::io::Result<u64> {
 }
 
 /// Accepts connections (at most `limit` if given), one task each.
+///
+/// The tasks' `JoinHandle`s live in a `FuturesUnordered` polled alongside the listener, so
+/// a finished connection leaves the set as soon as it ends: a server that runs for months
+/// holds one entry per *open* connection, not one per connection it ever accepted (as a
+/// `Vec` of handles would). Dropping a `JoinHandle` instead (`drop(uvio::spawn_local(..))`)
+/// detaches the task, which is also fine when nothing needs to wait for it.
 async fn serve(listener: TcpListener, limit: Option<usize>) -> uvio::Result<()> {
-    let mut tasks = Vec::new();
-    let mut incoming = listener.incoming();
-    while let Some(conn) = incoming.next().await {
-        let conn = conn?;
-        tasks.push(uvio::spawn_local(async move {
-            if let Err(e) = echo(conn).await {
-                eprintln!("connection: {e}");
+    let mut incoming = listener.incoming().fuse();
+    let mut live = FuturesUnordered::new();
+    let mut accepted = 0;
+    while Some(accepted) != limit {
+        futures::select! {
+            conn = incoming.next() => {
+                let Some(conn) = conn else { break };
+                let conn = conn?;
+                accepted += 1;
+                live.push(uvio::spawn_local(async move {
+                    if let Err(e) = echo(conn).await {
+                        eprintln!("connection: {e}");
+                    }
+                }));
             }
-        }));
-        if Some(tasks.len()) == limit {
-            break;
+            // A connection task ended: reap it (its result says whether it panicked).
+            done = live.select_next_some() => report(done),
         }
     }
-    for t in tasks {
-        t.await.ok();
+    // Past the limit: wait for the connections still open.
+    while let Some(done) = live.next().await {
+        report(done);
     }
     Ok(())
+}
+
+fn report(done: Result<(), uvio::JoinError>) {
+    if let Err(e) = done {
+        eprintln!("connection task: {e}");
+    }
 }
 
 async fn client(addr: SocketAddr, i: usize) -> std::io::Result<()> {
@@ -50,11 +71,36 @@ async fn client(addr: SocketAddr, i: usize) -> std::io::Result<()> {
     Ok(())
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let lp = Loop::new()?;
-    match std::env::args().nth(1) {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tcp_echo_async: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The address argument, if any (`args_os`: an argument that is not UTF-8 is an error
+/// message, not a panic).
+fn addr_arg() -> Result<Option<SocketAddr>, Box<dyn std::error::Error>> {
+    match std::env::args_os().nth(1) {
+        None => Ok(None),
         Some(a) => {
-            let listener = TcpListener::bind(&lp, a.parse()?)?;
+            let s = a
+                .to_str()
+                .ok_or_else(|| format!("ADDR is not UTF-8: {a:?}"))?;
+            Ok(Some(s.parse().map_err(|e| format!("ADDR {s:?}: {e}"))?))
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let addr = addr_arg()?;
+    let lp = Loop::new()?;
+    match addr {
+        Some(a) => {
+            let listener = TcpListener::bind(&lp, a)?;
             println!("echo server on {}", listener.local_addr()?);
             lp.block_on(serve(listener, None))??;
         }

@@ -27,6 +27,31 @@
 //! # Ok::<(), uvio::Error>(())
 //! ```
 //!
+//! ## Outside a loop
+//!
+//! Calls that find their loop implicitly, the loop running on this thread, **panic when no
+//! uvio loop is running**, as tokio's do outside a runtime: [`spawn_local`],
+//! [`spawn_blocking`], [`signal::signal`], the [`node`] functions without `_in`, and every
+//! future made without a loop ([`time::sleep`], the [`fs`] futures, [`TcpStream::connect`],
+//! [`dns::getaddrinfo`], [`sys::random_async`], [`process::Command::status`],
+//! [`signal::ctrl_c`], ...) when it is first polled. The message names the call. A future
+//! finds its loop at its first poll, not when it is made, so it can be made anywhere and
+//! awaited inside [`Loop::block_on`], a spawned task or a callback. The panic unwinds on
+//! the caller's stack, never through libuv, so it never aborts the process. Calls given a
+//! loop (`LoopHandle`, `_on`, `_in`, `_cb`) never panic for this reason: on a closed loop
+//! they return `EBADF`.
+//!
+//! ```
+//! use std::time::Duration;
+//! let sleep = uvio::time::sleep(Duration::from_millis(1)); // made anywhere
+//! let outside = std::panic::catch_unwind(|| futures::executor::block_on(
+//!     uvio::time::sleep(Duration::from_millis(1)),
+//! ));
+//! assert!(outside.is_err()); // polled outside a loop: a panic
+//! uvio::Loop::new()?.block_on(sleep)?; // polled inside one: fine
+//! # Ok::<(), uvio::Error>(())
+//! ```
+//!
 //! See `ARCHITECTURE.md` for the ownership model (handles, requests, panics, the executor).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -348,7 +348,11 @@ impl fmt::Debug for Signals {
 ///
 /// # Errors
 ///
-/// `EINVAL` for an invalid signal number, or when called outside a uvio loop.
+/// `EINVAL` for an invalid signal number.
+///
+/// # Panics
+///
+/// When called outside a uvio loop (use [`Signals::new`] to give a loop).
 ///
 /// # Examples
 ///
@@ -361,13 +365,10 @@ impl fmt::Debug for Signals {
 ///     Ok::<_, uvio::Error>(usr2.recv().await)
 /// })??;
 /// assert_eq!(got, Some(libc::SIGUSR2));
-/// // Outside a loop there is nothing to watch on.
-/// assert!(uvio::signal::signal(libc::SIGUSR2).is_err());
 /// # Ok::<(), uvio::Error>(())
 /// ```
 pub fn signal(signum: i32) -> Result<Signals> {
-    let lp = LoopHandle::current()
-        .ok_or_else(|| Error::EINVAL.with_operation("uvio::signal::signal outside a loop"))?;
+    let lp = LoopHandle::current_or_panic("uvio::signal::signal");
     Signals::new(&lp, signum)
 }
 
@@ -379,7 +380,11 @@ pub fn signal(signum: i32) -> Result<Signals> {
 ///
 /// # Errors
 ///
-/// `EINVAL` when first polled outside a uvio loop.
+/// `EBADF` when the loop closes the watcher first.
+///
+/// # Panics
+///
+/// When first polled outside a uvio loop.
 ///
 /// # Examples
 ///
@@ -424,7 +429,8 @@ impl Future for CtrlC {
     type Output = Result<()>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         if self.sig.is_none() {
-            match signal(libc::SIGINT) {
+            let lp = LoopHandle::current_or_panic("uvio::signal::ctrl_c");
+            match Signals::new(&lp, libc::SIGINT) {
                 Ok(s) => self.sig = Some(s),
                 Err(e) => return Poll::Ready(Err(e)),
             }

@@ -673,11 +673,8 @@ fn uid_gid_and_detached() {
 }
 
 #[test]
-fn futures_outside_a_loop_and_debug() {
-    let e = futures::executor::block_on(Command::new("true").output()).unwrap_err();
-    assert_eq!(e.name(), "EINVAL");
-    let e = futures::executor::block_on(Command::new("true").status()).unwrap_err();
-    assert_eq!(e.name(), "EINVAL");
+fn command_and_child_debug() {
+    // Outside a uvio loop `status`/`output` panic: tests/outside_loop.rs.
     let mut c = sh("true");
     c.stdout(Stdio::piped()).current_dir("/");
     let d = format!("{c:?}");
@@ -796,4 +793,112 @@ fn a_tcp_connection_as_the_childs_stdout() {
         .unwrap();
     assert_eq!(got, b"over tcp\n");
     all_closed(&lp, base);
+}
+
+/// The number of descriptors this process has open.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count() - 1 // the directory's own
+}
+
+/// The soft descriptor limit: a number at or above it cannot be a pipe's end here.
+fn fd_limit() -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX)
+}
+
+/// The body of `piped_descriptor_of_every_number`, in a child process of its own: before
+/// the fix, libuv's `abort()` killed the process at `fd(14, ..)`.
+#[test]
+fn piped_fd_numbers_child() {
+    if std::env::var_os("UVIO_PROCESS_FD_NUMBERS_CHILD").is_none() {
+        return;
+    }
+    let (lp, base) = new_loop();
+    // First children of both kinds: what is opened once per process or loop (libuv's
+    // SIGCHLD pipe, ...) is then open before the count.
+    status_of(&lp, Command::new("true").fd(0, Stdio::piped()));
+    status_of(&lp, Command::new("true").fd(3, Stdio::piped()));
+    let before = open_fds();
+    let limit = fd_limit();
+    let (mut ok, mut refused) = (0, 0);
+    for n in 0..=1023u32 {
+        let r = lp.block_on(async move {
+            // The child writes its descriptor number to descriptor `n` (for 0-2, which
+            // libuv pipes itself, it only runs).
+            let mut cmd = if n > 2 {
+                let mut c = Command::new("bash");
+                c.arg("-c").arg(format!("printf {n} >&{n}"));
+                c
+            } else {
+                Command::new("true")
+            };
+            let mut child = cmd.fd(n, Stdio::piped()).spawn(&current())?;
+            let pipe = child.take_pipe(n);
+            let got = if n > 2 {
+                read_to_end(pipe).await
+            } else {
+                drop(pipe);
+                n.to_string().into_bytes()
+            };
+            let status = child.wait().await?;
+            Ok::<_, Error>((status, got))
+        });
+        match r.unwrap() {
+            Ok((status, got)) => {
+                assert!(status.success(), "fd {n}: {status:?}");
+                assert_eq!(String::from_utf8_lossy(&got), n.to_string(), "fd {n}");
+                ok += 1;
+            }
+            // No descriptor of that number can exist here: a typed error, not an abort.
+            Err(e) if n as usize >= limit.saturating_sub(1) => {
+                assert!(["EMFILE", "EINVAL"].contains(&e.name()), "fd {n}: {e}");
+                refused += 1;
+            }
+            Err(e) => panic!("fd {n}: {e}"),
+        }
+    }
+    assert_eq!(ok + refused, 1024);
+    assert!(ok >= limit.min(1024) - 1, "{ok} of 1024 (limit {limit})");
+    // Every pipe's child end was closed here (and our end with its stream).
+    all_closed(&lp, base);
+    assert_eq!(open_fds(), before);
+    println!("piped descriptors 0..=1023: {ok} worked, {refused} refused");
+}
+
+#[test]
+fn piped_descriptor_of_every_number() {
+    let me = std::env::current_exe().unwrap();
+    let mut cmd = Command::new(&me);
+    cmd.args([
+        "--exact",
+        "piped_fd_numbers_child",
+        "--test-threads=1",
+        "--nocapture",
+    ])
+    .env("UVIO_PROCESS_FD_NUMBERS_CHILD", "1");
+    let lp = Loop::new().unwrap();
+    let out = output_of(&lp, &mut cmd);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{:?}\n{text}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("1 passed"), "{text}");
+    assert!(text.contains("piped descriptors 0..=1023: "), "{text}");
+    // Above the range: refused before anything starts.
+    for n in [1024, 4096, u32::MAX] {
+        let e = Command::new("true")
+            .fd(n, Stdio::piped())
+            .spawn(&lp)
+            .unwrap_err();
+        assert_eq!(e.name(), "EINVAL", "fd {n}: {e}");
+        assert!(e.to_string().contains("above 1023"), "{e}");
+    }
 }

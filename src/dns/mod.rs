@@ -259,12 +259,10 @@ impl<R: RawReq, T> Pending<R, T> {
             let Pending::Start(start) = std::mem::replace(self, Pending::Failed(None)) else {
                 unreachable!("matched above")
             };
-            *self = match LoopHandle::current() {
-                None => Pending::Failed(Some(Error::EINVAL.with_operation(op))),
-                Some(lp) => match start(&lp) {
-                    Ok(o) => Pending::Running(o),
-                    Err(e) => Pending::Failed(Some(e)),
-                },
+            let lp = LoopHandle::current_or_panic(op);
+            *self = match start(&lp) {
+                Ok(o) => Pending::Running(o),
+                Err(e) => Pending::Failed(Some(e)),
             };
         }
         match self {
@@ -297,8 +295,11 @@ impl<R: RawReq, T> Pending<R, T> {
 /// # Errors
 ///
 /// An `EAI_*` error naming what was looked up (`EAI_NONAME` for an unknown name),
-/// `EINVAL` for a NUL byte or when polled outside a uvio loop, `EAI_CANCELED` when
-/// cancelled.
+/// `EINVAL` for a NUL byte, `EAI_CANCELED` when cancelled.
+///
+/// # Panics
+///
+/// When first polled outside a uvio loop (use [`getaddrinfo_cb`] to give a loop).
 ///
 /// # Examples
 ///
@@ -355,7 +356,11 @@ pub fn getaddrinfo_cb(
 ///
 /// # Errors
 ///
-/// An `EAI_*` error naming the address; `EINVAL` when polled outside a uvio loop.
+/// An `EAI_*` error naming the address.
+///
+/// # Panics
+///
+/// When first polled outside a uvio loop (use [`getnameinfo_cb`] to give a loop).
 ///
 /// # Examples
 ///
@@ -417,7 +422,7 @@ macro_rules! request_future {
         impl Future for $name {
             type Output = Result<$out>;
             fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-                self.0.poll(cx, concat!($op, " outside a uvio loop"))
+                self.0.poll(cx, $op)
             }
         }
 
@@ -602,6 +607,11 @@ fn split_host_port(s: &str) -> Result<(&str, u16)> {
 ///
 /// `EINVAL` when the text is not `host:port`; the `EAI_*` error of the lookup, naming the
 /// host.
+///
+/// # Panics
+///
+/// When a name must be looked up and the future is first polled outside a uvio loop (a
+/// numeric address needs no loop).
 ///
 /// # Examples
 ///

@@ -309,7 +309,8 @@ impl Loop {
 
     /// Closes every handle uvio opened on this loop and calls `done` once their close
     /// callbacks, and every request still in flight, have finished. For a borrowed loop,
-    /// the host then runs its loop to completion and can `uv_loop_close` it.
+    /// the host then runs its loop to completion and can `uv_loop_close` it. `done` always
+    /// runs from the loop, never inside this call, even when nothing was open.
     ///
     /// Handles stay valid Rust values; their operations return `EBADF` afterwards.
     ///
@@ -340,7 +341,14 @@ impl Loop {
         };
         inner.on_all_closed.set(Some(done));
         inner.close_every_handle();
-        inner.maybe_all_closed();
+        if inner.all_closed() {
+            // Nothing to wait for, yet `done` must not run inside this call (the callback
+            // rule, ARCHITECTURE.md): a handle closed at once makes it run from the loop,
+            // when that handle's close callback finds everything closed. (An idle handle
+            // cannot fail to initialise on an open loop; if it did, `done` would wait for
+            // the next close instead.)
+            drop(crate::Idle::new(&self.handle));
+        }
     }
 
     /// Takes the payload of a panic caught in a callback on a borrowed loop, which has no
@@ -502,6 +510,24 @@ impl LoopHandle {
     /// # Ok::<(), uvio::Error>(())
     /// ```
     pub fn current() -> Option<LoopHandle> {
+        Self::current_inner()
+    }
+
+    /// The current loop, for a call that finds its loop implicitly (`what` names it): outside
+    /// a loop that call panics, which is the crate's one rule (see "Outside a loop" on the
+    /// crate's front page).
+    #[track_caller]
+    pub(crate) fn current_or_panic(what: &str) -> LoopHandle {
+        match Self::current_inner() {
+            Some(lp) => lp,
+            None => panic!(
+                "{what} used outside a uvio loop (call it inside Loop::block_on, a spawned \
+                 task or a callback, or use the variant that takes a loop)"
+            ),
+        }
+    }
+
+    fn current_inner() -> Option<LoopHandle> {
         let p = crate::panic::current();
         if p.is_null() {
             return None;

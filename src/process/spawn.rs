@@ -104,7 +104,12 @@ impl Command {
     ///
     /// # Errors
     ///
-    /// As [`spawn`](Self::spawn); `EINVAL` when polled outside a uvio loop.
+    /// As [`spawn`](Self::spawn).
+    ///
+    /// # Panics
+    ///
+    /// When first polled outside a uvio loop (use [`spawn`](Self::spawn) and
+    /// [`Child::wait`] to give a loop).
     ///
     /// # Examples
     ///
@@ -115,7 +120,7 @@ impl Command {
     /// # Ok::<(), uvio::Error>(())
     /// ```
     pub async fn status(&mut self) -> Result<ExitStatus> {
-        let lp = current_loop("Command::status")?;
+        let lp = LoopHandle::current_or_panic("uvio::process::Command::status");
         let mut child = self.spawn_with(&lp, &inherit_all(), None)?;
         drop(child.stdin.take());
         child.wait().await
@@ -127,7 +132,11 @@ impl Command {
     ///
     /// # Errors
     ///
-    /// As [`spawn`](Self::spawn), a read error, `EINVAL` when polled outside a uvio loop.
+    /// As [`spawn`](Self::spawn), a read error.
+    ///
+    /// # Panics
+    ///
+    /// When first polled outside a uvio loop.
     ///
     /// # Examples
     ///
@@ -138,7 +147,7 @@ impl Command {
     /// # Ok::<(), uvio::Error>(())
     /// ```
     pub async fn output(&mut self) -> Result<Output> {
-        let lp = current_loop("Command::output")?;
+        let lp = LoopHandle::current_or_panic("uvio::process::Command::output");
         let defaults = [Stdio::null(), Stdio::piped(), Stdio::piped()];
         let mut child = self.spawn_with(&lp, &defaults, None)?;
         drop(child.stdin.take());
@@ -166,12 +175,16 @@ impl Command {
         let n = self.stdio_count();
         let mut containers = Vec::with_capacity(n);
         let mut pipes = Vec::with_capacity(n);
+        // The child's ends of the pipes uvio made (descriptors above 2): open until
+        // `uv_spawn` has returned, closed in this process afterwards.
+        let mut child_ends = Vec::new();
         for fd in 0..n {
             let cfg = self.stdio_of(fd, defaults.get(fd).unwrap_or(&null));
-            let (cont, pipe) =
+            let slot =
                 stdio::container(lp, fd, cfg).map_err(|e| e.with_context("spawn", self.shown()))?;
-            containers.push(cont);
-            pipes.push(pipe);
+            containers.push(slot.container);
+            pipes.push(slot.pipe);
+            child_ends.extend(slot.child_end);
         }
         let state = ProcessState {
             exit: Cell::new(Exit::Running {
@@ -197,6 +210,7 @@ impl Command {
                 0
             })?
         };
+        drop(child_ends);
         let st = h.state()?;
         if let Err(e) = check(ret) {
             // Not started: the callback is dropped, not called with ECANCELED.
@@ -233,10 +247,6 @@ impl Command {
 /// The descriptors 0-2 of `spawn`, `spawn_cb` and `status` when not configured.
 fn inherit_all() -> [Stdio; 3] {
     [Stdio::inherit(), Stdio::inherit(), Stdio::inherit()]
-}
-
-fn current_loop(op: &'static str) -> Result<LoopHandle> {
-    LoopHandle::current().ok_or_else(|| Error::EINVAL.with_context(op, "outside a uvio loop"))
 }
 
 /// Reads `pipe` to its end.

@@ -6,7 +6,8 @@
 //! starts with `uv_stream_t`'s fields. It implements [`StreamKind`] and gets its public stream
 //! API from the [`stream_methods!`] macro, which delegates to the generic functions here.
 //!
-//! Reading: the alloc callback hands libuv a 64 KiB buffer from a per-thread pool. In
+//! Reading: the alloc callback hands libuv a 64 KiB buffer from a per-thread pool (sized
+//! from demand: as many spare buffers as were in use at once lately, bounded). In
 //! callback mode the read callback borrows the bytes and the buffer goes back to the pool at
 //! once, so idle connections hold no buffer. In future mode ([`futures_io::AsyncRead`]) the
 //! buffer stays with the stream while it holds bytes not yet read by the caller: libuv reads
@@ -15,7 +16,7 @@
 //!
 //! Writing: see [`write`]. Connect and shutdown requests: see [`oneshot`].
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::mem::ManuallyDrop;
 use std::task::{Context, Poll, Waker};
 
@@ -140,21 +141,55 @@ enum Reader<T> {
     Async(Option<Waker>),
 }
 
-thread_local! {
-    /// Idle read buffers of this thread's streams: a stream holds one only while libuv
-    /// reads into it or while it has bytes queued for `AsyncRead`, so idle connections cost
-    /// no buffer.
-    static POOL: Cell<Vec<Vec<u8>>> = const { Cell::new(Vec::new()) };
+/// This thread's idle read buffers, sized from demand: a stream holds a buffer only while
+/// libuv reads into it or while it has bytes queued for `AsyncRead`, so idle connections
+/// cost none; the pool keeps as many spare buffers as were in use at once lately (at most
+/// [`POOL_MAX`]), so a steady load of N busy connections reuses N buffers instead of
+/// freeing and reallocating 64 KiB each time one is drained.
+struct Pool {
+    free: Vec<Vec<u8>>,
+    /// Buffers handed out and not yet returned.
+    out: usize,
+    /// The most in use at once during this window and the previous one: the spare
+    /// buffers kept are at most their maximum, so the pool shrinks again two windows after
+    /// the load fell.
+    peak: usize,
+    prev_peak: usize,
+    /// Buffers handed out in this window (a window is [`POOL_WINDOW`] of them).
+    taken: usize,
 }
-/// Idle read buffers kept per thread.
-const POOL_MAX: usize = 16;
+
+thread_local! {
+    static POOL: RefCell<Pool> = const {
+        RefCell::new(Pool { free: Vec::new(), out: 0, peak: 0, prev_peak: 0, taken: 0 })
+    };
+}
+/// The most idle read buffers kept per thread (16 MiB).
+const POOL_MAX: usize = 256;
+/// Buffers handed out per window of the demand estimate.
+const POOL_WINDOW: usize = 1 << 14;
+
+impl Pool {
+    /// How many spare buffers to keep.
+    fn keep(&self) -> usize {
+        self.peak.max(self.prev_peak).min(POOL_MAX)
+    }
+}
 
 fn pool_take() -> Vec<u8> {
     POOL.try_with(|p| {
-        let mut l = p.take();
-        let v = l.pop();
-        p.set(l);
-        v
+        let mut p = p.borrow_mut();
+        p.out += 1;
+        p.peak = p.peak.max(p.out);
+        p.taken += 1;
+        if p.taken == POOL_WINDOW {
+            p.taken = 0;
+            p.prev_peak = p.peak;
+            p.peak = p.out;
+            let keep = p.keep();
+            p.free.truncate(keep);
+        }
+        p.free.pop()
     })
     .ok()
     .flatten()
@@ -167,11 +202,11 @@ fn pool_give(mut v: Vec<u8>) {
     }
     v.clear();
     let _ = POOL.try_with(move |p| {
-        let mut l = p.take();
-        if l.len() < POOL_MAX {
-            l.push(v);
+        let mut p = p.borrow_mut();
+        p.out = p.out.saturating_sub(1);
+        if p.free.len() < p.keep() {
+            p.free.push(v);
         }
-        p.set(l);
     });
 }
 
@@ -939,3 +974,30 @@ macro_rules! stream_methods {
     };
 }
 pub(crate) use stream_methods;
+
+#[cfg(test)]
+mod pool_tests {
+    use super::*;
+
+    #[test]
+    fn pool_keeps_what_was_used_at_once_and_no_more_than_its_bound() {
+        let spare = || POOL.with(|p| p.borrow().free.len());
+        let base = spare();
+        let held: Vec<_> = (0..40).map(|_| pool_take()).collect();
+        held.into_iter().for_each(pool_give);
+        assert_eq!(spare(), base.max(40));
+        // Taking 40 again reuses them all.
+        let held: Vec<_> = (0..40).map(|_| pool_take()).collect();
+        assert_eq!(spare(), base.max(40) - 40);
+        held.into_iter().for_each(pool_give);
+        // A burst above the bound keeps only the bound.
+        let held: Vec<_> = (0..POOL_MAX + 10).map(|_| pool_take()).collect();
+        held.into_iter().for_each(pool_give);
+        assert_eq!(spare(), POOL_MAX);
+        // Two windows of light use later the pool has shrunk to that use.
+        for _ in 0..2 * POOL_WINDOW {
+            pool_give(pool_take());
+        }
+        assert!(spare() <= 2, "{}", spare());
+    }
+}

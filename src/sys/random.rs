@@ -146,8 +146,11 @@ pub fn random_with(
 ///
 /// # Errors
 ///
-/// `E2BIG` for more than `i32::MAX` bytes, `EINVAL` when polled outside a uvio loop,
-/// `ECANCELED` when cancelled.
+/// `E2BIG` for more than `i32::MAX` bytes, `ECANCELED` when cancelled.
+///
+/// # Panics
+///
+/// When first polled outside a uvio loop.
 ///
 /// ```
 /// let lp = uvio::Loop::new()?;
@@ -182,14 +185,10 @@ impl Future for Random {
     type Output = Result<Vec<u8>>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>>> {
         if let State::Start(len) = self.0 {
-            self.0 = match LoopHandle::current() {
-                None => State::Done(Some(
-                    Error::EINVAL.with_operation("random_async outside a uvio loop"),
-                )),
-                Some(lp) => match submit(&lp, len, None) {
-                    Ok(o) => State::Running(o),
-                    Err(e) => State::Done(Some(e)),
-                },
+            let lp = LoopHandle::current_or_panic("uvio::sys::random_async");
+            self.0 = match submit(&lp, len, None) {
+                Ok(o) => State::Running(o),
+                Err(e) => State::Done(Some(e)),
             };
         }
         match &mut self.0 {
