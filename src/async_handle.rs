@@ -1,17 +1,20 @@
 //! Waking a loop from another thread (`uv_async_t`): [`AsyncHandle`], its [`AsyncSender`],
 //! and [`AsyncStream`], the same as a `Stream` of wake-ups.
 //!
-//! The sender holds the handle's address behind an `Arc<RwLock<..>>`. The close callback
-//! (which runs before the handle's memory can be freed, and before the loop can be closed)
-//! takes the write lock and nulls it, so a `send` either completes on a live handle or finds
-//! null and returns `EBADF`: it never touches freed memory, whatever the order of closing,
-//! dropping and sending across threads.
+//! The sender shares a [`Target`] with the handle: the handle's address and a count of the
+//! sends in progress, both atomics, so a send takes no lock. The close callback (which runs
+//! before the handle's memory can be freed, and before the loop can be closed) marks the
+//! target closed and waits for the sends already in progress to leave `uv_async_send`, so a
+//! `send` either completes on a live handle or finds it closed and returns `EBADF`: it
+//! never touches freed memory, whatever the order of closing, dropping and sending across
+//! threads.
 
 use std::cell::Cell;
 use std::fmt;
 use std::mem::ManuallyDrop;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
@@ -22,17 +25,42 @@ use crate::ffi;
 use crate::handle::{HandleRef, handle_methods};
 use crate::timer::Listener;
 
-/// The handle's address as seen from other threads; null once the handle has closed.
-struct Target(*mut ffi::uv_async_t);
+/// The handle as seen from other threads: its address, and in `users` the sends in progress
+/// plus the [`CLOSED`] bit.
+struct Target {
+    raw: AtomicPtr<ffi::uv_async_t>,
+    users: AtomicUsize,
+}
 
-// SAFETY: the pointer is only dereferenced (by `uv_async_send`, libuv's one thread-safe call)
-// while the read lock is held and the pointer is non-null, i.e. before the close callback
-// has taken the write lock and nulled it.
-unsafe impl Send for Target {}
-// SAFETY: as above; shared access only reads the pointer under the lock.
-unsafe impl Sync for Target {}
+/// Set in `Target::users` once the handle is closing: no new send may start.
+const CLOSED: usize = 1 << (usize::BITS - 1);
 
-type Shared = Arc<RwLock<Target>>;
+impl Target {
+    fn new(raw: *mut ffi::uv_async_t) -> Target {
+        Target {
+            raw: AtomicPtr::new(raw),
+            users: AtomicUsize::new(if raw.is_null() { CLOSED } else { 0 }),
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.users.load(Ordering::Acquire) & CLOSED != 0
+    }
+
+    /// Marks the target closed and waits until no send is inside `uv_async_send`.
+    fn close(&self) {
+        let mut users = self.users.fetch_or(CLOSED, Ordering::AcqRel);
+        // A sender that counted itself in before the bit was set is inside (or about to
+        // enter) uv_async_send, a few instructions and at most one write(2): wait for it.
+        while users & !CLOSED != 0 {
+            std::thread::yield_now();
+            users = self.users.load(Ordering::Acquire);
+        }
+        self.raw.store(std::ptr::null_mut(), Ordering::Release);
+    }
+}
+
+type Shared = Arc<Target>;
 
 type AsyncCallback = dyn FnMut(&AsyncHandle);
 
@@ -42,8 +70,7 @@ struct Revoke(Shared);
 
 impl Drop for Revoke {
     fn drop(&mut self) {
-        let mut t = self.0.write().unwrap_or_else(|e| e.into_inner());
-        t.0 = std::ptr::null_mut();
+        self.0.close();
     }
 }
 
@@ -144,7 +171,8 @@ impl AsyncHandle {
     }
 
     fn create(lp: &LoopHandle, listener: Listener<AsyncCallback>) -> Result<AsyncHandle> {
-        let shared: Shared = Arc::new(RwLock::new(Target(std::ptr::null_mut())));
+        // Closed until the handle is initialised.
+        let shared: Shared = Arc::new(Target::new(std::ptr::null_mut()));
         let state = AsyncState {
             listener: Cell::new(listener),
             revoke: Revoke(Arc::clone(&shared)),
@@ -153,7 +181,8 @@ impl AsyncHandle {
         // this handle's type.
         let h =
             unsafe { HandleRef::new(lp, state, |l, h| ffi::uv_async_init(l, h, Some(on_async)))? };
-        shared.write().unwrap_or_else(|e| e.into_inner()).0 = h.raw();
+        shared.raw.store(h.raw(), Ordering::Release);
+        shared.users.store(0, Ordering::Release);
         Ok(AsyncHandle { h })
     }
 
@@ -216,7 +245,7 @@ impl AsyncHandle {
             },
             // A closed handle: a sender that is closed from the start.
             Err(_) => AsyncSender {
-                shared: Arc::new(RwLock::new(Target(std::ptr::null_mut()))),
+                shared: Arc::new(Target::new(std::ptr::null_mut())),
             },
         }
     }
@@ -292,14 +321,25 @@ impl AsyncSender {
     /// # Ok::<(), uvio::Error>(())
     /// ```
     pub fn send(&self) -> Result<()> {
-        let t = self.shared.read().unwrap_or_else(|e| e.into_inner());
-        if t.0.is_null() {
+        let t = &*self.shared;
+        /// Counts this send out again, however it leaves.
+        struct Leave<'a>(&'a AtomicUsize);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Release);
+            }
+        }
+        let users = t.users.fetch_add(1, Ordering::Acquire);
+        let _leave = Leave(&t.users);
+        if users & CLOSED != 0 {
             return Err(Error::EBADF.with_operation("AsyncSender::send: handle is closed"));
         }
-        // SAFETY: non-null under the read lock means the close callback has not run (it
-        // nulls the pointer under the write lock before the memory can be freed), so the
-        // handle is initialised and its loop open; uv_async_send is thread-safe.
-        check(unsafe { ffi::uv_async_send(t.0) })?;
+        let raw = t.raw.load(Ordering::Acquire);
+        // SAFETY: counted in while `CLOSED` was clear, so the close callback, which sets it
+        // and then waits for the count to drop before the handle's memory can be freed, has
+        // not finished: the handle is initialised (`raw` was stored before the count was
+        // opened) and its loop open; uv_async_send is thread-safe.
+        check(unsafe { ffi::uv_async_send(raw) })?;
         Ok(())
     }
 
@@ -318,11 +358,7 @@ impl AsyncSender {
     /// # Ok::<(), uvio::Error>(())
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.shared
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-            .is_null()
+        self.shared.is_closed()
     }
 }
 

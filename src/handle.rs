@@ -410,8 +410,13 @@ impl<H, S> Drop for HandleRef<H, S> {
 }
 
 /// Runs `f` from `lp`'s executor (a detached task); if the task is dropped instead (the loop
-/// shuts down first, or is gone already), `f` runs then.
+/// shuts down first), `f` runs then. On a loop that is shut down already `f` is dropped
+/// uncalled: running it here would run it on the caller's stack.
 fn defer(lp: &Rc<LoopInner>, f: Box<dyn FnOnce()>) {
+    if lp.executor.is_shut() || lp.ensure_open().is_err() {
+        drop(f);
+        return;
+    }
     struct RunOnDrop(Option<Box<dyn FnOnce()>>);
     impl Drop for RunOnDrop {
         fn drop(&mut self) {
@@ -501,8 +506,9 @@ macro_rules! handle_methods {
 
             /// Starts closing (if not already) and calls `f` on the loop thread once the close
             /// callback has run. Never on the caller's stack: when the handle is closed
-            /// already, `f` runs from the loop's next iteration (or at once if the loop itself
-            /// is gone).
+            /// already, `f` runs from the loop's next iteration; when the loop itself is
+            /// closed (dropped, or after `close_all`), nothing can run from it any more and
+            /// `f` is dropped uncalled.
             ///
             /// # Examples
             ///

@@ -527,11 +527,17 @@ fn close_with_on_a_closed_handle_never_runs_on_the_callers_stack() {
     assert_eq!(*state.borrow(), 11);
     // The `closed()` future of a closed handle is ready at once.
     lp.block_on(t.closed()).unwrap();
-    // With the loop gone there is nothing to defer to: it runs at once.
+    // With the loop gone nothing can run from it: `f` is dropped uncalled (running it
+    // here would run it on the caller's stack).
     drop(lp);
     let s = state.clone();
-    t.close_with(move || *s.borrow_mut() += 100);
-    assert_eq!(*state.borrow(), 111);
+    let (dropped, count) = DropCount::new();
+    t.close_with(move || {
+        let _d = &dropped;
+        *s.borrow_mut() += 100;
+    });
+    assert_eq!(*state.borrow(), 11);
+    assert_eq!(count.get(), 1, "dropped uncalled");
     // On a loop that is being dropped: runs during the drop.
     let lp = Loop::new().unwrap();
     let t2 = Timer::new(&lp).unwrap();
@@ -543,7 +549,7 @@ fn close_with_on_a_closed_handle_never_runs_on_the_callers_stack() {
     let s = state.clone();
     u.close_with(move || *s.borrow_mut() += 10000);
     drop(lp);
-    assert_eq!(*state.borrow(), 11111);
+    assert_eq!(*state.borrow(), 11011);
 }
 
 #[test]
