@@ -55,6 +55,7 @@ mod sleeps;
 mod stream;
 pub mod sys;
 mod tcp;
+mod thread_id;
 pub mod time;
 mod timer;
 mod tty;

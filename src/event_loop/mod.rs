@@ -484,6 +484,8 @@ impl LoopInner {
             ticks_queued: Cell::new(false),
             on_closed: RefCell::new(HashMap::new()),
             sleeps: RefCell::new(None),
+            immediates: RefCell::new(std::rc::Weak::new()),
+            read_bufs: Cell::new(Vec::new()),
             executor: Executor::new(),
             pool: BoxPool::new(),
         }

@@ -20,6 +20,7 @@ use std::mem::ManuallyDrop;
 use std::task::{Context, Poll, Waker};
 
 use crate::error::{Error, Result};
+use crate::event_loop::LoopInner;
 use crate::ffi;
 use crate::handle::HandleRef;
 
@@ -99,39 +100,29 @@ enum Reader<T> {
     Async(Option<Waker>),
 }
 
-thread_local! {
-    /// Idle read buffers of this thread's streams: a stream holds one only while libuv
-    /// reads into it or while it has bytes queued for `AsyncRead`, so idle connections cost
-    /// no buffer.
-    static POOL: Cell<Vec<Vec<u8>>> = const { Cell::new(Vec::new()) };
-}
-/// Idle read buffers kept per thread.
+/// Idle read buffers kept per loop (in `LoopInner::read_bufs`): a stream holds one only while
+/// libuv reads into it or while it has bytes queued for `AsyncRead`, so idle connections cost
+/// no buffer. Per loop rather than per thread: a thread-local `Vec` would register a
+/// thread-exit destructor, which must not outlive a host's unload of the library.
 const POOL_MAX: usize = 16;
 
-fn pool_take() -> Vec<u8> {
-    POOL.try_with(|p| {
-        let mut l = p.take();
-        let v = l.pop();
-        p.set(l);
-        v
-    })
-    .ok()
-    .flatten()
-    .unwrap_or_else(|| Vec::with_capacity(READ_BUF))
+fn pool_take(lp: &LoopInner) -> Vec<u8> {
+    let mut l = lp.read_bufs.take();
+    let v = l.pop();
+    lp.read_bufs.set(l);
+    v.unwrap_or_else(|| Vec::with_capacity(READ_BUF))
 }
 
-fn pool_give(mut v: Vec<u8>) {
+fn pool_give(lp: &LoopInner, mut v: Vec<u8>) {
     if v.capacity() < READ_BUF {
         return;
     }
     v.clear();
-    let _ = POOL.try_with(move |p| {
-        let mut l = p.take();
-        if l.len() < POOL_MAX {
-            l.push(v);
-        }
-        p.set(l);
-    });
+    let mut l = lp.read_bufs.take();
+    if l.len() < POOL_MAX {
+        l.push(v);
+    }
+    lp.read_bufs.set(l);
 }
 
 /// The state of every stream handle.
@@ -168,10 +159,10 @@ impl<T> StreamState<T> {
     }
 
     /// Stores the read buffer back, or gives it to the pool when nothing is queued in it.
-    fn put_back(&self, v: Vec<u8>) {
+    fn put_back(&self, lp: &LoopInner, v: Vec<u8>) {
         if v.len() == self.rpos.get() {
             self.rpos.set(0);
-            pool_give(v);
+            pool_give(lp, v);
         } else {
             self.rbuf.set(v);
         }
@@ -195,7 +186,8 @@ impl<T> Drop for StreamState<T> {
         if let Some(w) = self.w.flush.take() {
             w.wake();
         }
-        pool_give(self.rbuf.take());
+        // Freed, not pooled (no loop at hand here); a closing stream rarely holds one.
+        drop(self.rbuf.take());
     }
 }
 
@@ -266,7 +258,7 @@ unsafe extern "C" fn on_alloc<T: StreamKind>(
         let st = unsafe { s.handle().state_unchecked() };
         let mut v = st.rbuf.take();
         if v.capacity() == 0 {
-            v = pool_take();
+            v = pool_take(s.handle().loop_inner());
         }
         let rpos = st.rpos.get();
         if rpos == v.len() {
@@ -308,7 +300,7 @@ unsafe extern "C" fn on_read<T: StreamKind>(
             let (base, len) = unsafe { ((*buf).base as *const u8, (*buf).len) };
             if base != tail || n > len || n > v.capacity() - v.len() {
                 debug_assert!(false, "read into a buffer that is not the stream's");
-                st.put_back(v);
+                st.put_back(h.loop_inner(), v);
                 return;
             }
             // SAFETY: libuv (the kernel) initialised `n` bytes of the spare capacity.
@@ -333,7 +325,7 @@ unsafe extern "C" fn on_read<T: StreamKind>(
                     cb(&s, Ok(&v[rpos..]));
                 }
                 v.clear();
-                st.put_back(v);
+                st.put_back(h.loop_inner(), v);
                 if let Some(Err(e)) = result {
                     // Unless the data callback stopped reading; one it installed gets the
                     // error instead.
@@ -357,7 +349,7 @@ unsafe extern "C" fn on_read<T: StreamKind>(
                     _ => None,
                 };
                 let queued = v.len() - st.rpos.get();
-                st.put_back(v);
+                st.put_back(h.loop_inner(), v);
                 match result {
                     Some(Err(e)) if e.code() == Error::ENOBUFS.code() => stop_reading(h),
                     Some(Err(e)) => {
@@ -394,7 +386,7 @@ pub(crate) fn poll_read<T: StreamKind>(
         let n = out.len().min(v.len() - rpos);
         out[..n].copy_from_slice(&v[rpos..rpos + n]);
         st.rpos.set(rpos + n);
-        st.put_back(v);
+        st.put_back(h.loop_inner(), v);
         // Resume reading if it had stopped because the queue was full.
         if !st.reading.get() && st.read_end_is_none() && !st.is_callback() {
             if let Err(e) = ensure_reading(h) {
@@ -403,7 +395,7 @@ pub(crate) fn poll_read<T: StreamKind>(
         }
         return Poll::Ready(Ok(n));
     }
-    st.put_back(v);
+    st.put_back(h.loop_inner(), v);
     if let Some(e) = st.read_end.take() {
         let r = if e.code() == Error::EOF.code() {
             Ok(0)
