@@ -43,6 +43,7 @@ pub mod fs;
 mod fs_event;
 mod fs_poll;
 pub mod handle;
+mod host;
 mod net_addr;
 pub mod node;
 mod panic;

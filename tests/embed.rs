@@ -6,7 +6,7 @@ mod common;
 use std::cell::{Cell, RefCell};
 use std::mem::MaybeUninit;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use uvio::{Loop, RunMode, Timer, ffi};
 
@@ -198,4 +198,138 @@ fn metrics_and_version_on_a_borrowed_loop() {
     drop((t, lp));
     host.run();
     assert_eq!(host.close(), 0);
+}
+
+/// When each of uvio's timers fired, against the delay it was given.
+type Fired = Rc<RefCell<Vec<(&'static str, Duration, Duration)>>>;
+
+/// Arms one of each of uvio's relative-time timers on `lp` with `delay`, recording how long
+/// after the call each one fired by `Instant` (a lower bound only: nothing here can flake).
+fn arm_every_timer(
+    lp: &Loop,
+    delay: Duration,
+    fired: &Fired,
+    keep: &mut Vec<Box<dyn std::any::Any>>,
+) {
+    let note = |what: &'static str| {
+        let fired = fired.clone();
+        let start = Instant::now();
+        move || fired.borrow_mut().push((what, start.elapsed(), delay))
+    };
+    let t = Timer::new(lp).unwrap();
+    let n = note("Timer::start");
+    t.start(delay, Duration::ZERO, move |_| n()).unwrap();
+    keep.push(Box::new(t));
+    // `again` on a timer whose repeat is the delay (started long before, so its first
+    // schedule is far away).
+    let t = Timer::new(lp).unwrap();
+    let n = RefCell::new(Some(note("Timer::again")));
+    t.start(Duration::from_secs(600), delay, move |t| {
+        if let Some(n) = n.borrow_mut().take() {
+            n();
+        }
+        t.stop().unwrap();
+    })
+    .unwrap();
+    t.again().unwrap();
+    keep.push(Box::new(t));
+    let n = note("node::set_timeout");
+    keep.push(Box::new(uvio::node::set_timeout_in(lp, delay, n).unwrap()));
+    let n = Cell::new(Some(note("node::set_interval")));
+    keep.push(Box::new(
+        uvio::node::set_interval_in(lp, delay, move |i| {
+            if let Some(n) = n.take() {
+                n();
+            }
+            i.clear();
+        })
+        .unwrap(),
+    ));
+    let n = note("time::sleep");
+    lp.spawn_local(async move {
+        uvio::time::sleep(delay).await;
+        n();
+    });
+    let n = note("time::interval");
+    lp.spawn_local(async move {
+        uvio::time::interval(delay).tick().await;
+        n();
+    });
+}
+
+fn assert_none_early(fired: &Fired, want: usize) {
+    let fired = fired.borrow();
+    assert_eq!(fired.len(), want, "{fired:?}");
+    for (what, after, delay) in fired.iter() {
+        assert!(
+            after >= delay,
+            "{what} fired {after:?} after the call, before its {delay:?}"
+        );
+    }
+}
+
+/// The host's own code runs for a while without the loop updating its cached time (busy
+/// JavaScript or Lua), then uvio arms timers: none may fire before its delay by the wall
+/// clock. Before uvio refreshed the time on borrowed loops they fired at once.
+#[test]
+fn timers_on_a_borrowed_loop_count_from_the_call() {
+    let mut host = HostLoop::new();
+    let lp = host.borrow();
+    let fired: Fired = Rc::default();
+    let mut keep = Vec::new();
+    // SAFETY: the loop is initialised; one non-blocking iteration sets its cached time.
+    unsafe { ffi::uv_run(host.raw(), ffi::UV_RUN_NOWAIT) };
+    std::thread::sleep(Duration::from_millis(80));
+    arm_every_timer(&lp, Duration::from_millis(30), &fired, &mut keep);
+    // Small delays started at arbitrary points within a millisecond: the loop clock's
+    // truncation to milliseconds must not make any of them early either.
+    for i in 1..=5 {
+        std::thread::sleep(Duration::from_micros(300));
+        arm_every_timer(&lp, Duration::from_millis(i), &fired, &mut keep);
+    }
+    host.run();
+    assert_none_early(&fired, 6 * 6);
+    drop((keep, lp));
+    host.run();
+    assert_eq!(host.close(), 0);
+}
+
+/// The same from inside the host's own callback in the same timers phase as uvio's (node's
+/// timers run there): the host's callback was busy before uvio's code armed the timers.
+#[test]
+fn timers_armed_after_a_busy_host_callback_count_from_the_call() {
+    extern "C" fn host_timer(t: *mut ffi::uv_timer_t) {
+        // SAFETY: `data` is the test's closure, alive until the loop is closed.
+        let f = unsafe { &mut *(*t).data.cast::<Box<dyn FnMut()>>() };
+        std::thread::sleep(Duration::from_millis(80));
+        f();
+    }
+    let mut host = HostLoop::new();
+    let lp = Rc::new(host.borrow());
+    let fired: Fired = Rc::default();
+    let keep = Rc::new(RefCell::new(Vec::new()));
+    let (l, f, k) = (lp.clone(), fired.clone(), keep.clone());
+    let mut arm: Box<dyn FnMut()> =
+        Box::new(move || arm_every_timer(&l, Duration::from_millis(30), &f, &mut k.borrow_mut()));
+    let mut own = Box::new(MaybeUninit::<ffi::uv_timer_t>::zeroed());
+    // SAFETY: the timer lives in a box that outlives its close (run below, before drop);
+    // `data` points at `arm`, which outlives the loop's run.
+    unsafe {
+        ffi::uv_timer_init(host.raw(), own.as_mut_ptr());
+        (*own.as_mut_ptr()).data = (&raw mut arm).cast();
+        ffi::uv_timer_start(own.as_mut_ptr(), Some(host_timer), 1, 0);
+    }
+    host.run();
+    assert_none_early(&fired, 6);
+    // SAFETY: the host's timer is initialised and not closing.
+    unsafe { ffi::uv_close(own.as_mut_ptr().cast(), None) };
+    host.run();
+    // The closure held a reference to the Loop: drop it, then the Loop (closing uvio's
+    // handles), then let the host finish.
+    drop(arm);
+    keep.borrow_mut().clear();
+    drop(Rc::try_unwrap(lp).expect("the only reference"));
+    host.run();
+    assert_eq!(host.close(), 0);
+    drop(own);
 }

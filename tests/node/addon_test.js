@@ -65,6 +65,18 @@ async function exercise() {
   await addon.sleep(2).then(() => new Promise((r) => process.nextTick(() => { ticked = true; r(); })));
   assert.ok(ticked);
 
+  // Timers count from the call, not from the loop's cached time, which stands still while
+  // JavaScript runs: after 100 ms of busy JS a 50 ms uvio timer still waits 50 ms (by the
+  // monotonic clock performance.now() reads; a lower bound, which load cannot break).
+  for (const ms of [50, 3]) {
+    const spin = performance.now();
+    while (performance.now() - spin < 100) { /* busy */ }
+    const start = performance.now();
+    await addon.sleep(ms);
+    const took = performance.now() - start;
+    assert.ok(took >= ms, `sleep(${ms}) resolved after ${took} ms`);
+  }
+
   // A file read with uvio::fs.
   const buf = await addon.readFile(__filename);
   assert.ok(buf.equals(fs.readFileSync(__filename)));
