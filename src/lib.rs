@@ -70,6 +70,7 @@ pub use event_loop::{Loop, LoopHandle, Metrics, RunMode};
 pub use fd_poll::{FdPoll, PollEvents, PollReady};
 pub use fs_event::{FsEvent, FsEventInfo};
 pub use fs_poll::{FsPoll, FsPollEvent};
+pub use host::{CallbackHook, PanicHandler};
 pub use pipe::{PendingHandle, PipeAddr, PipeConnect, PipeListener, PipeStream};
 pub use runtime::{JoinError, JoinHandle, spawn_local};
 pub use signal::Signal;

@@ -48,6 +48,7 @@ pub(crate) fn guard<R>(lp: &LoopInner, f: impl FnOnce() -> R) -> Option<R> {
     let outer = current().is_null() || !lp.in_callback.get();
     let was = lp.in_callback.replace(true);
     let _enter = enter(lp);
+    let host = crate::host::hook_scope(lp, outer);
     let r = match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => Some(r),
         Err(payload) => {
@@ -58,6 +59,7 @@ pub(crate) fn guard<R>(lp: &LoopInner, f: impl FnOnce() -> R) -> Option<R> {
     if outer {
         lp.run_next_ticks();
     }
+    drop(host);
     lp.in_callback.set(was);
     r
 }

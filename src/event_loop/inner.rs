@@ -58,6 +58,8 @@ pub(crate) struct LoopInner {
     /// Idle 64 KiB read buffers of this loop's streams (`stream/mod.rs`). Per loop, not per
     /// thread: a thread-local would need a thread-exit destructor (see `thread_id`).
     pub(crate) read_bufs: Cell<Vec<Vec<u8>>>,
+    /// What the embedder set on a borrowed loop: panic handler, queued panics, callback hook.
+    pub(crate) host: crate::host::HostState,
     pub(crate) executor: Executor,
     /// The memory of this loop's handle boxes (`handle.rs`). Every box holds an
     /// `Rc<LoopInner>`, so the pool outlives every box carved from it.
@@ -83,6 +85,10 @@ impl LoopInner {
     }
 
     pub(crate) fn store_panic(&self, payload: Box<dyn Any + Send>) {
+        if !self.is_owned() {
+            // To the embedder's handler, or queued for take_panic (`host.rs`).
+            return crate::host::panicked(self, payload);
+        }
         match self.panic.take() {
             None => self.panic.set(Some(payload)),
             Some(first) => {
@@ -98,6 +104,9 @@ impl LoopInner {
     }
 
     pub(crate) fn take_panic(&self) -> Option<Box<dyn Any + Send>> {
+        if !self.is_owned() {
+            return crate::host::take_panic(self);
+        }
         self.panic.take()
     }
 

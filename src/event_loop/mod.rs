@@ -344,7 +344,8 @@ impl Loop {
     }
 
     /// Takes the payload of a panic caught in a callback on a borrowed loop, which has no
-    /// `run` to resume it.
+    /// `run` to resume it: the oldest one not yet taken (every panic is kept, in order),
+    /// unless a handler set with [`Loop::set_panic_handler`] took them.
     ///
     /// # Examples
     ///
@@ -486,6 +487,7 @@ impl LoopInner {
             sleeps: RefCell::new(None),
             immediates: RefCell::new(std::rc::Weak::new()),
             read_bufs: Cell::new(Vec::new()),
+            host: crate::host::HostState::default(),
             executor: Executor::new(),
             pool: BoxPool::new(),
         }
