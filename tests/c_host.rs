@@ -181,7 +181,10 @@ fn static_libuv() -> Option<PathBuf> {
 
 /// Runs `exe PLUGIN` and returns (success, stderr).
 fn run_failing_host(exe: &Path, plugin: &Path) -> (bool, String) {
-    let out = Command::new(exe).arg(plugin).output().expect("run the host");
+    let out = Command::new(exe)
+        .arg(plugin)
+        .output()
+        .expect("run the host");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).to_string(),

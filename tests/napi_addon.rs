@@ -98,5 +98,8 @@ fn napi_rs_addon_loaded_only_in_workers() {
     let out = run("worker-only");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "node failed: {:?}", out.status);
-    assert!(stdout.lines().any(|l| l == "main: worker-only ok"), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l == "main: worker-only ok"),
+        "{stdout}"
+    );
 }

@@ -20,7 +20,11 @@ fn build_module() -> PathBuf {
     let target = root().join("target").join("nvim_module");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let st = Command::new(cargo)
-        .args(["build", "--manifest-path", "examples/nvim_module/Cargo.toml"])
+        .args([
+            "build",
+            "--manifest-path",
+            "examples/nvim_module/Cargo.toml",
+        ])
         .env("CARGO_TARGET_DIR", &target)
         .current_dir(root())
         .status()
@@ -54,7 +58,16 @@ fn module_on_nvims_loop_headless() {
         dir.display()
     );
     let mut child = Command::new("nvim")
-        .args(["--headless", "-u", "NONE", "-i", "NONE", "--cmd", &cpath, "-c"])
+        .args([
+            "--headless",
+            "-u",
+            "NONE",
+            "-i",
+            "NONE",
+            "--cmd",
+            &cpath,
+            "-c",
+        ])
         .arg(format!(
             "luafile {}",
             root().join("tests/nvim/module_test.lua").display()
