@@ -11,11 +11,12 @@
 //! iteration too (node's own timers run in the same timers phase as uvio's), so a timeout
 //! counted from the cached time would fire early. [`from_now`] gives the timeout to pass
 //! instead: it refreshes the cached time (`uv_update_time`, so the host's next poll timeout
-//! is right too) and adds what the millisecond loop clock is behind the monotonic clock
-//! (`uv_hrtime`, the clock of `Instant`; libuv's loop clock truncates to milliseconds and may
-//! read the coarse clock, up to a millisecond behind). A timer due at
-//! `uv_now() + timeout` then fires no sooner than the delay after the call by `Instant`.
-//! The cost is two vDSO clock reads per timer start, on borrowed loops only.
+//! is right too; not on libuv before 1.45, see `may_update_time`) and adds what the
+//! millisecond loop clock is behind the monotonic clock (`uv_hrtime`, the clock of
+//! `Instant`; libuv's loop clock truncates to milliseconds and may read the coarse clock, up
+//! to a millisecond behind). A timer due at `uv_now() + timeout` then fires no sooner than
+//! the delay after the call by `Instant`. The cost is two vDSO clock reads per timer start,
+//! on borrowed loops only.
 //!
 //! **Panics.** A borrowed loop has no `run` to resume a panic from. A panic caught in a
 //! callback (`panic::guard`, a `next_tick`, a detached task, the hook itself) goes to the
@@ -59,14 +60,34 @@ pub(crate) fn from_now(lp: &LoopInner, delay: Duration) -> Duration {
     if lp.is_owned() || delay.is_zero() || lp.ensure_open().is_err() {
         return delay;
     }
-    // SAFETY: the loop is initialised and open; both calls only read clocks and update the
-    // loop's cached time.
-    let (loop_ms, now_ns) = unsafe {
-        ffi::uv_update_time(lp.raw());
-        (ffi::uv_now(lp.raw()), ffi::uv_hrtime())
-    };
+    if may_update_time() {
+        // SAFETY: the loop is initialised and open; this reads the clock into the loop.
+        unsafe { ffi::uv_update_time(lp.raw()) };
+    }
+    // SAFETY: as above; both only read.
+    let (loop_ms, now_ns) = unsafe { (ffi::uv_now(lp.raw()), ffi::uv_hrtime()) };
     let behind = now_ns.div_ceil(1_000_000).saturating_sub(loop_ms);
     delay.saturating_add(Duration::from_millis(behind))
+}
+
+/// Whether refreshing the loop's time from inside a callback is harmless: from libuv 1.45 on,
+/// the timers phase runs the timers that were due when it began. Before (Debian's 1.44, the
+/// libuv of Neovim 0.7 there) it runs timers while any is due by the *current* loop time, so
+/// a refresh inside a timer callback could keep a short repeating timer running the phase
+/// forever. There `from_now` leaves the cached time alone: its timeout, counted from the
+/// stale time, is still never early, only the host's next poll may wait longer than needed.
+fn may_update_time() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static KNOWN: AtomicU8 = AtomicU8::new(0);
+    match KNOWN.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let yes = crate::version() >= (1, 45, 0);
+            KNOWN.store(if yes { 1 } else { 2 }, Ordering::Relaxed);
+            yes
+        }
+    }
 }
 
 /// What an embedder runs around uvio's callbacks on a borrowed loop; see
