@@ -189,23 +189,37 @@ pub(crate) struct HookScope<'a> {
 /// nothing otherwise, or when no hook is set (one load).
 #[inline]
 pub(crate) fn hook_scope(lp: &LoopInner, outer: bool) -> HookScope<'_> {
-    if !outer || !lp.host.hooked.get() {
-        return HookScope { lp, hook: None };
+    let hook = if outer { hook_enter(lp) } else { None };
+    HookScope { lp, hook }
+}
+
+/// Calls the hook's `enter` (if one is set) and returns it, for [`hook_exit`]: the parts of
+/// [`hook_scope`] for a caller that keeps its own scope value.
+#[inline]
+pub(crate) fn hook_enter(lp: &LoopInner) -> Option<Rc<dyn CallbackHook>> {
+    if !lp.host.hooked.get() {
+        return None;
     }
     let hook = lp.host.hook.borrow().clone();
     if let Some(h) = &hook {
         call_hook(lp, || h.enter());
     }
-    HookScope { lp, hook }
+    hook
+}
+
+/// Calls `exit` of the hook [`hook_enter`] returned (the hook entered is the one exited,
+/// even if another was set meanwhile).
+#[inline]
+pub(crate) fn hook_exit(lp: &LoopInner, hook: Option<Rc<dyn CallbackHook>>) {
+    if let Some(h) = hook {
+        call_hook(lp, || h.exit());
+    }
 }
 
 impl Drop for HookScope<'_> {
     #[inline]
     fn drop(&mut self) {
-        // The hook entered is the one exited, even if another was set meanwhile.
-        if let Some(h) = self.hook.take() {
-            call_hook(self.lp, || h.exit());
-        }
+        hook_exit(self.lp, self.hook.take());
     }
 }
 
