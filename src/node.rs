@@ -46,7 +46,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::event_loop::LoopHandle;
 use crate::timer::Timer;
 use crate::watcher::{Check, Idle};
@@ -475,7 +475,7 @@ impl fmt::Debug for Timeout {
 /// One loop's immediates: one check handle (always running, unref'd) drains the queue; an
 /// idle handle is active while some referenced immediate is pending, so the loop neither
 /// blocks in its poll nor exits meanwhile (what Node does too).
-struct Immediates {
+pub(crate) struct Immediates {
     lp: LoopHandle,
     /// Owned here, while the check's callback owns this struct: the cycle ends when the loop
     /// closes the check handle.
@@ -492,26 +492,19 @@ struct ImmediateInner {
     owner: Weak<Immediates>,
 }
 
-thread_local! {
-    /// The immediates of each loop on this thread that has used them.
-    static REGISTRY: RefCell<Vec<Weak<Immediates>>> = const { RefCell::new(Vec::new()) };
-}
-
 impl Immediates {
     /// This loop's immediates, created on first use.
     fn of(lp: &LoopHandle) -> Result<Rc<Immediates>> {
         lp.inner.ensure_open()?;
-        let found = REGISTRY
-            .try_with(|r| {
-                let mut r = r.borrow_mut();
-                r.retain(|w| w.strong_count() > 0);
-                // One whose check handle is closing (after `Loop::close_all`) is on its way out.
-                r.iter().filter_map(Weak::upgrade).find(|i| {
-                    Rc::ptr_eq(&i.lp.inner, &lp.inner)
-                        && i.check.borrow().as_ref().is_some_and(|c| !c.is_closing())
-                })
-            })
-            .map_err(|_| Error::EBADF.with_operation("set_immediate: the thread is exiting"))?;
+        // Found through the loop, not a thread-local (which would need a thread-exit
+        // destructor, see `thread_id`). One whose check handle is closing (after
+        // `Loop::close_all`) is on its way out.
+        let found = lp
+            .inner
+            .immediates
+            .borrow()
+            .upgrade()
+            .filter(|i| i.check.borrow().as_ref().is_some_and(|c| !c.is_closing()));
         if let Some(i) = found {
             return Ok(i);
         }
@@ -530,8 +523,7 @@ impl Immediates {
         let me = Rc::clone(&imm);
         check.start(move |_| me.drain())?;
         *imm.check.borrow_mut() = Some(check);
-        // Unregistered (thread exiting) it still works; the next call makes another.
-        let _ = REGISTRY.try_with(|r| r.borrow_mut().push(Rc::downgrade(&imm)));
+        *lp.inner.immediates.borrow_mut() = Rc::downgrade(&imm);
         Ok(imm)
     }
 

@@ -56,6 +56,8 @@ impl Drop for EnterGuard {
 pub(crate) struct Scope {
     lp: Option<Rc<LoopInner>>,
     prev: *const LoopInner,
+    /// The embedder's callback hook entered for this callback (borrowed loops only).
+    hook: Option<Rc<dyn crate::host::CallbackHook>>,
 }
 
 /// Enters the callback scope of `lp` (see [`Scope`]).
@@ -65,13 +67,17 @@ pub(crate) fn scope(lp: &Rc<LoopInner>) -> Scope {
         return Scope {
             lp: None,
             prev: std::ptr::null(),
+            hook: None,
         };
     }
     lp.in_callback.set(true);
     let prev = CURRENT.with(|c| c.replace(Rc::as_ptr(lp)));
+    // The host's scope covers the callback and the checkpoint after it.
+    let hook = crate::host::hook_enter(lp);
     Scope {
         lp: Some(Rc::clone(lp)),
         prev,
+        hook,
     }
 }
 
@@ -80,6 +86,7 @@ impl Drop for Scope {
     fn drop(&mut self) {
         if let Some(lp) = self.lp.take() {
             lp.checkpoint();
+            crate::host::hook_exit(&lp, self.hook.take());
             lp.in_callback.set(false);
             CURRENT.with(|c| c.set(self.prev));
         }
@@ -100,8 +107,10 @@ pub(crate) fn guard<R>(lp: &LoopInner, f: impl FnOnce() -> R) -> Option<R> {
     }
     lp.in_callback.set(true);
     let _enter = enter(lp);
+    let host = crate::host::hook_scope(lp, true);
     let r = catch(lp, f);
     lp.checkpoint();
+    drop(host);
     lp.in_callback.set(false);
     r
 }

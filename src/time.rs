@@ -258,7 +258,12 @@ impl Stream for Interval {
             };
             let period = self.period;
             if t.listen_for_waker()
-                .and_then(|_| t.start_raw(period, period))
+                .and_then(|_| {
+                    t.start_raw(
+                        crate::host::from_now(&t.loop_handle().inner, period),
+                        period,
+                    )
+                })
                 .is_err()
             {
                 return Poll::Ready(None);

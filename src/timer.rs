@@ -186,6 +186,13 @@ impl Timer {
     /// Starts the timer: `callback` runs after `timeout`, then every `repeat` if non-zero.
     /// Starting an active timer replaces its schedule and callback.
     ///
+    /// On a loop uvio owns, `timeout` counts from the loop's cached time (`uv_now`, set at
+    /// the start of the iteration), as in libuv: after blocking outside the loop, call
+    /// [`LoopHandle::update_time`] first. On a borrowed loop (`Loop::from_raw`) it counts
+    /// from the call: the host's own code may have run since the cached time was set, so
+    /// uvio refreshes it and the timer never fires before `timeout` has passed by
+    /// [`std::time::Instant`]. [`Timer::again`] does the same with the repeat.
+    ///
     /// # Errors
     ///
     /// `EBADF` when the timer is closed.
@@ -217,7 +224,7 @@ impl Timer {
     ) -> Result<()> {
         let st = self.h.state()?;
         st.listener.set(Listener::Callback(Box::new(callback)));
-        self.start_raw(timeout, repeat)
+        self.start_raw(crate::host::from_now(self.h.loop_inner(), timeout), repeat)
     }
 
     /// Starts (or restarts) with whatever listener is installed.
@@ -279,6 +286,11 @@ impl Timer {
                 unsafe { ffi::uv_timer_again(h) }
             })
             .map_err(|e| e.with_operation("Timer::again"))?;
+        // On a borrowed loop the repeat counts from now, as `start`'s timeout does.
+        let repeat = self.repeat();
+        if !self.h.loop_inner().is_owned() && !repeat.is_zero() {
+            self.start_raw(crate::host::from_now(self.h.loop_inner(), repeat), repeat)?;
+        }
         Ok(())
     }
 

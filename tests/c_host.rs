@@ -168,3 +168,64 @@ fn c_host_runs_uvio_on_its_loop_static_and_dlopen() {
     let so = lib.join("libuvio_c_plugin.so");
     check(&run_host(&dl_exe, Some(&so)), "dlopen", &version);
 }
+
+/// The static libuv of libuv's development package (`libuv_a.a` on Debian, `libuv.a`
+/// elsewhere), if there is one.
+fn static_libuv() -> Option<PathBuf> {
+    let libdir = pkg_config(&["--variable=libdir"])?;
+    ["libuv_a.a", "libuv.a"]
+        .iter()
+        .map(|n| Path::new(&libdir).join(n))
+        .find(|p| p.exists())
+}
+
+/// Runs `exe PLUGIN` and returns (success, stderr).
+fn run_failing_host(exe: &Path, plugin: &Path) -> (bool, String) {
+    let out = Command::new(exe)
+        .arg(plugin)
+        .output()
+        .expect("run the host");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// A host that links libuv statically must export all of it for a `host`-mode plugin it
+/// `dlopen`s: `-rdynamic` exports only what the host itself pulled out of `libuv.a`, so the
+/// plugin fails to load (`undefined symbol: uv_...`); with `-Wl,--whole-archive` around the
+/// archive every `uv_*` is there and the plugin runs on the host's loop.
+#[test]
+fn c_host_linking_libuv_statically_exports_it_with_whole_archive() {
+    let (Some(cflags), Some(archive)) = (pkg_config(&["--cflags"]), static_libuv()) else {
+        eprintln!("no static libuv from libuv's development package: skipping");
+        return;
+    };
+    if !have_cc() {
+        eprintln!("no C compiler: skipping the C host test");
+        return;
+    }
+    let version = pkg_config(&["--modversion"]).unwrap();
+    let so = build_plugin().join("libuvio_c_plugin.so");
+    let dir = tempfile::tempdir().unwrap();
+    let a = archive.to_str().unwrap();
+
+    let partial = dir.path().join("host_rdynamic_only");
+    compile(&partial, &[], &format!("{cflags} -rdynamic {a}"));
+    let (ok, stderr) = run_failing_host(&partial, &so);
+    assert!(!ok, "the plugin loaded without libuv's other symbols");
+    assert!(
+        stderr.contains("undefined symbol: uv_"),
+        "not the documented failure: {stderr}"
+    );
+
+    let whole = dir.path().join("host_whole_archive");
+    let libuv = format!("{cflags} -rdynamic -Wl,--whole-archive {a} -Wl,--no-whole-archive");
+    compile(&whole, &[], &libuv);
+    // The host really has its own libuv, not the shared one.
+    if let Ok(out) = Command::new("readelf").arg("-d").arg(&whole).output() {
+        let dynamic = String::from_utf8_lossy(&out.stdout);
+        assert!(!dynamic.contains("libuv.so"), "linked libuv.so: {dynamic}");
+    }
+    check(&run_host(&whole, Some(&so)), "dlopen", &version);
+}

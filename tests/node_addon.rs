@@ -63,10 +63,16 @@ fn addon() -> &'static Path {
 /// Runs `node addon_test.js ADDON MODE`, killing it if it hangs (a hang guard, not a timing
 /// assertion: a correct run ends by itself well before).
 fn run_node(mode: &str) -> Output {
+    run_node_with(mode, &[])
+}
+
+/// [`run_node`] with more arguments after the mode.
+fn run_node_with(mode: &str, more: &[&str]) -> Output {
     let mut child = Command::new("node")
         .arg(root().join("tests/node/addon_test.js"))
         .arg(addon())
         .arg(mode)
+        .args(more)
         .env("RUST_BACKTRACE", "0")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -110,6 +116,36 @@ fn every_function_in_main_thread_and_workers() {
     assert!(stderr.contains("deliberate panic in a uvio timer callback"));
     assert!(!stderr.contains("uv_loop_close"), "{stderr}");
     assert!(!stderr.contains("Assertion"), "{stderr}");
+}
+
+/// The addon loaded only in Workers, ending `ending`: node unmaps the library when each
+/// Worker's env ends, before the thread exits, so a thread-exit destructor registered by uvio
+/// (or by std on its behalf, as `std::thread::current()` does) would then run from unmapped
+/// memory: SIGSEGV, exit status 139.
+fn worker_only(ending: &str) {
+    if node_missing() {
+        return;
+    }
+    let out = run_node_with("worker-only", &[ending]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "node failed: {:?}", out.status);
+    let want = format!("main: worker-only {ending} ok");
+    assert!(stdout.lines().any(|l| l == want), "{stdout}");
+}
+
+#[test]
+fn addon_loaded_only_in_workers_that_end_by_themselves() {
+    worker_only("natural");
+}
+
+#[test]
+fn addon_loaded_only_in_workers_that_call_process_exit() {
+    worker_only("exit");
+}
+
+#[test]
+fn addon_loaded_only_in_workers_that_are_terminated() {
+    worker_only("terminate");
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::{HashMap, VecDeque};
 use std::mem::MaybeUninit;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use crate::error::{Error, Result};
 use crate::ffi;
@@ -52,6 +52,14 @@ pub(crate) struct LoopInner {
     pub(super) on_closed: RefCell<HashMap<*mut ffi::uv_handle_t, Continuation>>,
     /// The shared timer of every `time::sleep` (created on first use, dropped at shutdown).
     pub(crate) sleeps: RefCell<Option<Rc<crate::sleeps::Sleeps>>>,
+    /// `node::set_immediate`'s queue (owned by its check handle's callback; created on first
+    /// use).
+    pub(crate) immediates: RefCell<Weak<crate::node::Immediates>>,
+    /// Idle 64 KiB read buffers of this loop's streams (`stream/mod.rs`). Per loop, not per
+    /// thread: a thread-local would need a thread-exit destructor (see `thread_id`).
+    pub(crate) read_bufs: RefCell<crate::stream::Pool>,
+    /// What the embedder set on a borrowed loop: panic handler, queued panics, callback hook.
+    pub(crate) host: crate::host::HostState,
     pub(crate) executor: Executor,
     /// The memory of this loop's handle boxes (`handle.rs`). Every box holds an
     /// `Rc<LoopInner>`, so the pool outlives every box carved from it.
@@ -77,6 +85,10 @@ impl LoopInner {
     }
 
     pub(crate) fn store_panic(&self, payload: Box<dyn Any + Send>) {
+        if !self.is_owned() {
+            // To the embedder's handler, or queued for take_panic (`host.rs`).
+            return crate::host::panicked(self, payload);
+        }
         match self.panic.take() {
             None => self.panic.set(Some(payload)),
             Some(first) => {
@@ -92,6 +104,9 @@ impl LoopInner {
     }
 
     pub(crate) fn take_panic(&self) -> Option<Box<dyn Any + Send>> {
+        if !self.is_owned() {
+            return crate::host::take_panic(self);
+        }
         self.panic.take()
     }
 

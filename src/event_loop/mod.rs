@@ -352,7 +352,8 @@ impl Loop {
     }
 
     /// Takes the payload of a panic caught in a callback on a borrowed loop, which has no
-    /// `run` to resume it.
+    /// `run` to resume it: the oldest one not yet taken (every panic is kept, in order),
+    /// unless a handler set with [`Loop::set_panic_handler`] took them.
     ///
     /// # Examples
     ///
@@ -492,6 +493,9 @@ impl LoopInner {
             ticks_queued: Cell::new(false),
             on_closed: RefCell::new(HashMap::new()),
             sleeps: RefCell::new(None),
+            immediates: RefCell::new(std::rc::Weak::new()),
+            read_bufs: RefCell::default(),
+            host: crate::host::HostState::default(),
             executor: Executor::new(),
             pool: BoxPool::new(),
         }

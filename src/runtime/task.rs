@@ -6,24 +6,17 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
-use std::thread::ThreadId;
 
 use crate::event_loop::LoopInner;
 use crate::ffi;
+// No `std::thread::current()`: it registers a thread-exit destructor (see `thread_id`).
+use crate::thread_id::{ThreadId, this_thread};
 
 const NOTIFIED: u8 = 1;
 const DONE: u8 = 2;
 const RUNNING: u8 = 4;
 const ABORT: u8 = 8;
 const MAIN: u8 = 16;
-
-thread_local! {
-    static THREAD: ThreadId = std::thread::current().id();
-}
-
-fn this_thread() -> ThreadId {
-    THREAD.with(|t| *t)
-}
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()>>>;
 

@@ -16,11 +16,12 @@
 //!
 //! Writing: see [`write`]. Connect and shutdown requests: see [`oneshot`].
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::mem::ManuallyDrop;
 use std::task::{Context, Poll, Waker};
 
 use crate::error::{Error, Result};
+use crate::event_loop::LoopInner;
 use crate::ffi;
 use crate::handle::HandleRef;
 
@@ -141,12 +142,15 @@ enum Reader<T> {
     Async(Option<Waker>),
 }
 
-/// This thread's idle read buffers, sized from demand: a stream holds a buffer only while
-/// libuv reads into it or while it has bytes queued for `AsyncRead`, so idle connections
-/// cost none; the pool keeps as many spare buffers as were in use at once lately (at most
-/// [`POOL_MAX`]), so a steady load of N busy connections reuses N buffers instead of
-/// freeing and reallocating 64 KiB each time one is drained.
-struct Pool {
+/// The loop's idle read buffers (in `LoopInner::read_bufs`), sized from demand: a stream
+/// holds a buffer only while libuv reads into it or while it has bytes queued for
+/// `AsyncRead`, so idle connections cost none; the pool keeps as many spare buffers as were
+/// in use at once lately (at most [`POOL_MAX`]), so a steady load of N busy connections
+/// reuses N buffers instead of freeing and reallocating 64 KiB each time one is drained.
+/// Per loop rather than per thread: a thread-local would register a thread-exit
+/// destructor, which must not outlive a host's unload of the library.
+#[derive(Default)]
+pub(crate) struct Pool {
     free: Vec<Vec<u8>>,
     /// Buffers handed out and not yet returned.
     out: usize,
@@ -159,12 +163,7 @@ struct Pool {
     taken: usize,
 }
 
-thread_local! {
-    static POOL: RefCell<Pool> = const {
-        RefCell::new(Pool { free: Vec::new(), out: 0, peak: 0, prev_peak: 0, taken: 0 })
-    };
-}
-/// The most idle read buffers kept per thread (16 MiB).
+/// The most idle read buffers kept per loop (16 MiB).
 const POOL_MAX: usize = 256;
 /// Buffers handed out per window of the demand estimate.
 const POOL_WINDOW: usize = 1 << 14;
@@ -174,40 +173,42 @@ impl Pool {
     fn keep(&self) -> usize {
         self.peak.max(self.prev_peak).min(POOL_MAX)
     }
-}
 
-fn pool_take() -> Vec<u8> {
-    POOL.try_with(|p| {
-        let mut p = p.borrow_mut();
-        p.out += 1;
-        p.peak = p.peak.max(p.out);
-        p.taken += 1;
-        if p.taken == POOL_WINDOW {
-            p.taken = 0;
-            p.prev_peak = p.peak;
-            p.peak = p.out;
-            let keep = p.keep();
-            p.free.truncate(keep);
+    fn take(&mut self) -> Vec<u8> {
+        self.out += 1;
+        self.peak = self.peak.max(self.out);
+        self.taken += 1;
+        if self.taken == POOL_WINDOW {
+            self.taken = 0;
+            self.prev_peak = self.peak;
+            self.peak = self.out;
+            let keep = self.keep();
+            self.free.truncate(keep);
         }
-        p.free.pop()
-    })
-    .ok()
-    .flatten()
-    .unwrap_or_else(|| Vec::with_capacity(READ_BUF))
-}
-
-fn pool_give(mut v: Vec<u8>) {
-    if v.capacity() < READ_BUF {
-        return;
+        self.free
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(READ_BUF))
     }
-    v.clear();
-    let _ = POOL.try_with(move |p| {
-        let mut p = p.borrow_mut();
-        p.out = p.out.saturating_sub(1);
-        if p.free.len() < p.keep() {
-            p.free.push(v);
+
+    fn give(&mut self, mut v: Vec<u8>) {
+        // Only a buffer `take` handed out (an empty `Vec` holds none).
+        if v.capacity() < READ_BUF {
+            return;
         }
-    });
+        self.out = self.out.saturating_sub(1);
+        v.clear();
+        if self.free.len() < self.keep() {
+            self.free.push(v);
+        }
+    }
+}
+
+fn pool_take(lp: &LoopInner) -> Vec<u8> {
+    lp.read_bufs.borrow_mut().take()
+}
+
+fn pool_give(lp: &LoopInner, v: Vec<u8>) {
+    lp.read_bufs.borrow_mut().give(v);
 }
 
 /// The state of every stream handle.
@@ -244,10 +245,10 @@ impl<T> StreamState<T> {
     }
 
     /// Stores the read buffer back, or gives it to the pool when nothing is queued in it.
-    fn put_back(&self, v: Vec<u8>) {
+    fn put_back(&self, lp: &LoopInner, v: Vec<u8>) {
         if v.len() == self.rpos.get() {
             self.rpos.set(0);
-            pool_give(v);
+            pool_give(lp, v);
         } else {
             self.rbuf.set(v);
         }
@@ -271,7 +272,8 @@ impl<T> Drop for StreamState<T> {
         if let Some(w) = self.w.flush.take() {
             w.wake();
         }
-        pool_give(self.rbuf.take());
+        // Freed, not pooled (no loop at hand here); a closing stream rarely holds one.
+        drop(self.rbuf.take());
     }
 }
 
@@ -342,7 +344,7 @@ unsafe extern "C" fn on_alloc<T: StreamKind>(
         let st = unsafe { s.handle().state_unchecked() };
         let mut v = st.rbuf.take();
         if v.capacity() == 0 {
-            v = pool_take();
+            v = pool_take(s.handle().loop_inner());
         }
         let rpos = st.rpos.get();
         if rpos == v.len() {
@@ -385,7 +387,7 @@ unsafe extern "C" fn on_read<T: StreamKind>(
             let (base, len) = unsafe { ((*buf).base as *const u8, (*buf).len) };
             if base != tail || n > len || n > v.capacity() - v.len() {
                 debug_assert!(false, "read into a buffer that is not the stream's");
-                st.put_back(v);
+                st.put_back(h.loop_inner(), v);
                 return;
             }
             // SAFETY: libuv (the kernel) initialised `n` bytes of the spare capacity.
@@ -410,7 +412,7 @@ unsafe extern "C" fn on_read<T: StreamKind>(
                     cb(&s, Ok(&v[rpos..]));
                 }
                 v.clear();
-                st.put_back(v);
+                st.put_back(h.loop_inner(), v);
                 if let Some(Err(e)) = result {
                     // Unless the data callback stopped reading; one it installed gets the
                     // error instead.
@@ -434,7 +436,7 @@ unsafe extern "C" fn on_read<T: StreamKind>(
                     _ => None,
                 };
                 let queued = v.len() - st.rpos.get();
-                st.put_back(v);
+                st.put_back(h.loop_inner(), v);
                 match result {
                     Some(Err(e)) if e.code() == Error::ENOBUFS.code() => stop_reading(h),
                     Some(Err(e)) => {
@@ -471,7 +473,7 @@ pub(crate) fn poll_read<T: StreamKind>(
         let n = out.len().min(v.len() - rpos);
         out[..n].copy_from_slice(&v[rpos..rpos + n]);
         st.rpos.set(rpos + n);
-        st.put_back(v);
+        st.put_back(h.loop_inner(), v);
         // Resume reading if it had stopped because the queue was full.
         if !st.reading.get() && st.read_end_is_none() && !st.is_callback() {
             if let Err(e) = ensure_reading(h) {
@@ -480,7 +482,7 @@ pub(crate) fn poll_read<T: StreamKind>(
         }
         return Poll::Ready(Ok(n));
     }
-    st.put_back(v);
+    st.put_back(h.loop_inner(), v);
     if let Some(e) = st.read_end.take() {
         let r = if e.code() == Error::EOF.code() {
             Ok(0)
@@ -981,23 +983,23 @@ mod pool_tests {
 
     #[test]
     fn pool_keeps_what_was_used_at_once_and_no_more_than_its_bound() {
-        let spare = || POOL.with(|p| p.borrow().free.len());
-        let base = spare();
-        let held: Vec<_> = (0..40).map(|_| pool_take()).collect();
-        held.into_iter().for_each(pool_give);
-        assert_eq!(spare(), base.max(40));
+        let mut p = Pool::default();
+        let held: Vec<_> = (0..40).map(|_| p.take()).collect();
+        held.into_iter().for_each(|v| p.give(v));
+        assert_eq!(p.free.len(), 40);
         // Taking 40 again reuses them all.
-        let held: Vec<_> = (0..40).map(|_| pool_take()).collect();
-        assert_eq!(spare(), base.max(40) - 40);
-        held.into_iter().for_each(pool_give);
+        let held: Vec<_> = (0..40).map(|_| p.take()).collect();
+        assert_eq!(p.free.len(), 0);
+        held.into_iter().for_each(|v| p.give(v));
         // A burst above the bound keeps only the bound.
-        let held: Vec<_> = (0..POOL_MAX + 10).map(|_| pool_take()).collect();
-        held.into_iter().for_each(pool_give);
-        assert_eq!(spare(), POOL_MAX);
+        let held: Vec<_> = (0..POOL_MAX + 10).map(|_| p.take()).collect();
+        held.into_iter().for_each(|v| p.give(v));
+        assert_eq!(p.free.len(), POOL_MAX);
         // Two windows of light use later the pool has shrunk to that use.
         for _ in 0..2 * POOL_WINDOW {
-            pool_give(pool_take());
+            let v = p.take();
+            p.give(v);
         }
-        assert!(spare() <= 2, "{}", spare());
+        assert!(p.free.len() <= 2, "{}", p.free.len());
     }
 }

@@ -2,6 +2,10 @@
 //
 //   node tests/node/addon_test.js ADDON.node          every function, main thread and Workers
 //   node tests/node/addon_test.js ADDON.node unref    an unref'd timer must not keep node alive
+//   node tests/node/addon_test.js ADDON.node worker-only ENDING
+//        the addon loaded only in Workers (never in the main thread), so node unloads it
+//        when each Worker's env ends; ENDING is how the Workers end: natural, exit
+//        (process.exit with handles open) or terminate (worker.terminate() with handles open)
 //
 // Run by tests/node_addon.rs, which checks the exit status and the lines printed here.
 'use strict';
@@ -13,7 +17,11 @@ const { Worker, isMainThread, workerData, parentPort } = require('worker_threads
 
 const addonPath = isMainThread ? process.argv[2] : workerData.addonPath;
 const mode = isMainThread ? process.argv[3] || 'main' : workerData.mode;
-const addon = require(addonPath);
+// How Workers end (worker-only mode): natural, exit or terminate.
+const ending = isMainThread ? process.argv[4] : workerData.ending;
+// In worker-only mode the main thread never loads the addon: each Worker's env is its only
+// user, so node unmaps the library when that env ends, before the thread exits.
+const addon = isMainThread && mode === 'worker-only' ? null : require(addonPath);
 
 function log(msg) {
   console.log(`${isMainThread ? 'main' : 'worker'}: ${msg}`);
@@ -56,6 +64,18 @@ async function exercise() {
   let ticked = false;
   await addon.sleep(2).then(() => new Promise((r) => process.nextTick(() => { ticked = true; r(); })));
   assert.ok(ticked);
+
+  // Timers count from the call, not from the loop's cached time, which stands still while
+  // JavaScript runs: after 100 ms of busy JS a 50 ms uvio timer still waits 50 ms (by the
+  // monotonic clock performance.now() reads; a lower bound, which load cannot break).
+  for (const ms of [50, 3]) {
+    const spin = performance.now();
+    while (performance.now() - spin < 100) { /* busy */ }
+    const start = performance.now();
+    await addon.sleep(ms);
+    const took = performance.now() - start;
+    assert.ok(took >= ms, `sleep(${ms}) resolved after ${took} ms`);
+  }
 
   // A file read with uvio::fs.
   const buf = await addon.readFile(__filename);
@@ -151,14 +171,17 @@ function runWorker(extra) {
     const messages = [];
     w.on('message', (m) => {
       messages.push(m);
-      if (m === 'ready' && extra.mode === 'terminate') w.terminate();
+      if (m === 'ready' && (extra.mode === 'terminate' || extra.ending === 'terminate')) {
+        w.terminate();
+      }
     });
     w.on('error', reject);
     w.on('exit', (code) => resolve({ code, messages }));
   });
 }
 
-// Inside a Worker that will be terminated: leave every kind of handle open.
+// Inside a Worker that will be terminated (or will call process.exit): leave every kind of
+// handle open.
 async function busyUntilTerminated() {
   const port = addon.startEchoServer(0);
   const sock = net.connect(port, '127.0.0.1');
@@ -170,10 +193,51 @@ async function busyUntilTerminated() {
   addon.readFile(__filename);
   await addon.sleep(1);
   parentPort.postMessage('ready');
+  if (ending === 'exit') process.exit(3);
   await addon.sleep(600000);
 }
 
+// A Worker's work with no streams and no threads, then its end. Some std facilities (a
+// thread-local with a destructor, as a spawned thread's hooks use) make glibc keep the
+// library mapped until the thread exits, which would hide a destructor registered elsewhere;
+// this run touches none of them, so node really unmaps the library when the env ends.
+async function light() {
+  assert.strictEqual(addon.version(), process.versions.uv);
+  const buf = await addon.readFile(__filename);
+  await addon.sleep(1);
+  const t = await addon.spawnTask(__filename);
+  assert.strictEqual(t.bytes, buf.length);
+  if (ending === 'natural') return;
+  // Left open for process.exit / terminate().
+  addon.sleep(600000);
+  addon.unrefTimer(600000, () => {});
+  addon.spawnTask(__filename);
+  addon.readFile(__filename);
+  await addon.sleep(1);
+  parentPort.postMessage('ready');
+  if (ending === 'exit') process.exit(3);
+  await addon.sleep(600000);
+}
+
+// The addon loaded only in Workers, one at a time, so every Worker's end unloads it: first
+// the light workload, then everything (streams, threads, a panic).
+async function workerOnly() {
+  const want = { natural: [0, 'worker ok'], exit: [3, 'ready'], terminate: [1, 'ready'] }[ending];
+  assert.ok(want, `unknown ending ${ending}`);
+  for (const work of ['light', 'light', 'exercise', 'light']) {
+    const mode = work === 'exercise' && ending !== 'natural' ? 'busy' : work;
+    const r = await runWorker({ mode, ending });
+    assert.deepStrictEqual(r.messages, [want[1]], `${work} ${ending}`);
+    assert.strictEqual(r.code, want[0], `${work} ${ending}`);
+  }
+  log(`worker-only ${ending} ok`);
+}
+
 async function main() {
+  if (mode === 'worker-only') {
+    await workerOnly();
+    return;
+  }
   if (mode === 'unref') {
     // Tasks leave the executor's housekeeping handles behind: they must not keep node alive,
     // nor may an unref'd timer.
@@ -213,6 +277,8 @@ if (isMainThread) {
   main().catch((e) => { console.error(e); process.exitCode = 1; });
 } else if (mode === 'exercise') {
   exercise().then(() => parentPort.postMessage('worker ok'));
+} else if (mode === 'light') {
+  light().then(() => parentPort.postMessage('worker ok'));
 } else {
   busyUntilTerminated();
 }

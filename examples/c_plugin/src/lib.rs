@@ -15,7 +15,7 @@
 #[path = "../../node_addon/src/echo.rs"]
 mod echo;
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::ffi::{CStr, c_char, c_long};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
@@ -43,7 +43,10 @@ struct Stats {
 }
 
 thread_local! {
-    static PLUGIN: RefCell<Option<Plugin>> = const { RefCell::new(None) };
+    /// The attached plugin (`Box::into_raw`), or null. A raw pointer, not an
+    /// `Option<Plugin>`: a thread-local that needs `Drop` registers a thread-exit destructor,
+    /// which must not outlive a host's `dlclose` of the plugin (see ARCHITECTURE.md).
+    static PLUGIN: Cell<*mut Plugin> = const { Cell::new(std::ptr::null_mut()) };
     static STATS: Stats = Stats::default();
 }
 
@@ -52,7 +55,7 @@ fn stat(f: impl FnOnce(&Stats)) {
 }
 
 fn attach(raw: *mut ffi::uv_loop_t) -> uvio::Result<u16> {
-    if PLUGIN.with(|p| p.borrow().is_some()) {
+    if !PLUGIN.with(Cell::get).is_null() {
         return Err(uvio::Error::EBUSY.with_operation("uvio_attach: already attached"));
     }
     // SAFETY: the host's loop is initialised, outlives the plugin's handles (the host calls
@@ -94,14 +97,13 @@ fn attach(raw: *mut ffi::uv_loop_t) -> uvio::Result<u16> {
 
     let echo = Rc::new(echo::Echo::default());
     let port = echo.listen(&lp, 0)?;
-    PLUGIN.with(|p| {
-        *p.borrow_mut() = Some(Plugin {
-            lp,
-            echo,
-            _timer: timer,
-            _work: work,
-        })
+    let plugin = Box::new(Plugin {
+        lp,
+        echo,
+        _timer: timer,
+        _work: work,
     });
+    PLUGIN.with(|p| p.set(Box::into_raw(plugin)));
     Ok(port)
 }
 
@@ -137,9 +139,12 @@ pub unsafe extern "C" fn uvio_attach(lp: *mut ffi::uv_loop_t) -> i32 {
 #[unsafe(no_mangle)]
 pub extern "C" fn uvio_detach() {
     let _ = catch_unwind(|| {
-        let Some(p) = PLUGIN.with(|p| p.borrow_mut().take()) else {
+        let raw = PLUGIN.with(|p| p.replace(std::ptr::null_mut()));
+        if raw.is_null() {
             return;
-        };
+        }
+        // SAFETY: a pointer from `Box::into_raw` in `attach`, taken out of the slot once.
+        let p = unsafe { Box::from_raw(raw) };
         echo::close_everything(&p.lp, &p.echo, || stat(|s| s.detached.set(1)));
         // Dropping the borrowed Loop and our owners only closes (nothing else to do).
         drop(p);
