@@ -43,6 +43,8 @@ pub mod fs;
 mod fs_event;
 mod fs_poll;
 pub mod handle;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod net_addr;
 pub mod node;
 mod panic;
@@ -57,6 +59,8 @@ pub mod sys;
 mod tcp;
 pub mod time;
 mod timer;
+#[cfg(feature = "tokio-io")]
+mod tokio_io;
 mod tty;
 pub mod udp;
 mod watcher;
