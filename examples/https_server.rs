@@ -12,7 +12,7 @@
 
 #[allow(dead_code)]
 #[path = "http_server.rs"]
-mod http_server;
+pub mod http_server;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -150,7 +150,7 @@ impl<S> HyperIo<S> {
     /// let lp = uvio::Loop::new()?;
     /// let (a, _b) = uvio::TcpStream::pair(&lp)?;
     /// let io = uvio::hyper::HyperIo::new(a);
-    /// assert!(io.get_ref().local_addr()?.ip().is_loopback());
+    /// assert!(io.get_ref().is_writable());
     /// # Ok::<(), uvio::Error>(())
     /// ```
     pub fn get_ref(&self) -> &S {
@@ -165,7 +165,8 @@ impl<S> HyperIo<S> {
     /// let lp = uvio::Loop::new()?;
     /// let (a, _b) = uvio::TcpStream::pair(&lp)?;
     /// let mut io = uvio::hyper::HyperIo::new(a);
-    /// io.get_mut().set_nodelay(true)?;
+    /// let s: &mut uvio::TcpStream = io.get_mut();
+    /// assert!(s.is_readable());
     /// # Ok::<(), uvio::Error>(())
     /// ```
     pub fn get_mut(&mut self) -> &mut S {
