@@ -14,6 +14,7 @@
 mod c;
 mod clock;
 mod fs;
+mod http;
 mod loop_count;
 mod node;
 mod tcp;
@@ -307,6 +308,8 @@ const WORKLOADS: &[Workload] = &[
             v("async", "uvio async", C, Run::Count(tcp::pump_async)),
         ],
     },
+    http::HELLO,
+    http::MIB,
 ];
 
 /// Errors as the bench reports them.
