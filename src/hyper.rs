@@ -370,7 +370,6 @@ impl rt::Timer for HyperTimer {
 /// # Examples
 ///
 /// ```
-/// use hyper::rt::Timer;
 /// use std::time::{Duration, Instant};
 ///
 /// fn assert_send_sync<T: Send + Sync>(_: &T) {}
