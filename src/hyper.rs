@@ -363,9 +363,10 @@ impl rt::Timer for HyperTimer {
 ///
 /// - polling it on any other thread **panics** (hyper never does: a connection over a uvio
 ///   stream is `!Send`, so it and its sleeps stay on the loop's thread);
-/// - dropping it on any other thread **leaks** the uvio sleep instead of dropping it there
-///   (its slot in the loop's timer stays taken until the loop is dropped; it never keeps the
-///   loop alive).
+/// - dropping (or [`reset`](Self::reset)ting) it on any other thread **leaks** the uvio
+///   sleep instead of dropping it there: it stays registered, still fires at its deadline
+///   (keeping the loop alive until then, as any pending sleep does), and its slot and the
+///   loop's timer state are never freed.
 ///
 /// # Examples
 ///

@@ -217,3 +217,43 @@ fn tokio_rustls_over_tcp() {
     })
     .unwrap();
 }
+
+#[test]
+fn hyper_util_tokio_io_over_uvio_streams() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Empty, Full};
+    use hyper_util::rt::TokioIo;
+
+    let lp = Loop::new().unwrap();
+    let (client, server) = common::tcp_pair(&lp);
+    lp.block_on(async move {
+        // The route that needs nothing of `uvio::hyper`: hyper-util's tokio adapter over the
+        // tokio traits of a uvio stream.
+        let served = uvio::spawn_local(async move {
+            let svc = hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| {
+                let body = format!("{} via TokioIo", req.uri().path());
+                async move {
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from(
+                        body,
+                    ))))
+                }
+            });
+            hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(server), svc)
+                .await
+        });
+        let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(client))
+            .await
+            .unwrap();
+        uvio::spawn_local(conn);
+        for path in ["/a", "/b"] {
+            let req = hyper::Request::get(path).header("host", "x");
+            let resp = tx.send_request(req.body(Empty::<Bytes>::new()).unwrap());
+            let body = resp.await.unwrap().into_body().collect().await.unwrap();
+            assert_eq!(body.to_bytes(), format!("{path} via TokioIo"));
+        }
+        drop(tx);
+        served.await.unwrap().unwrap();
+    })
+    .unwrap();
+}
