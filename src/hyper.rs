@@ -75,15 +75,22 @@ use futures_io::{AsyncRead, AsyncWrite};
 /// uvio stream returns at most one libuv read buffer (64 KiB) anyway.
 const READ_MAX: usize = 64 * 1024;
 
+/// Vectored writes of at most this many bytes in all are joined into one write.
+const JOIN_MAX: usize = 64 * 1024;
+
 /// A `futures_io` stream as hyper's `Read` + `Write`.
 ///
 /// Reads go into hyper's buffer (the part a read may fill is zeroed first, as safe code must
 /// do before handing memory to an `AsyncRead`); writes, vectored writes, flush and shutdown
 /// (`poll_close`) are forwarded. A shutdown that fails with `ENOTCONN` (the peer has reset
-/// the connection already) succeeds. hyper writes vectored only when
-/// [`is_write_vectored`](rt::Write::is_write_vectored) says so: `futures_io` cannot tell
-/// whether a stream writes vectored natively, so it is `false` unless set with
-/// [`set_write_vectored`](Self::set_write_vectored).
+/// the connection already) succeeds.
+///
+/// Writes are vectored by default: hyper hands over its headers and body buffers as they
+/// are, instead of first copying them into one buffer of its own. Buffers that together
+/// hold at most 64 KiB are joined (in a buffer the wrapper keeps) and written at once, so a
+/// small response is one write; larger ones go to the stream's `poll_write_vectored`, so a
+/// large body is copied only by the stream. [`set_write_vectored`](Self::set_write_vectored)
+/// turns this off (hyper then copies everything into one buffer first).
 ///
 /// # Examples
 ///
@@ -94,13 +101,15 @@ const READ_MAX: usize = 64 * 1024;
 /// let (a, _b) = uvio::TcpStream::pair(&lp)?;
 /// let mut io = HyperIo::new(a);
 /// assert!(io.get_ref().is_writable());
-/// io.set_write_vectored(true);
+/// io.set_write_vectored(false);
 /// let _a: uvio::TcpStream = io.into_inner();
 /// # Ok::<(), uvio::Error>(())
 /// ```
 pub struct HyperIo<S> {
     inner: S,
     vectored: bool,
+    /// Where small vectored writes are joined (kept to reuse its allocation).
+    joined: Vec<u8>,
 }
 
 impl<S> HyperIo<S> {
@@ -118,13 +127,13 @@ impl<S> HyperIo<S> {
     pub fn new(inner: S) -> Self {
         HyperIo {
             inner,
-            vectored: false,
+            vectored: true,
+            joined: Vec::new(),
         }
     }
 
-    /// Whether hyper should hand this stream several buffers at once (`writev`) instead of
-    /// copying them into one; forwarded to the stream's `poll_write_vectored`. Set it for a
-    /// stream whose `poll_write_vectored` takes every buffer in one call.
+    /// Whether hyper hands this wrapper several buffers at once (the default: see
+    /// [`HyperIo`]) or first copies them into one (`false`).
     ///
     /// # Examples
     ///
@@ -133,9 +142,9 @@ impl<S> HyperIo<S> {
     /// let lp = uvio::Loop::new()?;
     /// let (a, _b) = uvio::TcpStream::pair(&lp)?;
     /// let mut io = uvio::hyper::HyperIo::new(a);
-    /// assert!(!io.is_write_vectored());
-    /// io.set_write_vectored(true);
     /// assert!(io.is_write_vectored());
+    /// io.set_write_vectored(false);
+    /// assert!(!io.is_write_vectored());
     /// # Ok::<(), uvio::Error>(())
     /// ```
     pub fn set_write_vectored(&mut self, yes: bool) {
@@ -255,7 +264,17 @@ impl<S: AsyncWrite + Unpin> rt::Write for HyperIo<S> {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let total = bufs.iter().map(|b| b.len()).sum::<usize>();
+        if bufs.len() < 2 || total > JOIN_MAX {
+            return Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        }
+        let this = &mut *self;
+        this.joined.clear();
+        for b in bufs {
+            this.joined.extend_from_slice(b);
+        }
+        // Bytes written are the first bytes of `bufs`, as `poll_write_vectored` reports them.
+        Pin::new(&mut this.inner).poll_write(cx, &this.joined)
     }
 }
 

@@ -332,3 +332,52 @@ fn curl_gets_every_route_over_http1_and_http2() {
     })
     .unwrap();
 }
+
+#[test]
+fn hyper_io_vectored_writes_join_small_buffers_and_keep_order() {
+    use hyper::rt::Write;
+    use std::io::IoSlice;
+    let lp = Loop::new().unwrap();
+    let (a, b) = TcpStream::pair(&lp).unwrap();
+    let big = common::pattern(3, 200 * 1024);
+    let b2 = big.clone();
+    lp.block_on(async move {
+        let mut io = HyperIo::new(a);
+        assert!(io.is_write_vectored());
+        let mut io = Pin::new(&mut io);
+        // Small buffers: one write takes them all.
+        let parts: [&[u8]; 3] = [b"GET ", b"/ ", b"HTTP/1.1\r\n"];
+        let slices = parts.map(IoSlice::new);
+        let n = std::future::poll_fn(|cx| io.as_mut().poll_write_vectored(cx, &slices))
+            .await
+            .unwrap();
+        assert_eq!(n, 16);
+        // A large total goes to the stream's own vectored write; write until all is taken.
+        let mut rest: Vec<&[u8]> = vec![b"<", &b2, b">"];
+        while !rest.is_empty() {
+            let slices: Vec<_> = rest.iter().map(|b| IoSlice::new(b)).collect();
+            let mut n = std::future::poll_fn(|cx| io.as_mut().poll_write_vectored(cx, &slices))
+                .await
+                .unwrap();
+            assert!(n > 0);
+            while n > 0 {
+                let take = n.min(rest[0].len());
+                rest[0] = &rest[0][take..];
+                n -= take;
+                if rest[0].is_empty() {
+                    rest.remove(0);
+                }
+            }
+        }
+        std::future::poll_fn(|cx| io.as_mut().poll_shutdown(cx))
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        (&b).read_to_end(&mut got).await.unwrap();
+        let mut want = b"GET / HTTP/1.1\r\n<".to_vec();
+        want.extend_from_slice(&big);
+        want.push(b'>');
+        assert!(got == want, "{} bytes, want {}", got.len(), want.len());
+    })
+    .unwrap();
+}

@@ -11,9 +11,9 @@
 //! their runtime's hyper timer (header read timeouts) and set `TCP_NODELAY`.
 //!
 //! Variants: `tokio` (hyper-util's `TokioIo` and `TokioTimer`, the reference), `uvio`
-//! (`uvio::hyper::HyperIo` and `HyperTimer`, as the `hyper` feature gives them), and
-//! `uvio_writev` (the same with `HyperIo::set_write_vectored(true)`: hyper hands the headers
-//! and the body to the stream as separate buffers instead of copying them into one).
+//! (`uvio::hyper::HyperIo` and `HyperTimer` as the `hyper` feature gives them: vectored
+//! writes, small ones joined), and `uvio_flat` (the same with
+//! `HyperIo::set_write_vectored(false)`: hyper copies headers and body into one buffer).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -48,10 +48,10 @@ const VARIANTS: &[Variant] = &[
     ),
     v("uvio", "hyper on uvio", Some("tokio"), Run::Count(uvio_run)),
     v(
-        "uvio_writev",
-        "hyper on uvio, write_vectored",
+        "uvio_flat",
+        "hyper on uvio, not vectored",
         Some("tokio"),
-        Run::Count(uvio_writev_run),
+        Run::Count(uvio_flat_run),
     ),
 ];
 
@@ -205,11 +205,11 @@ fn parse_wrk(out: &str) -> Result<(u64, u64), String> {
 // ----- uvio -----
 
 fn uvio_run(job: &Job) -> Result<Ticks, String> {
-    load(job, |tx| uvio_serve(tx, false))
+    load(job, |tx| uvio_serve(tx, true))
 }
 
-fn uvio_writev_run(job: &Job) -> Result<Ticks, String> {
-    load(job, |tx| uvio_serve(tx, true))
+fn uvio_flat_run(job: &Job) -> Result<Ticks, String> {
+    load(job, |tx| uvio_serve(tx, false))
 }
 
 fn uvio_serve(tx: mpsc::Sender<Up>, writev: bool) {
