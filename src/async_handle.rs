@@ -370,8 +370,10 @@ impl fmt::Debug for AsyncSender {
     }
 }
 
-/// The wake-ups of an [`AsyncHandle`] as a [`Stream`]: one `()` per callback, `None` once the
-/// handle is closed. Made by [`AsyncHandle::stream`]; dropping it closes the handle.
+/// The wake-ups of an [`AsyncHandle`] as a
+/// [`Stream`](https://docs.rs/futures/0.3/futures/stream/trait.Stream.html): one `()` per
+/// callback, `None` once the handle is closed. Made by [`AsyncHandle::stream`]; dropping it
+/// closes the handle.
 ///
 /// # Examples
 ///

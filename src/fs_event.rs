@@ -207,7 +207,7 @@ pub(crate) use watcher_methods;
 /// What changed, as `uv_fs_event_cb` reports it.
 ///
 /// ```
-/// use std::{cell::RefCell, rc::Rc, time::Duration};
+/// use std::{cell::RefCell, rc::Rc};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let lp = uvio::Loop::new()?;

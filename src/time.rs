@@ -1,7 +1,9 @@
 //! Futures over timers: [`sleep`], [`sleep_until`], [`interval`], [`timeout`].
 //!
 //! Each starts on the loop running on this thread when first polled. Sleeps (and so
-//! timeouts) share one libuv timer per loop (`src/sleeps.rs`); an interval has its own.
+//! timeouts) share one libuv timer per loop, armed for the earliest deadline of a heap of
+//! them, so a million pending sleeps cost a million small heap entries, not a million
+//! timer handles; an interval has a timer of its own.
 
 use std::fmt;
 use std::future::Future;

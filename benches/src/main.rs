@@ -15,6 +15,7 @@ mod c;
 mod clock;
 mod fs;
 mod fs_read;
+mod http;
 mod loop_count;
 mod node;
 mod tcp;
@@ -308,6 +309,8 @@ const WORKLOADS: &[Workload] = &[
             v("async", "uvio async", C, Run::Count(tcp::pump_async)),
         ],
     },
+    http::HELLO,
+    http::MIB,
 ];
 
 /// Errors as the bench reports them.

@@ -98,6 +98,7 @@ pub struct Metrics {
 /// let lp = uvio::Loop::new()?;
 /// let handle: uvio::LoopHandle = lp.handle();
 /// let t = uvio::Timer::new(&handle)?;
+/// assert!(!t.is_active());
 /// # Ok::<(), uvio::Error>(())
 /// ```
 #[derive(Clone)]

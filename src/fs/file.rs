@@ -114,7 +114,7 @@ enum Pending {
 ///
 /// Positioned I/O takes owned buffers and gives them back with the result, also on error
 /// ([`File::read_at`], [`File::write_at`]). The file also tracks a position for cursor I/O:
-/// it implements `futures_io::AsyncRead`, `AsyncWrite` and `AsyncSeek` (use
+/// it implements `futures_io::AsyncRead`, `AsyncBufRead`, `AsyncWrite` and `AsyncSeek` (use
 /// `futures::AsyncReadExt` and friends).
 ///
 /// Dropping a `File` closes it in the background on its loop (synchronously when the loop
@@ -151,6 +151,9 @@ pub struct File {
     pending: Pending,
     rbuf: Vec<u8>,
     rstart: usize,
+    /// `tokio::io::AsyncSeek::start_seek`'s target, until `poll_complete` reaches it.
+    #[cfg(feature = "tokio-io")]
+    pub(crate) tokio_seek: Option<io::SeekFrom>,
 }
 
 impl File {
@@ -161,6 +164,8 @@ impl File {
             pending: Pending::Idle,
             rbuf: Vec::new(),
             rstart: 0,
+            #[cfg(feature = "tokio-io")]
+            tokio_seek: None,
         }
     }
 
@@ -619,6 +624,38 @@ impl futures_io::AsyncSeek for File {
             }
             None => Poll::Ready(Err(Error::EINVAL.with_operation("seek").into())),
         }
+    }
+}
+
+/// Reads ahead up to 64 KiB at the cursor; `consume` moves the cursor.
+impl futures_io::AsyncBufRead for File {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let this = self.get_mut();
+        if this.rstart >= this.rbuf.len() {
+            if let Pending::Write(_) = this.pending {
+                ready!(this.poll_pending_write(cx))?;
+            }
+            if !matches!(this.pending, Pending::Read(_)) {
+                let buf = Vec::with_capacity(64 * 1024);
+                this.pending = Pending::Read(super::read_at(&*this, buf, this.pos));
+            }
+            let Pending::Read(f) = &mut this.pending else {
+                unreachable!()
+            };
+            let (r, data) = ready!(Pin::new(f).poll(cx));
+            this.pending = Pending::Idle;
+            r?;
+            this.rbuf = data;
+            this.rstart = 0;
+        }
+        Poll::Ready(Ok(&this.rbuf[this.rstart..]))
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        let this = self.get_mut();
+        let amt = amt.min(this.rbuf.len() - this.rstart);
+        this.rstart += amt;
+        this.pos += amt as u64;
     }
 }
 

@@ -198,7 +198,8 @@ impl PipeStream {
     /// use uvio::{Loop, PipeStream, RunMode};
     ///
     /// let lp = Loop::new()?;
-    /// let s = PipeStream::connect_cb(&lp, "/nonexistent/sock", |s, r| {
+    /// // Kept (not dropped, which would cancel the connect) until the loop has run.
+    /// let _s = PipeStream::connect_cb(&lp, "/nonexistent/sock", |s, r| {
     ///     assert_eq!(r.unwrap_err().name(), "ENOENT");
     ///     s.close().unwrap();
     /// })?;

@@ -70,8 +70,9 @@ fn tcp_init<S>(lp: &LoopHandle, state: S) -> Result<HandleRef<ffi::uv_tcp_t, S>>
 // ----- TcpStream -----
 
 /// A TCP connection: read with a callback ([`read_start`](Self::read_start)) or
-/// [`futures_io::AsyncRead`]; write owned buffers ([`write_cb`](Self::write_cb),
-/// [`write`](Self::write)) or borrowed ones through [`futures_io::AsyncWrite`].
+/// [`AsyncRead`](https://docs.rs/futures/0.3/futures/io/trait.AsyncRead.html); write owned
+/// buffers ([`write_cb`](Self::write_cb), [`write`](Self::write)) or borrowed ones through
+/// [`AsyncWrite`](https://docs.rs/futures/0.3/futures/io/trait.AsyncWrite.html).
 ///
 /// Dropping it closes the connection once the writes still queued are done (as closing a
 /// socket lets the kernel deliver what it accepted); a write that cannot be delivered, the
@@ -223,12 +224,13 @@ impl TcpStream {
     ///
     /// let lp = Loop::new()?;
     /// let listener = TcpListener::bind(&lp, "127.0.0.1:0".parse().unwrap())?;
-    /// let s = TcpStream::connect_cb(&lp, listener.local_addr()?, |s, r| {
+    /// // Kept (not dropped, which would cancel the connect) until the loop has run.
+    /// let _s = TcpStream::connect_cb(&lp, listener.local_addr()?, |s, r| {
     ///     r.unwrap();
     ///     println!("connected to {}", s.peer_addr().unwrap());
     ///     s.close().unwrap();
     /// })?;
-    /// listener.on_connection(|l, _conn| l.close().unwrap());
+    /// listener.on_connection(|l, _conn| l.close().unwrap())?;
     /// lp.run(RunMode::Default)?;
     /// # Ok::<(), uvio::Error>(())
     /// ```
