@@ -60,9 +60,31 @@ async fn serve_one_each(listener: TcpListener) {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("http_client: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The command-line arguments (`args_os`: one that is not UTF-8 is an error message, not a
+/// panic).
+fn args() -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    std::env::args_os()
+        .skip(1)
+        .map(|a| {
+            a.into_string()
+                .map_err(|a| format!("argument is not UTF-8: {a:?}").into())
+        })
+        .collect()
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let lp = Loop::new()?;
-    let mut args = std::env::args().skip(1);
+    let mut args = args()?.into_iter();
     match args.next() {
         Some(addr) => {
             let addr: SocketAddr = addr.parse()?;

@@ -163,9 +163,31 @@ pub async fn self_test(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error
     Ok(())
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("http_server: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The command-line arguments (`args_os`: one that is not UTF-8 is an error message, not a
+/// panic).
+fn args() -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    std::env::args_os()
+        .skip(1)
+        .map(|a| {
+            a.into_string()
+                .map_err(|a| format!("argument is not UTF-8: {a:?}").into())
+        })
+        .collect()
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let lp = Loop::new()?;
-    match std::env::args().nth(1) {
+    match args()?.into_iter().next() {
         Some(addr) => {
             let listener = TcpListener::bind(&lp, addr.parse()?)?;
             println!("http server on http://{}", listener.local_addr()?);

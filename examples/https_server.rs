@@ -131,10 +131,32 @@ pub async fn get(
     Ok((status, resp.into_body().collect().await?.to_bytes()))
 }
 
-fn main() -> Result<(), BoxError> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("https_server: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The command-line arguments (`args_os`: one that is not UTF-8 is an error message, not a
+/// panic).
+fn args() -> Result<Vec<String>, BoxError> {
+    std::env::args_os()
+        .skip(1)
+        .map(|a| {
+            a.into_string()
+                .map_err(|a| format!("argument is not UTF-8: {a:?}").into())
+        })
+        .collect()
+}
+
+fn run() -> Result<(), BoxError> {
     let lp = Loop::new()?;
     let (server, client, pem) = self_signed()?;
-    match std::env::args().nth(1) {
+    match args()?.into_iter().next() {
         Some(addr) => {
             let listener = TcpListener::bind(&lp, addr.parse()?)?;
             let port = listener.local_addr()?.port();
