@@ -18,7 +18,7 @@ use std::sync::mpsc;
 use futures_util::StreamExt;
 use uvio::{AsyncHandle, AsyncSender, Idle, Loop, LoopHandle, RunMode};
 
-use crate::clock::Mark;
+use crate::clock::{Mark, loop_iterations};
 use crate::{Done, Job, Pin, Server, Workload, c, err, v};
 
 pub(crate) const MILLION_ASYNC: Workload = Workload {
@@ -118,6 +118,7 @@ fn million_callbacks(job: &Job) -> Result<Done, String> {
     let last = AsyncHandle::new(&lp, move |_| stopper.stop()).map_err(err)?;
     let senders: Vec<_> = handles.iter().map(AsyncHandle::sender).collect();
     let (last_sender, n) = (last.sender(), job.n);
+    let i0 = loop_iterations(&lp);
     let m0 = Mark::now();
     let thread = std::thread::spawn(move || send_all(senders, last_sender, n));
     lp.run(RunMode::Default).map_err(err)?;
@@ -125,7 +126,7 @@ fn million_callbacks(job: &Job) -> Result<Done, String> {
     drop(handles);
     drop(last);
     lp.run(RunMode::Default).map_err(err)?;
-    let mut d = Mark::now().done_since(m0, job.n, 0);
+    let mut d = Mark::now().done_since(m0, job.n, loop_iterations(&lp) - i0);
     d.events = EVENTS.load(Relaxed);
     d.seen = seen();
     Ok(d)
@@ -140,6 +141,7 @@ fn million_futures(job: &Job) -> Result<Done, String> {
     let lp = Loop::new().map_err(err)?;
     let (k, n) = (job.arg as usize, job.n);
     let idle = Idle::new(&lp).map_err(err)?;
+    let i0 = loop_iterations(&lp);
     let m0 = Mark::now();
     lp.block_on(async {
         let mut senders = Vec::with_capacity(k);
@@ -166,8 +168,9 @@ fn million_futures(job: &Job) -> Result<Done, String> {
     .map_err(err)?
     .map_err(err)?;
     drop(idle);
+    let iterations = loop_iterations(&lp) - i0;
     drop(lp);
-    let mut d = Mark::now().done_since(m0, n, 0);
+    let mut d = Mark::now().done_since(m0, n, iterations);
     d.events = EVENTS.load(Relaxed);
     d.seen = seen();
     Ok(d)
@@ -192,6 +195,7 @@ fn async1_callbacks(job: &Job) -> Result<Done, String> {
     .map_err(err)?;
     let to_main = main.sender();
     let (tx, rx) = mpsc::channel();
+    let i0 = loop_iterations(&lp);
     let m0 = Mark::now();
     let worker = std::thread::spawn(move || -> Result<(), String> {
         let lp = Loop::new().map_err(err)?;
@@ -213,7 +217,8 @@ fn async1_callbacks(job: &Job) -> Result<Done, String> {
     lp.run(RunMode::Default).map_err(err)?;
     worker.join().map_err(|_| "the worker panicked")??;
     drop(main);
-    Ok(Mark::now().done_since(m0, count.get(), 0))
+    let d = Mark::now().done_since(m0, count.get(), loop_iterations(&lp) - i0);
+    Ok(d)
 }
 
 /// uvio futures: `AsyncHandle::stream` on each side, each awaiting its wake-up and
@@ -223,6 +228,7 @@ fn async1_futures(job: &Job) -> Result<Done, String> {
     let lp = Loop::new().map_err(err)?;
     let (tx, rx) = mpsc::channel();
     let (mut main, to_main) = AsyncHandle::stream(&lp).map_err(err)?;
+    let i0 = loop_iterations(&lp);
     let m0 = Mark::now();
     let worker = std::thread::spawn(move || -> Result<(), String> {
         let lp = Loop::new().map_err(err)?;
@@ -252,7 +258,7 @@ fn async1_futures(job: &Job) -> Result<Done, String> {
         .map_err(err)?
         .map_err(err)?;
     worker.join().map_err(|_| "the worker panicked")??;
-    Ok(Mark::now().done_since(m0, count, 0))
+    Ok(Mark::now().done_since(m0, count, loop_iterations(&lp) - i0))
 }
 
 static RAND: AtomicU32 = AtomicU32::new(0);
@@ -291,18 +297,21 @@ fn work_callbacks(job: &Job) -> Result<Done, String> {
     JOBS_LEFT.store(job.n, Relaxed);
     JOBS_DONE.store(0, Relaxed);
     let lp = Loop::new().map_err(err)?;
+    let i0 = loop_iterations(&lp);
     let m0 = Mark::now();
     if job.n > 0 {
         queue_next(&lp.handle());
     }
     lp.run(RunMode::Default).map_err(err)?;
-    Ok(Mark::now().done_since(m0, JOBS_DONE.load(Relaxed), 0))
+    let iterations = loop_iterations(&lp) - i0;
+    Ok(Mark::now().done_since(m0, JOBS_DONE.load(Relaxed), iterations))
 }
 
 /// uvio futures: `spawn_blocking(job).await` in a loop.
 fn work_futures(job: &Job) -> Result<Done, String> {
     let lp = Loop::new().map_err(err)?;
     let n = job.n;
+    let i0 = loop_iterations(&lp);
     let m0 = Mark::now();
     lp.block_on(async {
         for _ in 0..n {
@@ -312,7 +321,7 @@ fn work_futures(job: &Job) -> Result<Done, String> {
     })
     .map_err(err)?
     .map_err(err)?;
-    Ok(Mark::now().done_since(m0, n, 0))
+    Ok(Mark::now().done_since(m0, n, loop_iterations(&lp) - i0))
 }
 
 /// tokio: `tokio::task::spawn_blocking(job).await` in a loop on a current-thread runtime.

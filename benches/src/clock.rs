@@ -44,3 +44,8 @@ impl Mark {
         }
     }
 }
+
+/// The iterations `lp` has run so far (`uv_metrics_info`; 0 if it cannot say).
+pub(crate) fn loop_iterations(lp: &uvio::LoopHandle) -> u64 {
+    lp.metrics().map_or(0, |m| m.loop_count)
+}

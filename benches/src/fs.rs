@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use uvio::{Loop, LoopHandle, RunMode};
 
-use crate::clock::Mark;
+use crate::clock::{Mark, loop_iterations};
 use crate::{Done, Job, Pin, Server, Workload, c, err, node, v};
 
 pub(crate) const FS_STAT_SYNC: Workload = Workload {
@@ -87,6 +87,7 @@ fn stat_futures(job: &Job) -> Result<Done, String> {
     let lp = Loop::new().map_err(err)?;
     let path: Rc<Path> = job.path.into();
     let (n, k) = (job.n, job.arg);
+    let i0 = loop_iterations(&lp);
     let m0 = Mark::now();
     let done = lp
         .block_on(async move {
@@ -105,7 +106,7 @@ fn stat_futures(job: &Job) -> Result<Done, String> {
             Ok::<u64, String>(done)
         })
         .map_err(err)??;
-    Ok(Mark::now().done_since(m0, done, 0))
+    Ok(Mark::now().done_since(m0, done, loop_iterations(&lp) - i0))
 }
 
 /// tokio on a current-thread runtime: `job.arg` tasks, each awaiting `tokio::fs::metadata`
@@ -173,12 +174,13 @@ fn stat_callbacks(job: &Job) -> Result<Done, String> {
         done: Cell::new(0),
         failed: Cell::new(None),
     });
+    let i0 = loop_iterations(&lp);
     let m0 = Mark::now();
     for _ in 0..job.arg {
         stat_next(Rc::clone(&c));
     }
     lp.run(RunMode::Default).map_err(err)?;
-    let d = Mark::now().done_since(m0, c.done.get(), 0);
+    let d = Mark::now().done_since(m0, c.done.get(), loop_iterations(&lp) - i0);
     match c.failed.take() {
         Some(e) => Err(err(e)),
         None => Ok(d),

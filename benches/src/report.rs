@@ -95,6 +95,13 @@ impl Measured {
     }
 }
 
+/// A failed child: the whole error on stderr, its first line in the table (the other
+/// variants and workloads still run).
+fn failed(e: &str) -> String {
+    eprintln!("uvio-bench: {e}");
+    format!("failed: {}", e.lines().next().unwrap_or(""))
+}
+
 fn measure(w: &'static Workload, opts: &Options, path: &Path) -> Result<Measured, String> {
     let n = if opts.quick { w.n[1] } else { w.n[0] };
     let mut by_variant: Vec<(&'static str, Figures)> = w
@@ -110,9 +117,10 @@ fn measure(w: &'static Workload, opts: &Options, path: &Path) -> Result<Measured
                 continue;
             }
             eprintln!("  run {}/{}: {} {}", run + 1, opts.runs, w.name, label(key));
-            match run_child(w, key, n, path, &[])?.0 {
-                Report::Skipped(why) => f.skipped = Some(why),
-                Report::Done { done, peak_rss } => {
+            match run_child(w, key, n, path, &[]) {
+                Err(e) => f.skipped = Some(failed(&e)),
+                Ok((Report::Skipped(why), _)) => f.skipped = Some(why),
+                Ok((Report::Done { done, peak_rss }, _)) => {
                     let ops = done.ops.max(1) as f64;
                     f.cpu.push(done.cpu_ns as f64 / ops);
                     f.wall.push(done.wall_ns as f64 / ops);
@@ -141,7 +149,10 @@ fn measure(w: &'static Workload, opts: &Options, path: &Path) -> Result<Measured
                 continue;
             }
             eprintln!("  cachegrind: {} {}", w.name, label(key));
-            f.instructions = cachegrind(w, key, cg_n, path)?;
+            match cachegrind(w, key, cg_n, path) {
+                Ok(ins) => f.instructions = ins,
+                Err(e) => f.skipped = Some(failed(&e)),
+            }
         }
     }
     Ok(Measured {
@@ -165,6 +176,12 @@ fn num(x: f64, decimals: usize) -> String {
     } else {
         "-".into()
     }
+}
+
+/// Loop iterations per operation: two decimals, or four below 0.1 (many operations per
+/// iteration).
+fn iterations(x: f64) -> String {
+    num(x, if x < 0.1 { 4 } else { 2 })
 }
 
 fn with_spread(s: Stat, decimals: usize) -> String {
@@ -236,7 +253,7 @@ fn print_text(m: &Measured, runs: usize) {
                 with_spread(rss, 1),
                 ratio(rss.median, base.map(|b| b.rss().median))
             ),
-            num(stat(f.iter.clone()).median, 2),
+            iterations(stat(f.iter.clone()).median),
             events,
         );
     }
@@ -324,6 +341,7 @@ fn print_markdown(all: &[Measured], opts: &Options) {
             );
         }
     }
+    println!("\n<!-- end of the generated table -->");
 }
 
 /// Runs the workloads of `opts` and prints their tables.

@@ -306,6 +306,9 @@ pub(crate) fn cachegrind(
         "--tool=cachegrind",
         "--cache-sim=no",
         "--cachegrind-out-file=/dev/null",
+        // tokio's blocking pool grows past valgrind's default of 500 threads when
+        // valgrind runs one thread at a time.
+        "--max-threads=2048",
     ];
     let mut counts = Vec::new();
     for size in [n / 4, n] {

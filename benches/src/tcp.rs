@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use futures_util::io::AsyncReadExt;
 use uvio::{Loop, RunMode, TcpStream};
 
-use crate::clock::Mark;
+use crate::clock::{Mark, loop_iterations};
 use crate::{Done, Job, Pin, Server, Variant, Workload, c, err, node, v};
 
 const PING: &[u8; 5] = b"PING\n";
@@ -82,11 +82,6 @@ fn count_pongs(state: &mut usize, bytes: &[u8]) -> Result<u64, String> {
 
 // ----- callbacks -----
 
-/// The loop's iterations so far (`uv_metrics_info`).
-fn iterations(lp: &Loop) -> Result<u64, String> {
-    lp.metrics().map(|m| m.loop_count).map_err(err)
-}
-
 /// The callback client's state: statics, so the callbacks capture nothing.
 static PONGS: AtomicU64 = AtomicU64::new(0);
 static TARGET: AtomicU64 = AtomicU64::new(0);
@@ -135,7 +130,7 @@ fn callback_client(job: &Job, start: fn(&TcpStream)) -> Result<Done, String> {
     STATE.set(0);
     FAILED.set(false);
     let lp = Loop::new().map_err(err)?;
-    let i0 = iterations(&lp)?;
+    let i0 = loop_iterations(&lp);
     let s = TcpStream::connect_cb(&lp, job.server()?, move |s, r| {
         if r.is_err() {
             return fail(s);
@@ -152,7 +147,7 @@ fn callback_client(job: &Job, start: fn(&TcpStream)) -> Result<Done, String> {
     let (Some(m0), Some(m1)) = (START.get(), END.get()) else {
         return Err("the client never finished".into());
     };
-    Ok(m1.done_since(m0, PONGS.load(Relaxed), iterations(&lp)? - i0))
+    Ok(m1.done_since(m0, PONGS.load(Relaxed), loop_iterations(&lp) - i0))
 }
 
 /// uvio callbacks: `connect_cb`, `read_start` with a fn item, `write_cb` of a static ping.
@@ -197,7 +192,7 @@ where
 {
     let lp = Loop::new().map_err(err)?;
     let addr = job.server()?;
-    let i0 = iterations(&lp)?;
+    let i0 = loop_iterations(&lp);
     let mut d = lp
         .block_on(async move {
             let s = TcpStream::connect(addr).await.map_err(err)?;
@@ -206,7 +201,7 @@ where
             Ok::<Done, String>(Mark::now().done_since(m0, ops, 0))
         })
         .map_err(err)??;
-    d.iterations = iterations(&lp)? - i0;
+    d.iterations = loop_iterations(&lp) - i0;
     Ok(d)
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use uvio::{Loop, RunMode, Timer};
 
-use crate::clock::Mark;
+use crate::clock::{Mark, loop_iterations};
 use crate::{Done, Job, Pin, Server, Workload, c, err, node, v};
 
 pub(crate) const MILLION_TIMERS: Workload = Workload {
@@ -44,6 +44,7 @@ fn callbacks(job: &Job) -> Result<Done, String> {
     FIRED.store(0, Relaxed);
     let lp = Loop::new().map_err(err)?;
     let mut timers = Vec::with_capacity(job.n as usize);
+    let i0 = loop_iterations(&lp);
     let m0 = Mark::now();
     for i in 0..job.n {
         let t = Timer::new(&lp).map_err(err)?;
@@ -60,7 +61,8 @@ fn callbacks(job: &Job) -> Result<Done, String> {
     if lp.handle().handle_count() != 0 {
         return Err("timers left open".into());
     }
-    Ok(m1.done_since(m0, FIRED.load(Relaxed), 0))
+    let iterations = loop_iterations(&lp) - i0;
+    Ok(m1.done_since(m0, FIRED.load(Relaxed), iterations))
 }
 
 /// uvio futures: one task per timer, each awaiting `uvio::time::sleep`, all spawned from
@@ -68,6 +70,7 @@ fn callbacks(job: &Job) -> Result<Done, String> {
 fn futures(job: &Job) -> Result<Done, String> {
     let lp = Loop::new().map_err(err)?;
     let fired = Rc::new(Cell::new(0u64));
+    let i0 = loop_iterations(&lp);
     let m0 = Mark::now();
     let f = Rc::clone(&fired);
     let n = job.n;
@@ -93,7 +96,7 @@ fn futures(job: &Job) -> Result<Done, String> {
     })
     .map_err(err)?;
     let m1 = Mark::now();
-    Ok(m1.done_since(m0, fired.get(), 0))
+    Ok(m1.done_since(m0, fired.get(), loop_iterations(&lp) - i0))
 }
 
 /// tokio: one task per timer, each awaiting `tokio::time::sleep`.
