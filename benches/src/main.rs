@@ -12,7 +12,7 @@
 //! binary, re-executed with a hidden `--child` argument), which reports the CPU time of the
 //! measured phase; the parent takes the child's peak RSS from `wait4`. The instruction
 //! count of each variant comes from two more runs of the child under
-//! `valgrind --tool=cachegrind` at a smaller size (see [`cachegrind`]). Clients of the
+//! `valgrind --tool=cachegrind` at a smaller size (see `run::cachegrind`). Clients of the
 //! TCP workloads talk to a separate server process (this binary again, `--server`,
 //! running the C echo or sink server of `c/bench.c`), the same for every variant.
 

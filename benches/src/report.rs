@@ -237,7 +237,7 @@ fn print_text(m: &Measured, runs: usize) {
                 stat(f.seen.clone()).median
             )
         };
-        println!(
+        let line = format!(
             "{:<22}{:>18}{:>22}{:>22}{:>20}{:>9}{:>16}",
             label(key),
             cell(num(ins, 0), ratio(ins, base.and_then(|b| b.instructions))),
@@ -256,6 +256,7 @@ fn print_text(m: &Measured, runs: usize) {
             iterations(stat(f.iter.clone()).median),
             events,
         );
+        println!("{}", line.trim_end());
     }
 }
 
