@@ -306,15 +306,21 @@ fn print_markdown(all: &[Measured], opts: &Options) {
          Instructions per operation are the difference between two runs of the variant's \
          process under `valgrind --tool=cachegrind` (a quarter and all of the cachegrind \
          size); CPU time is the process's (every thread) over the measured phase; peak RSS \
-         is the process's `ru_maxrss`.",
+         is the process's `ru_maxrss`; loop iterations are libuv's (`uv_metrics_t`). In \
+         `million_async` the instruction count depends on how many sends the loop finds \
+         already pending, so on how valgrind schedules the sender thread: compare its CPU \
+         time and handles seen.",
         utc_now(),
         git_commit().map_or(String::new(), |c| format!(", commit `{c}`")),
         cpus(),
         opts.runs
     );
     println!();
-    println!("| workload | variant | instructions / op | | CPU ns / op | | peak RSS MiB | |");
-    println!("|---|---|--:|--:|--:|--:|--:|--:|");
+    println!(
+        "| workload | variant | instructions / op | | CPU ns / op | | peak RSS MiB | | \
+         loop iterations / op |"
+    );
+    println!("|---|---|--:|--:|--:|--:|--:|--:|--:|");
     for m in all {
         let base = m.baseline();
         let about = m.w.about.replace("{n}", &m.n.to_string());
@@ -325,13 +331,23 @@ fn print_markdown(all: &[Measured], opts: &Options) {
                 String::new()
             };
             if let Some(why) = &f.skipped {
-                println!("| {name} | {} | skipped: {why} | | | | | |", label(key));
+                println!("| {name} | {} | {why} | | | | | | |", label(key));
                 continue;
             }
             let ins = f.instructions.unwrap_or(f64::NAN);
             let (cpu, rss) = (f.cpu().median, f.rss().median);
+            // million_async: how many handles the callbacks saw, beside the name.
+            let seen = if f.seen.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (saw {:.0} of {} handles)",
+                    stat(f.seen.clone()).median,
+                    m.w.arg
+                )
+            };
             println!(
-                "| {name} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {name} | {}{seen} | {} | {} | {} | {} | {} | {} | {} |",
                 label(key),
                 num(ins, 0),
                 ratio(ins, base.and_then(|b| b.instructions)),
@@ -339,6 +355,7 @@ fn print_markdown(all: &[Measured], opts: &Options) {
                 ratio(cpu, base.map(|b| b.cpu().median)),
                 num(rss, 1),
                 ratio(rss, base.map(|b| b.rss().median)),
+                iterations(stat(f.iter.clone()).median),
             );
         }
     }
