@@ -269,3 +269,18 @@ fn tokio_serve(tx: mpsc::Sender<Up>) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_wrk;
+
+    #[test]
+    fn wrk_report_is_parsed() {
+        let out = "Running 1s test @ http://127.0.0.1:4000/\n  1 threads and 16 connections\n  \
+                   62170 requests in 1.00s, 5.34MB read\nRequests/sec:  62170.00\n";
+        assert_eq!(parse_wrk(out), Ok((62_170, 1_000_000_000)));
+        let ms = "  812 requests in 999.50ms, 812.00MB read\n";
+        assert_eq!(parse_wrk(ms), Ok((812, 999_500_000)));
+        assert!(parse_wrk("no report").is_err());
+    }
+}

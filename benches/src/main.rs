@@ -278,3 +278,23 @@ pub(crate) fn fixture_path(dir: &Path) -> Result<PathBuf, String> {
     std::fs::write(&path, b"uvio-bench\n").map_err(err)?;
     Ok(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::WORKLOADS;
+
+    #[test]
+    fn every_workload_has_its_baseline_and_unique_names() {
+        for (i, w) in WORKLOADS.iter().enumerate() {
+            let base = w.baseline();
+            assert!(w.variants.iter().any(|v| v.key == base), "{}", w.name);
+            assert!(
+                WORKLOADS[..i].iter().all(|o| o.name != w.name),
+                "{} twice",
+                w.name
+            );
+            // Only timed workloads may go without a C variant (their ratios are to the first).
+            assert!(base == "c" || w.timed, "{} has no C variant", w.name);
+        }
+    }
+}
