@@ -1,41 +1,420 @@
-/* The C side of uvio-bench: the same workloads as the Rust variants, written against the
- * vendored libuv that uvio links (same static libuv.a, same binary).
+/* The C side of uvio-bench: the work of libuv's own test/benchmark-*.c, written against the
+ * vendored libuv that uvio links (same static libuv.a, same binary), and the echo and sink
+ * servers every ping-pong and pump client (C, uvio, tokio, Node.js) talks to.
  *
- * Every function returns 0 or a negative libuv error code, and fills a result struct whose
- * layout is mirrored by `#[repr(C)]` structs in benches/src/c.rs. */
+ * Every workload does a fixed number of operations (so that instruction counts under
+ * cachegrind are comparable), returns 0 or a negative libuv error code, and fills a
+ * `uvb_result`, mirrored by `Done` in benches/src/c.rs. */
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <uv.h>
 
-/* Mirrors `Phases` in benches/src/c.rs. */
-typedef struct uvb_phases {
-  uint64_t init_ns;
-  uint64_t dispatch_ns;
-  uint64_t cleanup_ns;
-  uint64_t init_cpu_ns;
-  uint64_t dispatch_cpu_ns;
-  uint64_t cleanup_cpu_ns;
-  uint64_t fired;
-  uint64_t closed;
-} uvb_phases;
-
-/* Mirrors `Ticks` in benches/src/c.rs. */
-typedef struct uvb_ticks {
-  uint64_t ticks;
-  uint64_t elapsed_ns;
-  uint64_t cpu_ns;
-  uint64_t loop_iterations;
-} uvb_ticks;
+/* Mirrors `CResult` in benches/src/c.rs. */
+typedef struct uvb_result {
+  uint64_t ops;        /* operations done */
+  uint64_t wall_ns;    /* of the measured phase */
+  uint64_t cpu_ns;     /* process CPU (user + system, every thread) of the measured phase */
+  uint64_t iterations; /* loop iterations in the measured phase */
+  uint64_t events;     /* million_async: callbacks run */
+  uint64_t seen;       /* million_async: handles whose callback ran at least once */
+} uvb_result;
 
 static uint64_t cpu_now_ns(void) {
   struct timespec ts;
   if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
     return 0;
   return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+typedef struct uvb_mark {
+  uint64_t wall;
+  uint64_t cpu;
+  uint64_t iterations;
+} uvb_mark;
+
+static uint64_t loop_iterations(uv_loop_t* loop) {
+  uv_metrics_t m;
+  if (loop == NULL || uv_metrics_info(loop, &m) != 0)
+    return 0;
+  return m.loop_count;
+}
+
+static uvb_mark mark_now(uv_loop_t* loop) {
+  uvb_mark m;
+  m.iterations = loop_iterations(loop);
+  m.wall = uv_hrtime();
+  m.cpu = cpu_now_ns();
+  return m;
+}
+
+/* `ops` operations done since `m`. */
+static void mark_done(uvb_mark m, uv_loop_t* loop, uint64_t ops, uvb_result* out) {
+  out->cpu_ns = cpu_now_ns() - m.cpu;
+  out->wall_ns = uv_hrtime() - m.wall;
+  out->iterations = loop_iterations(loop) - m.iterations;
+  out->ops = ops;
+}
+
+static void close_walked(uv_handle_t* h, void* arg) {
+  (void) arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+/* Closes every handle left, runs until they are closed, closes the loop. */
+static int close_loop(uv_loop_t* loop, int err) {
+  int closed;
+
+  uv_walk(loop, close_walked, NULL);
+  uv_run(loop, UV_RUN_DEFAULT);
+  closed = uv_loop_close(loop);
+  return err != 0 ? err : closed;
+}
+
+static unsigned fastrand_state;
+
+/* libuv's benchmarks' generator (a linear congruential one). */
+static unsigned fastrand(void) {
+  fastrand_state = fastrand_state * 214013 + 2531011;
+  return fastrand_state;
+}
+
+/* ---- the servers (benchmark-pump's sink, the echo helper) ------------------------------ */
+
+static int server_sink;
+static char sink_space[65536];
+
+typedef struct echo_write {
+  uv_write_t req;
+  uv_buf_t buf;
+} echo_write;
+
+static void server_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf) {
+  (void) h;
+  if (server_sink) {
+    *buf = uv_buf_init(sink_space, sizeof(sink_space));
+    return;
+  }
+  buf->base = malloc(suggested);
+  buf->len = buf->base == NULL ? 0 : suggested;
+}
+
+static void server_closed(uv_handle_t* h) {
+  free(h);
+}
+
+static void server_echoed(uv_write_t* req, int status) {
+  echo_write* w = (echo_write*) req;
+  (void) status;
+  free(w->buf.base);
+  free(w);
+}
+
+static void server_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+  echo_write* w;
+
+  if (nread <= 0 || server_sink) {
+    if (!server_sink)
+      free(buf->base);
+    if (nread < 0)
+      uv_close((uv_handle_t*) s, server_closed);
+    return;
+  }
+  /* Echo what was read, from the buffer it was read into (as libuv's echo server). */
+  w = malloc(sizeof(*w));
+  if (w == NULL)
+    abort();
+  w->buf = uv_buf_init(buf->base, (unsigned int) nread);
+  if (uv_write(&w->req, s, &w->buf, 1, server_echoed) != 0) {
+    free(buf->base);
+    free(w);
+  }
+}
+
+static void server_connection(uv_stream_t* server, int status) {
+  uv_tcp_t* c;
+
+  if (status != 0)
+    return;
+  c = malloc(sizeof(*c));
+  if (c == NULL || uv_tcp_init(server->loop, c) != 0)
+    abort();
+  if (uv_accept(server, (uv_stream_t*) c) != 0 ||
+      uv_read_start((uv_stream_t*) c, server_alloc, server_read) != 0)
+    uv_close((uv_handle_t*) c, server_closed);
+}
+
+/* Listens on 127.0.0.1 (a free port), prints `PORT <port>` on stdout and echoes (sink 0) or
+ * discards (sink 1) what every connection sends, until the process is killed. */
+int uvb_server(int sink) {
+  uv_loop_t* loop = uv_default_loop();
+  static uv_tcp_t server;
+  struct sockaddr_in addr;
+  struct sockaddr_storage bound;
+  int len = sizeof(bound);
+  int err;
+
+  server_sink = sink;
+  err = uv_ip4_addr("127.0.0.1", 0, &addr);
+  if (err == 0)
+    err = uv_tcp_init(loop, &server);
+  if (err == 0)
+    err = uv_tcp_bind(&server, (const struct sockaddr*) &addr, 0);
+  if (err == 0)
+    err = uv_listen((uv_stream_t*) &server, 128, server_connection);
+  if (err == 0)
+    err = uv_tcp_getsockname(&server, (struct sockaddr*) &bound, &len);
+  if (err != 0)
+    return err;
+  printf("PORT %d\n", ntohs(((struct sockaddr_in*) &bound)->sin_port));
+  fflush(stdout);
+  return uv_run(loop, UV_RUN_DEFAULT);
+}
+
+/* ---- ping_pong (benchmark-ping-pongs) ---------------------------------------------- */
+
+static char PING[] = "PING\n";
+#define PING_LEN (sizeof(PING) - 1)
+
+typedef struct free_buf {
+  uv_buf_t buf;
+  struct free_buf* next;
+} free_buf;
+
+static free_buf* buf_freelist;
+
+/* benchmark-ping-pongs' read buffers: a free list of malloc'd blocks. */
+static void pinger_alloc(uv_handle_t* h, size_t size, uv_buf_t* buf) {
+  free_buf* b = buf_freelist;
+  (void) h;
+  if (b != NULL) {
+    buf_freelist = b->next;
+  } else {
+    b = malloc(size + sizeof(*b));
+    if (b == NULL)
+      abort();
+    b->buf = uv_buf_init((char*) (b + 1), (unsigned int) size);
+  }
+  *buf = b->buf;
+}
+
+static void pinger_buf_free(const uv_buf_t* buf) {
+  free_buf* b;
+  if (buf->base == NULL)
+    return;
+  b = (free_buf*) buf->base - 1;
+  b->next = buf_freelist;
+  buf_freelist = b;
+}
+
+static void buf_freelist_clear(void) {
+  while (buf_freelist != NULL) {
+    free_buf* b = buf_freelist;
+    buf_freelist = b->next;
+    free(b);
+  }
+}
+
+typedef struct pinger {
+  uv_tcp_t tcp;
+  uv_connect_t connect_req;
+  uint64_t n;
+  uint64_t pongs;
+  unsigned state;
+  int err;
+  uvb_mark mark;
+  uvb_result* out;
+} pinger;
+
+static void pinger_written(uv_write_t* req, int status) {
+  (void) status;
+  free(req);
+}
+
+/* One PING, with a malloc'd write request (as benchmark-ping-pongs). */
+static int pinger_ping(pinger* p) {
+  uv_buf_t b = uv_buf_init(PING, PING_LEN);
+  uv_write_t* req = malloc(sizeof(*req));
+  int err;
+  if (req == NULL)
+    abort();
+  err = uv_write(req, (uv_stream_t*) &p->tcp, &b, 1, pinger_written);
+  if (err != 0)
+    free(req);
+  return err;
+}
+
+static void pinger_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+  pinger* p = s->data;
+  ssize_t i;
+
+  if (nread < 0) {
+    pinger_buf_free(buf);
+    p->err = (int) nread;
+    uv_close((uv_handle_t*) s, NULL);
+    return;
+  }
+  for (i = 0; i < nread; i++) {
+    if (buf->base[i] != PING[p->state]) {
+      p->err = UV_EPROTO;
+      uv_close((uv_handle_t*) s, NULL);
+      break;
+    }
+    p->state = (p->state + 1) % PING_LEN;
+    if (p->state != 0)
+      continue;
+    if (++p->pongs == p->n) {
+      mark_done(p->mark, s->loop, p->pongs, p->out);
+      uv_close((uv_handle_t*) s, NULL);
+      break;
+    }
+    p->err = pinger_ping(p);
+    if (p->err != 0) {
+      uv_close((uv_handle_t*) s, NULL);
+      break;
+    }
+  }
+  pinger_buf_free(buf);
+}
+
+static void pinger_connected(uv_connect_t* req, int status) {
+  pinger* p = req->handle->data;
+
+  p->err = status;
+  if (p->err == 0) {
+    p->mark = mark_now(req->handle->loop);
+    p->err = pinger_ping(p);
+  }
+  if (p->err == 0)
+    p->err = uv_read_start(req->handle, pinger_alloc, pinger_read);
+  if (p->err != 0)
+    uv_close((uv_handle_t*) req->handle, NULL);
+}
+
+/* `n` ping-pong round trips with the echo server on 127.0.0.1:`port`: 5-byte PINGs, each
+ * sent once the previous one is back, the pongs counted byte by byte. */
+int uvb_ping_pong(int port, uint64_t n, uvb_result* out) {
+  uv_loop_t loop;
+  struct sockaddr_in addr;
+  pinger p;
+  int err;
+
+  memset(&p, 0, sizeof(p));
+  p.n = n;
+  p.out = out;
+  err = uv_loop_init(&loop);
+  if (err != 0)
+    return err;
+  err = uv_ip4_addr("127.0.0.1", port, &addr);
+  if (err == 0)
+    err = uv_tcp_init(&loop, &p.tcp);
+  p.tcp.data = &p;
+  if (err == 0)
+    err = uv_tcp_connect(&p.connect_req, &p.tcp, (const struct sockaddr*) &addr,
+                         pinger_connected);
+  if (err == 0)
+    err = uv_run(&loop, UV_RUN_DEFAULT);
+  if (err == 0)
+    err = p.err;
+  if (err == 0 && p.pongs != n)
+    err = UV_EPROTO;
+  err = close_loop(&loop, err);
+  buf_freelist_clear();
+  return err;
+}
+
+/* ---- pump (benchmark-pump, the client side) ---------------------------------------- */
+
+#define PUMP_WRITE 8192
+
+static char pump_buffer[PUMP_WRITE];
+
+typedef struct pumper {
+  uv_tcp_t tcp;
+  uv_connect_t connect_req;
+  uint64_t n;
+  uint64_t written;
+  int err;
+  uvb_mark mark;
+  uvb_result* out;
+} pumper;
+
+static void pump_next(pumper* p);
+
+static void pump_written(uv_write_t* req, int status) {
+  pumper* p = req->handle->data;
+
+  free(req);
+  if (status != 0) {
+    p->err = status;
+    uv_close((uv_handle_t*) &p->tcp, NULL);
+    return;
+  }
+  if (++p->written == p->n) {
+    mark_done(p->mark, p->tcp.loop, p->written, p->out);
+    uv_close((uv_handle_t*) &p->tcp, NULL);
+    return;
+  }
+  pump_next(p);
+}
+
+/* One 8 KiB write from the static buffer, the next one started from its callback. */
+static void pump_next(pumper* p) {
+  uv_buf_t b = uv_buf_init(pump_buffer, PUMP_WRITE);
+  uv_write_t* req = malloc(sizeof(*req));
+  if (req == NULL)
+    abort();
+  p->err = uv_write(req, (uv_stream_t*) &p->tcp, &b, 1, pump_written);
+  if (p->err != 0) {
+    free(req);
+    uv_close((uv_handle_t*) &p->tcp, NULL);
+  }
+}
+
+static void pump_connected(uv_connect_t* req, int status) {
+  pumper* p = req->handle->data;
+
+  p->err = status;
+  if (status != 0) {
+    uv_close((uv_handle_t*) req->handle, NULL);
+    return;
+  }
+  p->mark = mark_now(req->handle->loop);
+  pump_next(p);
+}
+
+/* `n` writes of 8 KiB to the sink server on 127.0.0.1:`port`, one in flight. */
+int uvb_pump(int port, uint64_t n, uvb_result* out) {
+  uv_loop_t loop;
+  struct sockaddr_in addr;
+  pumper p;
+  int err;
+
+  memset(&p, 0, sizeof(p));
+  p.n = n;
+  p.out = out;
+  err = uv_loop_init(&loop);
+  if (err != 0)
+    return err;
+  err = uv_ip4_addr("127.0.0.1", port, &addr);
+  if (err == 0)
+    err = uv_tcp_init(&loop, &p.tcp);
+  p.tcp.data = &p;
+  if (err == 0)
+    err = uv_tcp_connect(&p.connect_req, &p.tcp, (const struct sockaddr*) &addr,
+                         pump_connected);
+  if (err == 0)
+    err = uv_run(&loop, UV_RUN_DEFAULT);
+  if (err == 0)
+    err = p.err;
+  if (err == 0 && p.written != n)
+    err = UV_EPROTO;
+  return close_loop(&loop, err);
 }
 
 /* ---- million_timers ---------------------------------------------------------------- */
@@ -53,248 +432,302 @@ static void on_timer_closed(uv_handle_t* h) {
   timers_closed++;
 }
 
-static void on_boxed_timer_closed(uv_handle_t* h) {
-  timers_closed++;
-  free(h);
-}
-
-/* `n` one-shot timers, timer i due after i / 1000 + 1 ms; run until all fired, close all,
- * run until all closed. The loop and the timer array exist before the clock starts (as
- * uvio's loop and Vec do); the memory is freed inside the cleanup phase (as uvio frees its
- * boxes in close callbacks).
- *
- * box_size 0: one array of uv_timer_t (libuv's own benchmark). Otherwise each timer is its
- * own malloc(box_size) block, freed in its close callback: uvio's memory layout without
- * uvio's code, to tell the cost of the layout from the cost of the binding. */
-int uvb_million_timers(uint64_t n, uint64_t box_size, uvb_phases* out) {
+/* `n` one-shot timers in one array, timer i due after i / 1000 + 1 ms; run until all fired,
+ * close all, run until all closed. */
+int uvb_million_timers(uint64_t n, uvb_result* out) {
   uv_loop_t loop;
-  uv_timer_t* timers = NULL;
-  uv_timer_t** boxes = NULL;
-  uv_timer_t* t;
-  uint64_t i, t0, t1, t2, t3, c0, c1, c2, c3;
+  uv_timer_t* timers;
+  uvb_mark m;
+  uint64_t i;
   int err;
 
-  if (box_size == 0)
-    timers = malloc(n * sizeof(*timers));
-  else if (box_size >= sizeof(uv_timer_t))
-    boxes = malloc(n * sizeof(*boxes));
-  else
-    return UV_EINVAL;
-  if (timers == NULL && boxes == NULL)
+  timers = malloc(n * sizeof(*timers));
+  if (timers == NULL)
     return UV_ENOMEM;
   err = uv_loop_init(&loop);
   if (err != 0) {
     free(timers);
-    free(boxes);
     return err;
   }
   timers_fired = 0;
   timers_closed = 0;
-
-  t0 = uv_hrtime();
-  c0 = cpu_now_ns();
-  for (i = 0; i < n; i++) {
-    if (boxes == NULL) {
-      t = &timers[i];
-    } else {
-      t = malloc(box_size);
-      if (t == NULL)
-        abort();
-      boxes[i] = t;
-    }
-    err = uv_timer_init(&loop, t);
+  m = mark_now(&loop);
+  for (i = 0; i < n && err == 0; i++) {
+    err = uv_timer_init(&loop, &timers[i]);
     if (err == 0)
-      err = uv_timer_start(t, on_timer_fired, i / 1000 + 1, 0);
-    if (err != 0)
-      abort(); /* neither can fail for an initialised loop and a valid callback */
+      err = uv_timer_start(&timers[i], on_timer_fired, i / 1000 + 1, 0);
   }
-  t1 = uv_hrtime();
-  c1 = cpu_now_ns();
-
+  if (err == 0)
+    err = uv_run(&loop, UV_RUN_DEFAULT);
+  for (i = 0; i < n; i++)
+    uv_close((uv_handle_t*) &timers[i], on_timer_closed);
   uv_run(&loop, UV_RUN_DEFAULT);
-  t2 = uv_hrtime();
-  c2 = cpu_now_ns();
-
-  for (i = 0; i < n; i++) {
-    if (boxes == NULL)
-      uv_close((uv_handle_t*) &timers[i], on_timer_closed);
-    else
-      uv_close((uv_handle_t*) boxes[i], on_boxed_timer_closed);
-  }
-  uv_run(&loop, UV_RUN_DEFAULT);
-  err = uv_loop_close(&loop);
+  mark_done(m, &loop, timers_fired, out);
+  err = close_loop(&loop, err);
   free(timers);
-  free(boxes);
-  t3 = uv_hrtime();
-  c3 = cpu_now_ns();
-
-  out->init_ns = t1 - t0;
-  out->dispatch_ns = t2 - t1;
-  out->cleanup_ns = t3 - t2;
-  out->init_cpu_ns = c1 - c0;
-  out->dispatch_cpu_ns = c2 - c1;
-  out->cleanup_cpu_ns = c3 - c2;
-  out->fired = timers_fired;
-  out->closed = timers_closed;
+  if (err == 0 && (timers_fired != n || timers_closed != n))
+    err = UV_EPROTO;
   return err;
 }
 
 /* ---- loop_count -------------------------------------------------------------------- */
 
-static uint64_t ticks;
-static int stop_requested;
-static uv_idle_t idle;
-static uv_timer_t zero_timer;
-static uv_timer_t stop_timer;
+static uint64_t idle_ticks, idle_target;
 
 static void on_idle(uv_idle_t* h) {
-  (void) h;
-  ticks++;
+  if (++idle_ticks == idle_target)
+    uv_idle_stop(h);
 }
 
-static void stop_idle(uv_timer_t* t) {
-  (void) t;
-  uv_idle_stop(&idle);
-}
-
-static void on_zero_timer(uv_timer_t* t) {
-  ticks++;
-  if (!stop_requested)
-    uv_timer_start(t, on_zero_timer, 0, 0);
-}
-
-static void stop_zero_timer(uv_timer_t* t) {
-  (void) t;
-  stop_requested = 1;
-}
-
-static int run_counted(uv_loop_t* loop, uvb_ticks* out) {
-  uv_metrics_t m;
-  uint64_t start_iters, start, start_cpu;
-  int err;
-
-  err = uv_metrics_info(loop, &m);
-  if (err != 0)
-    return err;
-  start_iters = m.loop_count;
-  start = uv_hrtime();
-  start_cpu = cpu_now_ns();
-  uv_run(loop, UV_RUN_DEFAULT);
-  out->elapsed_ns = uv_hrtime() - start;
-  out->cpu_ns = cpu_now_ns() - start_cpu;
-  out->ticks = ticks;
-  err = uv_metrics_info(loop, &m);
-  out->loop_iterations = m.loop_count - start_iters;
-  return err;
-}
-
-static void close_walked(uv_handle_t* h, void* arg) {
-  (void) arg;
-  if (!uv_is_closing(h))
-    uv_close(h, NULL);
-}
-
-static int close_loop(uv_loop_t* loop, int err) {
-  int closed;
-
-  uv_walk(loop, close_walked, NULL);
-  uv_run(loop, UV_RUN_DEFAULT);
-  closed = uv_loop_close(loop);
-  return err != 0 ? err : closed;
-}
-
-/* Ticks of an active idle handle until a timer stops it after `ms` milliseconds. */
-int uvb_loop_count_idle(uint64_t ms, uvb_ticks* out) {
+/* `n` ticks of an idle handle (one per loop iteration), then stop. */
+int uvb_loop_count(uint64_t n, uvb_result* out) {
   uv_loop_t loop;
+  uv_idle_t idle;
+  uvb_mark m;
   int err;
 
   err = uv_loop_init(&loop);
   if (err != 0)
     return err;
-  ticks = 0;
+  idle_ticks = 0;
+  idle_target = n;
   err = uv_idle_init(&loop, &idle);
   if (err == 0)
     err = uv_idle_start(&idle, on_idle);
+  m = mark_now(&loop);
   if (err == 0)
-    err = uv_timer_init(&loop, &stop_timer);
-  if (err == 0)
-    err = uv_timer_start(&stop_timer, stop_idle, ms, 0);
-  if (err == 0)
-    err = run_counted(&loop, out);
+    err = uv_run(&loop, UV_RUN_DEFAULT);
+  mark_done(m, &loop, idle_ticks, out);
   return close_loop(&loop, err);
 }
 
-/* Firings of a zero-timeout timer that re-arms itself from its callback (once per loop
- * iteration), until a second timer asks it to stop after `ms` milliseconds. */
-int uvb_loop_count_timer0(uint64_t ms, uvb_ticks* out) {
+/* ---- million_async ----------------------------------------------------------------- */
+
+static uv_async_t* async_handles;
+static unsigned char* async_seen;
+static uint64_t async_count, async_sends, async_events;
+static uv_async_t async_done;
+static uv_timer_t async_closer;
+static uv_thread_t async_thread;
+
+static void million_async_sender(void* arg) {
+  uint64_t i;
+  (void) arg;
+  for (i = 0; i < async_sends; i++)
+    uv_async_send(&async_handles[fastrand() % async_count]);
+  uv_async_send(&async_done);
+}
+
+static void on_million_async(uv_async_t* h) {
+  async_events++;
+  async_seen[h - async_handles] = 1;
+}
+
+static void million_async_close(uv_timer_t* t) {
+  uint64_t i;
+  (void) t;
+  for (i = 0; i < async_count; i++)
+    uv_close((uv_handle_t*) &async_handles[i], NULL);
+  uv_close((uv_handle_t*) &async_done, NULL);
+  uv_close((uv_handle_t*) &async_closer, NULL);
+}
+
+/* The sender's last send: every earlier one is already pending, so let this iteration's
+ * walk over the async handles finish, and close everything from a timer in the next. */
+static void on_million_async_done(uv_async_t* h) {
+  (void) h;
+  uv_thread_join(&async_thread);
+  uv_timer_start(&async_closer, million_async_close, 0, 0);
+}
+
+/* `handles` async handles; a thread sends `n` wake-ups to handles picked at random, then
+ * one to a last handle that ends the run. */
+int uvb_million_async(uint64_t handles, uint64_t n, uvb_result* out) {
   uv_loop_t loop;
+  uvb_mark m;
+  uint64_t i;
+  int err;
+
+  async_handles = malloc(handles * sizeof(*async_handles));
+  async_seen = calloc(handles, 1);
+  if (async_handles == NULL || async_seen == NULL) {
+    free(async_handles);
+    free(async_seen);
+    return UV_ENOMEM;
+  }
+  err = uv_loop_init(&loop);
+  async_count = handles;
+  async_sends = n;
+  async_events = 0;
+  fastrand_state = 0;
+  for (i = 0; i < handles && err == 0; i++)
+    err = uv_async_init(&loop, &async_handles[i], on_million_async);
+  if (err == 0)
+    err = uv_async_init(&loop, &async_done, on_million_async_done);
+  if (err == 0)
+    err = uv_timer_init(&loop, &async_closer);
+  m = mark_now(&loop);
+  if (err == 0)
+    err = uv_thread_create(&async_thread, million_async_sender, NULL);
+  if (err == 0)
+    err = uv_run(&loop, UV_RUN_DEFAULT);
+  mark_done(m, &loop, n, out);
+  out->events = async_events;
+  out->seen = 0;
+  for (i = 0; i < handles; i++)
+    out->seen += async_seen[i];
+  err = close_loop(&loop, err);
+  free(async_handles);
+  free(async_seen);
+  return err;
+}
+
+/* ---- async1 (benchmark-async with one thread) -------------------------------------- */
+
+typedef struct async_pair {
+  uv_loop_t worker_loop;
+  uv_thread_t thread;
+  uv_async_t main_async;
+  uv_async_t worker_async;
+  uint64_t n;
+  uint64_t main_seen;
+  uint64_t worker_seen;
+} async_pair;
+
+static async_pair pair;
+
+static void on_worker_async(uv_async_t* h) {
+  (void) h;
+  uv_async_send(&pair.main_async);
+  if (++pair.worker_seen == pair.n)
+    uv_close((uv_handle_t*) &pair.worker_async, NULL);
+}
+
+static void on_main_async(uv_async_t* h) {
+  (void) h;
+  if (++pair.main_seen == pair.n) {
+    uv_close((uv_handle_t*) &pair.main_async, NULL);
+    return;
+  }
+  uv_async_send(&pair.worker_async);
+}
+
+static void async_worker(void* arg) {
+  (void) arg;
+  uv_run(&pair.worker_loop, UV_RUN_DEFAULT);
+}
+
+/* `n` round trips between the loop thread and a worker thread running its own loop: each
+ * side's async callback wakes the other side's handle. */
+int uvb_async1(uint64_t n, uvb_result* out) {
+  uv_loop_t loop;
+  uvb_mark m;
+  int err;
+
+  memset(&pair, 0, sizeof(pair));
+  pair.n = n;
+  err = uv_loop_init(&loop);
+  if (err != 0)
+    return err;
+  err = uv_loop_init(&pair.worker_loop);
+  if (err == 0)
+    err = uv_async_init(&pair.worker_loop, &pair.worker_async, on_worker_async);
+  if (err == 0)
+    err = uv_async_init(&loop, &pair.main_async, on_main_async);
+  m = mark_now(&loop);
+  if (err == 0)
+    err = uv_thread_create(&pair.thread, async_worker, NULL);
+  if (err == 0) {
+    uv_async_send(&pair.worker_async);
+    err = uv_run(&loop, UV_RUN_DEFAULT);
+    uv_thread_join(&pair.thread);
+  }
+  mark_done(m, &loop, pair.main_seen, out);
+  uv_loop_close(&pair.worker_loop);
+  return close_loop(&loop, err);
+}
+
+/* ---- queue_work -------------------------------------------------------------------- */
+
+static uint64_t work_left, work_done;
+static unsigned work_result;
+
+static void work_cb(uv_work_t* req) {
+  (void) req;
+  work_result = fastrand();
+}
+
+static void after_work_cb(uv_work_t* req, int status) {
+  if (status != 0)
+    return;
+  work_done++;
+  if (--work_left > 0)
+    uv_queue_work(req->loop, req, work_cb, after_work_cb);
+}
+
+/* `n` jobs on the thread pool, one at a time, each queued from the previous one's
+ * completion. */
+int uvb_queue_work(uint64_t n, uvb_result* out) {
+  uv_loop_t loop;
+  uv_work_t req;
+  uvb_mark m;
   int err;
 
   err = uv_loop_init(&loop);
   if (err != 0)
     return err;
-  ticks = 0;
-  stop_requested = 0;
-  err = uv_timer_init(&loop, &zero_timer);
+  work_left = n;
+  work_done = 0;
+  m = mark_now(&loop);
+  if (n > 0)
+    err = uv_queue_work(&loop, &req, work_cb, after_work_cb);
   if (err == 0)
-    err = uv_timer_start(&zero_timer, on_zero_timer, 0, 0);
-  if (err == 0)
-    err = uv_timer_init(&loop, &stop_timer);
-  if (err == 0)
-    err = uv_timer_start(&stop_timer, stop_zero_timer, ms, 0);
-  if (err == 0)
-    err = run_counted(&loop, out);
+    err = uv_run(&loop, UV_RUN_DEFAULT);
+  mark_done(m, &loop, work_done, out);
   return close_loop(&loop, err);
 }
 
-/* ---- counted runs: a count of units (stats, bytes, round trips) in a measured time ---- */
+/* ---- fs_stat ----------------------------------------------------------------------- */
 
-typedef struct uvb_mark {
-  uint64_t wall;
-  uint64_t cpu;
-} uvb_mark;
-
-static uvb_mark mark_now(void) {
+/* `n` synchronous stats (no loop, no callback: `uv_fs_stat(NULL, ...)`). */
+int uvb_fs_stat_sync(const char* path, uint64_t n, uvb_result* out) {
+  uv_fs_t req;
   uvb_mark m;
-  m.wall = uv_hrtime();
-  m.cpu = cpu_now_ns();
-  return m;
-}
+  uint64_t i;
+  int err = 0;
 
-/* `ticks` units counted since `m`. */
-static void mark_done(uvb_mark m, uvb_ticks* out) {
-  out->elapsed_ns = uv_hrtime() - m.wall;
-  out->cpu_ns = cpu_now_ns() - m.cpu;
-  out->ticks = ticks;
-  out->loop_iterations = 0;
+  m = mark_now(NULL);
+  for (i = 0; i < n && err == 0; i++) {
+    err = uv_fs_stat(NULL, &req, path, NULL);
+    uv_fs_req_cleanup(&req);
+  }
+  mark_done(m, NULL, i, out);
+  return err < 0 ? err : 0;
 }
-
-/* ---- fs_stat, fs_read -------------------------------------------------------------- */
 
 static const char* fs_path;
-static uint64_t fs_left; /* requests still to start */
+static uint64_t fs_left, fs_done;
 static int fs_error;
 
 static void on_stat(uv_fs_t* req) {
   int err = (int) req->result;
-  uv_loop_t* loop = req->loop;
 
   uv_fs_req_cleanup(req);
   if (err < 0) {
     fs_error = err;
     return;
   }
-  ticks++;
+  fs_done++;
   if (fs_left > 0) {
     fs_left--;
-    err = uv_fs_stat(loop, req, fs_path, on_stat);
+    err = uv_fs_stat(req->loop, req, fs_path, on_stat);
     if (err != 0)
       fs_error = err;
   }
 }
 
 /* `n` stats of `path`, `inflight` requests at a time (each restarted from its callback). */
-int uvb_fs_stat(const char* path, uint64_t n, uint64_t inflight, uvb_ticks* out) {
+int uvb_fs_stat(const char* path, uint64_t n, uint64_t inflight, uvb_result* out) {
   uv_loop_t loop;
   uv_fs_t* reqs;
   uvb_mark m;
@@ -309,26 +742,29 @@ int uvb_fs_stat(const char* path, uint64_t n, uint64_t inflight, uvb_ticks* out)
     free(reqs);
     return err;
   }
-  ticks = 0;
+  fs_done = 0;
   fs_error = 0;
   fs_path = path;
   fs_left = n;
-  m = mark_now();
+  m = mark_now(&loop);
   for (i = 0; i < inflight && fs_left > 0 && err == 0; i++) {
     fs_left--;
     err = uv_fs_stat(&loop, &reqs[i], path, on_stat);
   }
   uv_run(&loop, UV_RUN_DEFAULT);
-  mark_done(m, out);
+  mark_done(m, &loop, fs_done, out);
   free(reqs);
   if (err == 0)
     err = fs_error;
   return close_loop(&loop, err);
 }
 
+/* ---- fs_read ----------------------------------------------------------------------- */
+
 static uv_file read_fd;
 static int64_t read_offset;
 static uv_buf_t read_buf;
+static uint64_t read_bytes;
 
 static void on_read(uv_fs_t* req) {
   ssize_t n = req->result;
@@ -339,15 +775,16 @@ static void on_read(uv_fs_t* req) {
     fs_error = (int) n;
     return;
   }
-  ticks += (uint64_t) n;
+  read_bytes += (uint64_t) n;
   read_offset += n;
   err = uv_fs_read(req->loop, req, read_fd, &read_buf, 1, read_offset, on_read);
   if (err != 0)
     fs_error = err;
 }
 
-/* Reads `path` from start to end in `chunk`-byte reads, one at a time, into one buffer. */
-int uvb_fs_read(const char* path, uint64_t chunk, uvb_ticks* out) {
+/* Reads `path` from start to end in `chunk`-byte reads, one at a time, into one buffer;
+ * `ops` is the bytes read. */
+int uvb_fs_read(const char* path, uint64_t chunk, uvb_result* out) {
   uv_loop_t loop;
   uv_fs_t req;
   uvb_mark m;
@@ -364,14 +801,14 @@ int uvb_fs_read(const char* path, uint64_t chunk, uvb_ticks* out) {
   read_fd = uv_fs_open(&loop, &req, path, UV_FS_O_RDONLY, 0, NULL);
   uv_fs_req_cleanup(&req);
   err = read_fd < 0 ? read_fd : 0;
-  ticks = 0;
+  read_bytes = 0;
   fs_error = 0;
   read_offset = 0;
-  m = mark_now();
+  m = mark_now(&loop);
   if (err == 0)
     err = uv_fs_read(&loop, &req, read_fd, &read_buf, 1, 0, on_read);
   uv_run(&loop, UV_RUN_DEFAULT);
-  mark_done(m, out);
+  mark_done(m, &loop, read_bytes, out);
   if (read_fd >= 0) {
     uv_fs_close(&loop, &req, read_fd, NULL);
     uv_fs_req_cleanup(&req);
@@ -380,203 +817,6 @@ int uvb_fs_read(const char* path, uint64_t chunk, uvb_ticks* out) {
   if (err == 0)
     err = fs_error; /* 0 at the end of the file */
   return close_loop(&loop, err);
-}
-
-/* ---- tcp_pingpong, tcp_pump -------------------------------------------------------- */
-
-#define PING_BYTES 64
-#define PUMP_BYTES 65536
-
-static char ping_msg[PING_BYTES];
-static char pump_chunk[PUMP_BYTES];
-static char read_space[PUMP_BYTES];
-
-typedef struct echo_req {
-  uv_write_t req;
-  char data[];
-} echo_req;
-
-static uv_tcp_t tcp_server;
-static uv_tcp_t* tcp_conns; /* n clients, then n accepted */
-static uv_connect_t* tcp_connect_reqs;
-static uv_write_t* tcp_write_reqs; /* one per client */
-static uint64_t tcp_n, tcp_ready, tcp_accepted, tcp_ms, ping_got;
-static int tcp_pump, tcp_error;
-static uvb_mark tcp_mark;
-static uvb_ticks* tcp_out;
-
-static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf) {
-  (void) h;
-  (void) suggested;
-  *buf = uv_buf_init(read_space, sizeof(read_space));
-}
-
-static void client_send(uv_tcp_t* c);
-
-static void on_client_written(uv_write_t* w, int status) {
-  if (status == 0 && !stop_requested && tcp_pump)
-    client_send((uv_tcp_t*) w->handle);
-}
-
-/* A ping (one 64-byte message) or a 64 KiB chunk, from the client's own write request. */
-static void client_send(uv_tcp_t* c) {
-  uv_buf_t b = tcp_pump ? uv_buf_init(pump_chunk, PUMP_BYTES) : uv_buf_init(ping_msg, PING_BYTES);
-  int err = uv_write(&tcp_write_reqs[c - tcp_conns], (uv_stream_t*) c, &b, 1, on_client_written);
-  if (err != 0)
-    tcp_error = err;
-}
-
-static void on_echoed(uv_write_t* w, int status) {
-  (void) status;
-  free(w);
-}
-
-static void on_server_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
-  echo_req* e;
-  uv_buf_t b;
-
-  if (nread <= 0)
-    return; /* the end (or an error) only comes once the bench closes everything */
-  if (tcp_pump) {
-    ticks += (uint64_t) nread;
-    return;
-  }
-  e = malloc(sizeof(*e) + (size_t) nread);
-  if (e == NULL)
-    abort();
-  memcpy(e->data, buf->base, (size_t) nread);
-  b = uv_buf_init(e->data, (unsigned int) nread);
-  if (uv_write(&e->req, s, &b, 1, on_echoed) != 0)
-    free(e);
-}
-
-static void on_client_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
-  (void) buf;
-  if (nread <= 0)
-    return;
-  ping_got += (uint64_t) nread;
-  if (ping_got >= PING_BYTES) {
-    ping_got -= PING_BYTES;
-    ticks++;
-    if (!stop_requested)
-      client_send((uv_tcp_t*) s);
-  }
-}
-
-static void on_tcp_stop(uv_timer_t* t) {
-  mark_done(tcp_mark, tcp_out);
-  stop_requested = 1;
-  uv_walk(t->loop, close_walked, NULL);
-}
-
-/* Every connection is up: start the clock, the stop timer and the clients' writes. */
-static void tcp_connected(uv_loop_t* loop) {
-  uint64_t i;
-  int err;
-
-  if (++tcp_ready < 2 * tcp_n)
-    return;
-  ticks = 0;
-  tcp_mark = mark_now();
-  err = uv_timer_init(loop, &stop_timer);
-  if (err == 0)
-    err = uv_timer_start(&stop_timer, on_tcp_stop, tcp_ms, 0);
-  if (err != 0)
-    tcp_error = err;
-  for (i = 0; i < tcp_n; i++)
-    client_send(&tcp_conns[i]);
-}
-
-static void on_tcp_connect(uv_connect_t* req, int status) {
-  int err = status;
-
-  if (err == 0)
-    err = uv_read_start(req->handle, on_alloc, on_client_read);
-  if (err != 0) {
-    tcp_error = err;
-    uv_walk(req->handle->loop, close_walked, NULL);
-    return;
-  }
-  tcp_connected(req->handle->loop);
-}
-
-static void on_tcp_connection(uv_stream_t* server, int status) {
-  uv_tcp_t* c;
-  int err = status;
-
-  if (err == 0 && tcp_accepted < tcp_n) {
-    c = &tcp_conns[tcp_n + tcp_accepted++];
-    err = uv_tcp_init(server->loop, c);
-    if (err == 0)
-      err = uv_accept(server, (uv_stream_t*) c);
-    if (err == 0)
-      err = uv_read_start((uv_stream_t*) c, on_alloc, on_server_read);
-  }
-  if (err != 0) {
-    tcp_error = err;
-    uv_walk(server->loop, close_walked, NULL);
-    return;
-  }
-  tcp_connected(server->loop);
-}
-
-/* `n` loopback connections, server and clients on one loop, for `ms` milliseconds once all
- * are up. Ping-pong (`pump` 0): each client sends 64 bytes, the server echoes them, the
- * client counts a round trip and sends again. Pump: each client writes 64 KiB chunks (one
- * write in flight, the next from its callback); the server counts the bytes it reads. */
-int uvb_tcp(uint64_t n, uint64_t ms, int pump, uvb_ticks* out) {
-  uv_loop_t loop;
-  struct sockaddr_storage addr;
-  struct sockaddr_in any;
-  int len = sizeof(addr);
-  uint64_t i;
-  int err;
-
-  tcp_conns = calloc(2 * n, sizeof(*tcp_conns));
-  tcp_connect_reqs = calloc(n, sizeof(*tcp_connect_reqs));
-  tcp_write_reqs = calloc(n, sizeof(*tcp_write_reqs));
-  err = tcp_conns == NULL || tcp_connect_reqs == NULL || tcp_write_reqs == NULL ? UV_ENOMEM : 0;
-  if (err == 0)
-    err = uv_loop_init(&loop);
-  if (err != 0) {
-    free(tcp_conns);
-    free(tcp_connect_reqs);
-    free(tcp_write_reqs);
-    return err;
-  }
-  tcp_n = n;
-  tcp_ms = ms;
-  tcp_pump = pump;
-  tcp_out = out;
-  tcp_ready = tcp_accepted = ping_got = 0;
-  tcp_error = 0;
-  stop_requested = 0;
-  ticks = 0;
-  if (err == 0)
-    err = uv_ip4_addr("127.0.0.1", 0, &any);
-  if (err == 0)
-    err = uv_tcp_init(&loop, &tcp_server);
-  if (err == 0)
-    err = uv_tcp_bind(&tcp_server, (const struct sockaddr*) &any, 0);
-  if (err == 0)
-    err = uv_listen((uv_stream_t*) &tcp_server, 511, on_tcp_connection);
-  if (err == 0)
-    err = uv_tcp_getsockname(&tcp_server, (struct sockaddr*) &addr, &len);
-  for (i = 0; i < n && err == 0; i++) {
-    err = uv_tcp_init(&loop, &tcp_conns[i]);
-    if (err == 0)
-      err = uv_tcp_connect(&tcp_connect_reqs[i], &tcp_conns[i], (const struct sockaddr*) &addr,
-                           on_tcp_connect);
-  }
-  if (err == 0)
-    uv_run(&loop, UV_RUN_DEFAULT);
-  if (err == 0)
-    err = tcp_error;
-  err = close_loop(&loop, err);
-  free(tcp_conns);
-  free(tcp_connect_reqs);
-  free(tcp_write_reqs);
-  return err;
 }
 
 /* ---- fs_read_nowait: `inflight` reads at once, each chain over its own slice ------------ */
@@ -588,6 +828,7 @@ typedef struct par_read {
 } par_read;
 
 static uv_file par_fd;
+static uint64_t par_bytes;
 
 static void on_par_read(uv_fs_t* req) {
   par_read* p = (par_read*) req;
@@ -599,7 +840,7 @@ static void on_par_read(uv_fs_t* req) {
     fs_error = (int) n;
     return;
   }
-  ticks += (uint64_t) n;
+  par_bytes += (uint64_t) n;
   p->offset += n;
   if (n == 0 || p->offset >= p->end)
     return;
@@ -611,9 +852,10 @@ static void on_par_read(uv_fs_t* req) {
 }
 
 /* Reads `path` (of `size` bytes) with `inflight` chains, chain i reading the i-th slice front
- * to back in `chunk`-byte reads, each restarted from its callback, one buffer per chain. */
+ * to back in `chunk`-byte reads, each restarted from its callback, one buffer per chain;
+ * `ops` is the bytes read. */
 int uvb_fs_read_par(const char* path, uint64_t size, uint64_t chunk, uint64_t inflight,
-                    uvb_ticks* out) {
+                    uvb_result* out) {
   uv_loop_t loop;
   uv_fs_t open_req;
   par_read* reads;
@@ -640,14 +882,14 @@ int uvb_fs_read_par(const char* path, uint64_t size, uint64_t chunk, uint64_t in
     if (reads[i].buf.base == NULL)
       err = UV_ENOMEM;
   }
-  ticks = 0;
+  par_bytes = 0;
   fs_error = 0;
-  m = mark_now();
+  m = mark_now(&loop);
   for (i = 0; i < inflight && err == 0; i++)
     err = uv_fs_read(&loop, &reads[i].req, par_fd, &reads[i].buf, 1, reads[i].offset,
                      on_par_read);
   uv_run(&loop, UV_RUN_DEFAULT);
-  mark_done(m, out);
+  mark_done(m, &loop, par_bytes, out);
   if (par_fd >= 0) {
     uv_fs_close(&loop, &open_req, par_fd, NULL);
     uv_fs_req_cleanup(&open_req);

@@ -3,115 +3,125 @@
 use std::ffi::{CString, c_char, c_int};
 use std::os::unix::ffi::OsStrExt;
 
-use crate::Job;
-
-/// Phase timings of `million_timers`; mirrors `uvb_phases`.
-#[repr(C)]
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Phases {
-    pub init_ns: u64,
-    pub dispatch_ns: u64,
-    pub cleanup_ns: u64,
-    pub init_cpu_ns: u64,
-    pub dispatch_cpu_ns: u64,
-    pub cleanup_cpu_ns: u64,
-    pub fired: u64,
-    pub closed: u64,
-}
-
-/// A `loop_count` result; mirrors `uvb_ticks`.
-#[repr(C)]
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Ticks {
-    pub ticks: u64,
-    pub elapsed_ns: u64,
-    pub cpu_ns: u64,
-    pub loop_iterations: u64,
-}
+use crate::{Done, Job};
 
 unsafe extern "C" {
-    fn uvb_million_timers(n: u64, box_size: u64, out: *mut Phases) -> c_int;
-    fn uvb_loop_count_idle(ms: u64, out: *mut Ticks) -> c_int;
-    fn uvb_loop_count_timer0(ms: u64, out: *mut Ticks) -> c_int;
-    fn uvb_fs_stat(path: *const c_char, n: u64, inflight: u64, out: *mut Ticks) -> c_int;
-    fn uvb_fs_read(path: *const c_char, chunk: u64, out: *mut Ticks) -> c_int;
-    fn uvb_tcp(n: u64, ms: u64, pump: c_int, out: *mut Ticks) -> c_int;
+    fn uvb_server(sink: c_int) -> c_int;
+    fn uvb_ping_pong(port: c_int, n: u64, out: *mut Done) -> c_int;
+    fn uvb_pump(port: c_int, n: u64, out: *mut Done) -> c_int;
+    fn uvb_million_timers(n: u64, out: *mut Done) -> c_int;
+    fn uvb_loop_count(n: u64, out: *mut Done) -> c_int;
+    fn uvb_million_async(handles: u64, n: u64, out: *mut Done) -> c_int;
+    fn uvb_async1(n: u64, out: *mut Done) -> c_int;
+    fn uvb_queue_work(n: u64, out: *mut Done) -> c_int;
+    fn uvb_fs_stat_sync(path: *const c_char, n: u64, out: *mut Done) -> c_int;
+    fn uvb_fs_stat(path: *const c_char, n: u64, inflight: u64, out: *mut Done) -> c_int;
+    #[allow(dead_code)]
+    fn uvb_fs_read(path: *const c_char, chunk: u64, out: *mut Done) -> c_int;
 }
 
-fn checked<T>(ret: c_int, v: T, what: &str) -> Result<T, String> {
-    if ret == 0 {
-        Ok(v)
-    } else {
-        Err(format!("C {what}: libuv error {ret}"))
+/// Runs a C function that fills a `uvb_result` and returns 0 or a libuv error.
+fn counted(what: &str, run: impl FnOnce(*mut Done) -> c_int) -> Result<Done, String> {
+    let mut out = Done::default();
+    match run(&mut out) {
+        0 => Ok(out),
+        e => Err(format!("C {what}: libuv error {e}")),
     }
-}
-
-/// C libuv: `n` one-shot timers, in one array (`box_size` 0) or each in its own
-/// `malloc(box_size)` block.
-pub fn million_timers(n: u64, box_size: u64) -> Result<Phases, String> {
-    let mut out = Phases::default();
-    // SAFETY: `out` is a valid, writable `uvb_phases`; the function touches nothing else of ours.
-    let ret = unsafe { uvb_million_timers(n, box_size, &mut out) };
-    checked(ret, out, "million_timers")
-}
-
-/// C libuv: idle ticks in `ms` milliseconds.
-pub fn loop_count_idle(ms: u64) -> Result<Ticks, String> {
-    let mut out = Ticks::default();
-    // SAFETY: `out` is a valid, writable `uvb_ticks`; the function uses its own loop.
-    let ret = unsafe { uvb_loop_count_idle(ms, &mut out) };
-    checked(ret, out, "loop_count idle")
-}
-
-/// C libuv: re-armed zero-timeout timer firings in `ms` milliseconds.
-pub fn loop_count_timer0(ms: u64) -> Result<Ticks, String> {
-    let mut out = Ticks::default();
-    // SAFETY: as in `loop_count_idle`.
-    let ret = unsafe { uvb_loop_count_timer0(ms, &mut out) };
-    checked(ret, out, "loop_count timer0")
-}
-
-/// Runs a C function that fills a `uvb_ticks`.
-fn counted(what: &str, run: impl FnOnce(*mut Ticks) -> c_int) -> Result<Ticks, String> {
-    let mut out = Ticks::default();
-    let ret = run(&mut out);
-    checked(ret, out, what)
 }
 
 fn c_path(job: &Job) -> Result<CString, String> {
     CString::new(job.path.as_os_str().as_bytes()).map_err(|e| e.to_string())
 }
 
-/// C libuv: `job.param` stats of `job.path`, `job.arg` in flight.
-pub fn fs_stat(job: &Job) -> Result<Ticks, String> {
+fn port(job: &Job) -> Result<c_int, String> {
+    Ok(c_int::from(job.server()?.port()))
+}
+
+/// The echo (`sink` false) or sink server, until the process is killed: prints
+/// `PORT <port>` on stdout once it listens.
+pub(crate) fn server(sink: bool) -> Result<(), String> {
+    // SAFETY: the function only uses libuv's default loop of this (server) process.
+    match unsafe { uvb_server(c_int::from(sink)) } {
+        0 => Ok(()),
+        e => Err(format!("C server: libuv error {e}")),
+    }
+}
+
+/// `job.n` ping-pong round trips with the echo server.
+pub(crate) fn ping_pong(job: &Job) -> Result<Done, String> {
+    let port = port(job)?;
+    // SAFETY: `out` is a valid, writable `uvb_result`; the function uses its own loop.
+    counted("ping_pong", |out| unsafe {
+        uvb_ping_pong(port, job.n, out)
+    })
+}
+
+/// `job.n` 8 KiB writes to the sink server.
+pub(crate) fn pump(job: &Job) -> Result<Done, String> {
+    let port = port(job)?;
+    // SAFETY: as in `ping_pong`.
+    counted("pump", |out| unsafe { uvb_pump(port, job.n, out) })
+}
+
+/// `job.n` one-shot timers.
+pub(crate) fn million_timers(job: &Job) -> Result<Done, String> {
+    // SAFETY: as in `ping_pong`.
+    counted("million_timers", |out| unsafe {
+        uvb_million_timers(job.n, out)
+    })
+}
+
+/// `job.n` idle ticks.
+pub(crate) fn loop_count(job: &Job) -> Result<Done, String> {
+    // SAFETY: as in `ping_pong`.
+    counted("loop_count", |out| unsafe { uvb_loop_count(job.n, out) })
+}
+
+/// `job.n` sends from a thread to `job.arg` async handles.
+pub(crate) fn million_async(job: &Job) -> Result<Done, String> {
+    // SAFETY: as in `ping_pong`; the sender thread is joined before the function returns.
+    counted("million_async", |out| unsafe {
+        uvb_million_async(job.arg, job.n, out)
+    })
+}
+
+/// `job.n` async round trips with a worker thread.
+pub(crate) fn async1(job: &Job) -> Result<Done, String> {
+    // SAFETY: as in `million_async`.
+    counted("async1", |out| unsafe { uvb_async1(job.n, out) })
+}
+
+/// `job.n` thread-pool jobs, one at a time.
+pub(crate) fn queue_work(job: &Job) -> Result<Done, String> {
+    // SAFETY: as in `ping_pong`.
+    counted("queue_work", |out| unsafe { uvb_queue_work(job.n, out) })
+}
+
+/// `job.n` synchronous stats of `job.path`.
+pub(crate) fn fs_stat_sync(job: &Job) -> Result<Done, String> {
     let path = c_path(job)?;
     // SAFETY: `path` is a NUL-terminated string that outlives the call; `out` is writable.
-    counted("fs_stat", |out| unsafe {
-        uvb_fs_stat(path.as_ptr(), job.param, job.arg, out)
+    counted("fs_stat sync", |out| unsafe {
+        uvb_fs_stat_sync(path.as_ptr(), job.n, out)
     })
 }
 
-/// C libuv: reads `job.path` in `job.arg`-byte chunks.
-pub fn fs_read(job: &Job) -> Result<Ticks, String> {
+/// `job.n` stats of `job.path`, `job.arg` in flight.
+pub(crate) fn fs_stat(job: &Job) -> Result<Done, String> {
     let path = c_path(job)?;
-    // SAFETY: as in `fs_stat`.
+    // SAFETY: as in `fs_stat_sync`.
+    counted("fs_stat", |out| unsafe {
+        uvb_fs_stat(path.as_ptr(), job.n, job.arg, out)
+    })
+}
+
+/// Reads `job.path` in `job.arg`-byte chunks; `ops` is the bytes read (for the `fs_read`
+/// workload).
+#[allow(dead_code)]
+pub(crate) fn fs_read(job: &Job) -> Result<Done, String> {
+    let path = c_path(job)?;
+    // SAFETY: as in `fs_stat_sync`.
     counted("fs_read", |out| unsafe {
         uvb_fs_read(path.as_ptr(), job.arg, out)
-    })
-}
-
-/// C libuv: round trips on `job.arg` connections in `job.param` ms.
-pub fn tcp_pingpong(job: &Job) -> Result<Ticks, String> {
-    // SAFETY: `out` is writable; the function uses its own loop.
-    counted("tcp_pingpong", |out| unsafe {
-        uvb_tcp(job.arg, job.param, 0, out)
-    })
-}
-
-/// C libuv: bytes pumped over `job.arg` connections in `job.param` ms.
-pub fn tcp_pump(job: &Job) -> Result<Ticks, String> {
-    // SAFETY: as in `tcp_pingpong`.
-    counted("tcp_pump", |out| unsafe {
-        uvb_tcp(job.arg, job.param, 1, out)
     })
 }

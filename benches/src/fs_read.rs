@@ -21,9 +21,8 @@ use std::path::Path;
 use std::pin::Pin;
 use std::rc::Rc;
 
-use crate::c::Ticks;
 use crate::clock::Mark;
-use crate::err;
+use crate::{Done, err};
 
 unsafe extern "C" {
     fn uvb_fs_read_par(
@@ -31,7 +30,7 @@ unsafe extern "C" {
         size: u64,
         chunk: u64,
         inflight: u64,
-        out: *mut Ticks,
+        out: *mut Done,
     ) -> c_int;
 }
 
@@ -57,7 +56,7 @@ impl Case {
     }
 }
 
-type RunFn = fn(&Path, &Case) -> Result<Ticks, String>;
+type RunFn = fn(&Path, &Case) -> Result<Done, String>;
 
 const VARIANTS: &[(&str, RunFn)] = &[
     ("C libuv (threadpool)", c_libuv),
@@ -67,9 +66,9 @@ const VARIANTS: &[(&str, RunFn)] = &[
     ("tokio File", tokio_file),
 ];
 
-fn c_libuv(path: &Path, c: &Case) -> Result<Ticks, String> {
+fn c_libuv(path: &Path, c: &Case) -> Result<Done, String> {
     let p = CString::new(path.as_os_str().as_bytes()).map_err(err)?;
-    let mut out = Ticks::default();
+    let mut out = Done::default();
     // SAFETY: `p` is a NUL-terminated string that outlives the call; `out` is writable.
     let ret = unsafe { uvb_fs_read_par(p.as_ptr(), c.size, c.chunk, c.k, &mut out) };
     if ret != 0 {
@@ -78,7 +77,7 @@ fn c_libuv(path: &Path, c: &Case) -> Result<Ticks, String> {
     Ok(out)
 }
 
-fn uvio_futures(path: &Path, c: &Case, fast: bool) -> Result<Ticks, String> {
+fn uvio_futures(path: &Path, c: &Case, fast: bool) -> Result<Done, String> {
     let lp = uvio::Loop::new().map_err(err)?;
     let file = uvio::fs::sync::open(
         path,
@@ -120,7 +119,7 @@ fn uvio_futures(path: &Path, c: &Case, fast: bool) -> Result<Ticks, String> {
             Ok::<u64, String>(total)
         })
         .map_err(err)??;
-    Ok(Mark::now().ticks_since(m0, total, 0))
+    Ok(Mark::now().done_since(m0, total, 0))
 }
 
 /// One callback chain: reads its slice, restarting from its callback.
@@ -145,7 +144,7 @@ fn cb_next(
     });
 }
 
-fn uvio_callbacks(path: &Path, c: &Case) -> Result<Ticks, String> {
+fn uvio_callbacks(path: &Path, c: &Case) -> Result<Done, String> {
     let lp = uvio::Loop::new().map_err(err)?;
     let file =
         Rc::new(uvio::fs::sync::open(path, uvio::fs::OpenOptions::new().read(true)).map_err(err)?);
@@ -163,12 +162,12 @@ fn uvio_callbacks(path: &Path, c: &Case) -> Result<Ticks, String> {
         );
     }
     lp.run(uvio::RunMode::Default).map_err(err)?;
-    Ok(Mark::now().ticks_since(m0, done.get(), 0))
+    Ok(Mark::now().done_since(m0, done.get(), 0))
 }
 
 /// tokio: one `tokio::fs::File` per chain (a tokio `File` has one operation in flight),
 /// seeked to its slice once, then read in `chunk`-byte `poll_read`s.
-fn tokio_file(path: &Path, c: &Case) -> Result<Ticks, String> {
+fn tokio_file(path: &Path, c: &Case) -> Result<Done, String> {
     use tokio::io::{AsyncRead, AsyncSeek, ReadBuf};
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -209,7 +208,7 @@ fn tokio_file(path: &Path, c: &Case) -> Result<Ticks, String> {
             Ok::<u64, std::io::Error>(total)
         })
         .map_err(err)?;
-    Ok(Mark::now().ticks_since(m0, total, 0))
+    Ok(Mark::now().done_since(m0, total, 0))
 }
 
 fn evict(path: &Path) -> Result<(), String> {
@@ -275,10 +274,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
                             std::fs::read(&path).map_err(err)?;
                         }
                         let t = f(&path, &case)?;
-                        if t.ticks != size {
-                            return Err(format!("{}: read {} of {size}", VARIANTS[i].0, t.ticks));
+                        if t.ops != size {
+                            return Err(format!("{}: read {} of {size}", VARIANTS[i].0, t.ops));
                         }
-                        figs[i].push((t.elapsed_ns as f64 / 1e9, t.cpu_ns as f64 / 1e9));
+                        figs[i].push((t.wall_ns as f64 / 1e9, t.cpu_ns as f64 / 1e9));
                     }
                 }
                 println!(

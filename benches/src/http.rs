@@ -27,59 +27,48 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 
-use crate::c::Ticks;
-use crate::{Job, Run, SKIP, Shape, Variant, Workload, stdout_of, v};
+use crate::run::run_process;
+use crate::{Done, Job, Pin, SKIP, Server, Workload, v};
 
 /// `wrk`'s connections (on one `wrk` thread).
 const CONNS: u64 = 16;
 
-const SHAPES: &[Shape] = &[Shape {
-    key: "c16",
-    label: "16 connections",
-    arg: CONNS,
-}];
-
-const VARIANTS: &[Variant] = &[
-    v(
-        "tokio",
-        "hyper on tokio current_thread",
-        None,
-        Run::Count(tokio_run),
-    ),
-    v("uvio", "hyper on uvio", Some("tokio"), Run::Count(uvio_run)),
-    v(
-        "uvio_flat",
-        "hyper on uvio, not vectored",
-        Some("tokio"),
-        Run::Count(uvio_flat_run),
-    ),
-];
-
 /// `GET /` (13 bytes) under `wrk` load.
-pub const HELLO: Workload = Workload {
+pub(crate) const HELLO: Workload = Workload {
     name: "http_hello",
-    about: |ms| format!("hyper HTTP/1.1 `GET /` (13 bytes), wrk -t1 -c{CONNS}, {ms} ms"),
-    param: (5_000, 500),
-    unit: ("k requests/s", 1e3),
-    shapes: SHAPES,
-    fixture: crate::Fixture::None,
-    exact: false,
-    iterations: false,
+    about: "hyper HTTP/1.1 `GET /` (13 bytes) for {n} ms of wrk -t1 -c16 load; CPU is the \
+            server thread's",
+    unit: "request",
+    n: [5_000, 1_000, 0],
+    arg: CONNS,
+    server: Server::None,
+    pin: Pin::Any,
+    fixture: false,
+    timed: true,
     variants: VARIANTS,
 };
 
 /// `GET /big` (1 MiB) under `wrk` load.
-pub const MIB: Workload = Workload {
+pub(crate) const MIB: Workload = Workload {
     name: "http_1mib",
-    about: |ms| format!("hyper HTTP/1.1 `GET /big` (1 MiB), wrk -t1 -c{CONNS}, {ms} ms"),
-    param: (5_000, 500),
-    unit: ("requests/s", 1.0),
-    shapes: SHAPES,
-    fixture: crate::Fixture::None,
-    exact: false,
-    iterations: false,
+    about: "hyper HTTP/1.1 `GET /big` (1 MiB) for {n} ms of wrk -t1 -c16 load; CPU is the \
+            server thread's",
+    unit: "request",
+    n: [5_000, 1_000, 0],
+    arg: CONNS,
+    server: Server::None,
+    pin: Pin::Any,
+    fixture: false,
+    timed: true,
     variants: VARIANTS,
 };
+
+/// tokio first: it is the baseline of these rows (there is no C variant).
+const VARIANTS: &[crate::Variant] = &[
+    v("tokio", tokio_run),
+    v("uvio", uvio_run),
+    v("uvio_flat", uvio_flat_run),
+];
 
 fn path(job: &Job) -> &'static str {
     if job.workload == MIB.name {
@@ -133,7 +122,7 @@ fn clock_ns(clk: libc::clockid_t) -> u64 {
 
 /// Starts `serve` on a thread of its own (it never returns: the child exits under it), then
 /// runs `wrk` against it and counts.
-fn load(job: &Job, serve: fn(mpsc::Sender<Up>)) -> Result<Ticks, String> {
+fn load(job: &Job, serve: fn(mpsc::Sender<Up>)) -> Result<Done, String> {
     if Command::new("wrk").arg("--version").output().is_err() {
         return Err(format!(
             "{SKIP}no wrk on this machine (apt-get install wrk)"
@@ -146,14 +135,13 @@ fn load(job: &Job, serve: fn(mpsc::Sender<Up>)) -> Result<Ticks, String> {
         .map_err(|e| format!("server did not start: {e}"))?;
     let url = format!("http://{}{}", up.addr, path(job));
     // A short warm-up: connections, allocator, caches.
-    stdout_of(
+    run_process(
         Command::new("wrk").args(["-t1", "-c4", "-d1s", &url]),
         "wrk warm-up",
-        "cannot run wrk: ",
     )?;
-    let secs = job.param.div_ceil(1000).max(1);
+    let secs = job.n.div_ceil(1000).max(1);
     let cpu0 = clock_ns(up.clock);
-    let out = stdout_of(
+    let out = run_process(
         Command::new("wrk").args([
             "-t1",
             &format!("-c{}", job.arg),
@@ -161,18 +149,18 @@ fn load(job: &Job, serve: fn(mpsc::Sender<Up>)) -> Result<Ticks, String> {
             &url,
         ]),
         "wrk",
-        "cannot run wrk: ",
-    )?;
+    )?
+    .stdout;
     let cpu = clock_ns(up.clock) - cpu0;
     let (requests, elapsed_ns) = parse_wrk(&out)?;
     if out.contains("Non-2xx") || out.contains("Socket errors") {
         return Err(format!("wrk saw errors: {out}"));
     }
-    Ok(Ticks {
-        ticks: requests,
-        elapsed_ns,
+    Ok(Done {
+        ops: requests,
+        wall_ns: elapsed_ns,
         cpu_ns: cpu,
-        loop_iterations: 0,
+        ..Done::default()
     })
 }
 
@@ -204,11 +192,11 @@ fn parse_wrk(out: &str) -> Result<(u64, u64), String> {
 
 // ----- uvio -----
 
-fn uvio_run(job: &Job) -> Result<Ticks, String> {
+fn uvio_run(job: &Job) -> Result<Done, String> {
     load(job, |tx| uvio_serve(tx, true))
 }
 
-fn uvio_flat_run(job: &Job) -> Result<Ticks, String> {
+fn uvio_flat_run(job: &Job) -> Result<Done, String> {
     load(job, |tx| uvio_serve(tx, false))
 }
 
@@ -245,7 +233,7 @@ fn uvio_serve(tx: mpsc::Sender<Up>, writev: bool) {
 
 // ----- tokio -----
 
-fn tokio_run(job: &Job) -> Result<Ticks, String> {
+fn tokio_run(job: &Job) -> Result<Done, String> {
     load(job, tokio_serve)
 }
 
@@ -280,4 +268,19 @@ fn tokio_serve(tx: mpsc::Sender<Up>) {
             });
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_wrk;
+
+    #[test]
+    fn wrk_report_is_parsed() {
+        let out = "Running 1s test @ http://127.0.0.1:4000/\n  1 threads and 16 connections\n  \
+                   62170 requests in 1.00s, 5.34MB read\nRequests/sec:  62170.00\n";
+        assert_eq!(parse_wrk(out), Ok((62_170, 1_000_000_000)));
+        let ms = "  812 requests in 999.50ms, 812.00MB read\n";
+        assert_eq!(parse_wrk(ms), Ok((812, 999_500_000)));
+        assert!(parse_wrk("no report").is_err());
+    }
 }

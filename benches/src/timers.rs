@@ -1,41 +1,53 @@
-//! `million_timers` with uvio: callbacks (`Timer::start`) and futures (`time::sleep` tasks).
+//! `million_timers` (libuv's `benchmark-million-timers.c`): `n` one-shot timers, timer `i`
+//! due after `i / 1000 + 1` ms; run until all have fired, then close them all. One
+//! operation is one timer's whole life (create, start, fire, close).
 
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use uvio::{Loop, RunMode, Timer};
 
-use crate::c::Phases;
-use crate::clock::{Mark, phases};
+use crate::clock::{Mark, loop_iterations};
+use crate::{Done, Job, Pin, Server, Workload, c, err, node, v};
 
-/// The size of one uvio timer allocation, `size_of::<HandleBox<uv_timer_t, TimerState>>()`
-/// (uv_timer_t, the handle header, the listener), for the C variant that mimics uvio's
-/// memory layout (one `malloc` per timer; uvio carves its boxes from a per-loop pool, without
-/// malloc's 8-byte header). Check it when `src/handle.rs` changes: the peak RSS of the two
-/// variants should then be within 8 MiB of each other.
-pub const BOX_BYTES: u64 = 200;
+pub(crate) const MILLION_TIMERS: Workload = Workload {
+    name: "million_timers",
+    about: "{n} one-shot timers, timer i due after i/1000+1 ms, then closed",
+    unit: "timer",
+    n: [1_000_000, 100_000, 100_000],
+    arg: 0,
+    server: Server::None,
+    pin: Pin::Any,
+    fixture: false,
+    timed: false,
+    variants: &[
+        v("c", c::million_timers),
+        v("callbacks", callbacks),
+        v("futures", futures),
+        v("tokio", tokio_sleeps),
+        v("node", node::run),
+    ],
+};
 
 /// Timer `i` fires after `i / 1000 + 1` ms (as in the C variant).
 fn timeout(i: u64) -> Duration {
     Duration::from_millis(i / 1000 + 1)
 }
 
-/// The callbacks' counter: a static, like the C variant's, so the closures capture nothing
-/// (a zero-sized closure needs no allocation of its own).
+/// The callbacks' counter: a static, so the closures capture nothing.
 static FIRED: AtomicU64 = AtomicU64::new(0);
 
-/// Callbacks: `Timer::new` + `Timer::start` per timer; run; drop them all and run until
-/// closed; drop the loop.
-pub fn callbacks(n: u64) -> Result<Phases, String> {
-    let err = |e: uvio::Error| e.to_string();
+/// uvio callbacks: `Timer::new` + `Timer::start` per timer, kept in a `Vec`; run; drop
+/// them all and run until closed.
+fn callbacks(job: &Job) -> Result<Done, String> {
     FIRED.store(0, Relaxed);
     let lp = Loop::new().map_err(err)?;
-    let mut timers = Vec::with_capacity(n as usize);
+    let mut timers = Vec::with_capacity(job.n as usize);
+    let i0 = loop_iterations(&lp);
     let m0 = Mark::now();
-    for i in 0..n {
+    for i in 0..job.n {
         let t = Timer::new(&lp).map_err(err)?;
         t.start(timeout(i), Duration::ZERO, |_t: &Timer| {
             FIRED.store(FIRED.load(Relaxed) + 1, Relaxed)
@@ -43,90 +55,78 @@ pub fn callbacks(n: u64) -> Result<Phases, String> {
         .map_err(err)?;
         timers.push(t);
     }
-    let m1 = Mark::now();
     lp.run(RunMode::Default).map_err(err)?;
-    let m2 = Mark::now();
     drop(timers);
     lp.run(RunMode::Default).map_err(err)?;
-    let handle = lp.handle();
-    drop(lp);
-    let m3 = Mark::now();
-    Ok(phases(
-        [m0, m1, m2, m3],
-        FIRED.load(Relaxed),
-        n.saturating_sub(handle.handle_count() as u64),
-    ))
+    let m1 = Mark::now();
+    if lp.handle().handle_count() != 0 {
+        return Err("timers left open".into());
+    }
+    let iterations = loop_iterations(&lp) - i0;
+    Ok(m1.done_since(m0, FIRED.load(Relaxed), iterations))
 }
 
-/// What the tasks of the async variant report to the `block_on` future.
-struct Progress {
-    n: u64,
-    fired: Cell<u64>,
-    /// When every task had started its timer.
-    started: Cell<Option<Mark>>,
-    done: Cell<Option<Waker>>,
-}
-
-/// Futures: one task per timer, each awaiting `uvio::time::sleep` (which share one libuv
-/// timer per loop); `block_on` until all have fired; then drop the loop.
-///
-/// `init` ends when every task has started its sleep; sleeps due meanwhile already fire
-/// (the executor polls 1024 tasks per loop iteration), so init and dispatch overlap, and the
-/// last sleep is due `init + 1 s` after the start, not `1 s`: compare CPU times.
-pub fn futures(n: u64) -> Result<Phases, String> {
-    let err = |e: uvio::Error| e.to_string();
+/// uvio futures: one task per timer, each awaiting `uvio::time::sleep`, all spawned from
+/// `block_on`, which then waits for the last one.
+fn futures(job: &Job) -> Result<Done, String> {
     let lp = Loop::new().map_err(err)?;
-    let progress = Rc::new(Progress {
-        n,
-        fired: Cell::new(0),
-        started: Cell::new(None),
-        done: Cell::new(None),
-    });
+    let fired = Rc::new(Cell::new(0u64));
+    let i0 = loop_iterations(&lp);
     let m0 = Mark::now();
-    let p = Rc::clone(&progress);
+    let f = Rc::clone(&fired);
+    let n = job.n;
     lp.block_on(async move {
+        let mut last = None;
         for i in 0..n {
+            let f = Rc::clone(&f);
             let sleep = uvio::time::sleep(timeout(i));
-            let p = Rc::clone(&p);
-            // Dropping the JoinHandle detaches the task.
-            drop(uvio::spawn_local(async move {
+            let task = uvio::spawn_local(async move {
                 sleep.await;
-                p.fired.set(p.fired.get() + 1);
-                if p.fired.get() == p.n {
-                    if let Some(w) = p.done.take() {
-                        w.wake();
-                    }
-                }
-            }));
+                f.set(f.get() + 1);
+            });
+            // The others are detached by dropping their handles.
+            last = Some(task);
         }
-        // Tasks are first polled in spawn order: this one runs right after the last timer
-        // task has started its timer.
-        let marker = Rc::clone(&p);
-        drop(uvio::spawn_local(async move {
-            marker.started.set(Some(Mark::now()));
-        }));
-        std::future::poll_fn(|cx| {
-            if p.fired.get() == p.n {
-                Poll::Ready(())
-            } else {
-                p.done.set(Some(cx.waker().clone()));
-                Poll::Pending
-            }
-        })
-        .await;
+        // The last timer is due last (with others due in the same millisecond).
+        if let Some(t) = last {
+            let _ = t.await;
+        }
+        while f.get() < n {
+            uvio::time::sleep(Duration::from_millis(1)).await;
+        }
     })
     .map_err(err)?;
-    let m2 = Mark::now();
-    let handle = lp.handle();
-    drop(lp);
-    let m3 = Mark::now();
-    let m1 = progress
-        .started
-        .get()
-        .ok_or("the last task never started")?;
-    Ok(phases(
-        [m0, m1, m2, m3],
-        progress.fired.get(),
-        n.saturating_sub(handle.handle_count() as u64),
-    ))
+    let m1 = Mark::now();
+    Ok(m1.done_since(m0, fired.get(), loop_iterations(&lp) - i0))
+}
+
+/// tokio: one task per timer, each awaiting `tokio::time::sleep`.
+fn tokio_sleeps(job: &Job) -> Result<Done, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(err)?;
+    let fired = Rc::new(Cell::new(0u64));
+    let m0 = Mark::now();
+    let n = job.n;
+    let local = tokio::task::LocalSet::new();
+    let f = Rc::clone(&fired);
+    local.block_on(&rt, async move {
+        let mut last = None;
+        for i in 0..n {
+            let f = Rc::clone(&f);
+            last = Some(tokio::task::spawn_local(async move {
+                tokio::time::sleep(timeout(i)).await;
+                f.set(f.get() + 1);
+            }));
+        }
+        if let Some(t) = last {
+            let _ = t.await;
+        }
+        while f.get() < n {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    let m1 = Mark::now();
+    Ok(m1.done_since(m0, fired.get(), 0))
 }
