@@ -147,7 +147,7 @@ impl LoopInner {
     /// takes the rest in the next iteration).
     #[inline]
     pub(crate) fn checkpoint(&self) {
-        if self.ticks_queued.get() || self.executor.has_ready() {
+        if self.ticks_queued.get() || self.executor.has_ready() || self.executor.main_ready() {
             self.checkpoint_slow();
         }
     }
@@ -157,6 +157,13 @@ impl LoopInner {
         let mut budget = crate::runtime::BUDGET;
         loop {
             self.run_next_ticks();
+            if self.executor.main_ready() {
+                // `block_on`'s future, woken inside uv_run: polled here like a task.
+                if !self.executor.poll_main(self, &mut budget) {
+                    break;
+                }
+                continue;
+            }
             if !self.executor.has_ready() || !self.executor.run_ready(self, &mut budget) {
                 break;
             }

@@ -26,7 +26,7 @@ pub use join::{JoinError, JoinHandle};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -59,6 +59,42 @@ pub(crate) struct Executor {
     /// That `block_on` is polling its main future: tasks it wakes are polled at the
     /// checkpoint right after the poll.
     polling_main: Cell<bool>,
+    /// While that `block_on` is inside `uv_run`: how a checkpoint polls its main future.
+    main_poll: Cell<Option<MainPoll>>,
+    /// The main future was woken inside `uv_run`: the next checkpoint polls it.
+    main_ready: Cell<bool>,
+}
+
+/// A type-erased poll of `block_on`'s future, on `block_on`'s stack: `poll(data)` polls it
+/// once and returns whether it finished (its output is then in the slot behind `data`).
+#[derive(Clone, Copy)]
+struct MainPoll {
+    data: *mut (),
+    poll: unsafe fn(*mut ()) -> bool,
+}
+
+/// `block_on`'s future, its context and, once it finished, its output.
+struct MainSlot<'a, F: Future> {
+    fut: Pin<&'a mut F>,
+    cx: Context<'a>,
+    out: Option<F::Output>,
+}
+
+/// [`MainPoll::poll`] for a `MainSlot<F>`.
+///
+/// # Safety
+///
+/// `data` points to a live `MainSlot<'_, F>` that nothing else accesses during the call.
+unsafe fn poll_slot<F: Future>(data: *mut ()) -> bool {
+    // SAFETY: per the contract.
+    let slot = unsafe { &mut *data.cast::<MainSlot<'_, F>>() };
+    match slot.fut.as_mut().poll(&mut slot.cx) {
+        Poll::Ready(v) => {
+            slot.out = Some(v);
+            true
+        }
+        Poll::Pending => false,
+    }
 }
 
 #[derive(Default)]
@@ -103,6 +139,8 @@ impl Executor {
             blocking: Cell::new(false),
             in_run: Cell::new(false),
             polling_main: Cell::new(false),
+            main_poll: Cell::new(None),
+            main_ready: Cell::new(false),
         }
     }
 
@@ -221,6 +259,48 @@ impl Executor {
         self.idle_active.set(false);
     }
 
+    /// Whether a checkpoint has `block_on`'s future to poll.
+    #[inline]
+    pub(crate) fn main_ready(&self) -> bool {
+        self.main_ready.get()
+    }
+
+    /// Polls `block_on`'s future at a checkpoint (see [`Executor::wake_main`]). When it
+    /// finishes, the loop is stopped so `block_on` returns its output after this iteration.
+    /// Returns `false` when `budget` is spent: the poll is left to the idle handle's
+    /// checkpoint in the next iteration.
+    pub(crate) fn poll_main(&self, lp: &LoopInner, budget: &mut usize) -> bool {
+        if *budget == 0 {
+            self.ensure_idle();
+            return false;
+        }
+        self.main_ready.set(false);
+        // Taken while it runs: never polled re-entrantly, and not again after a panic.
+        let Some(main) = self.main_poll.take() else {
+            return true;
+        };
+        *budget -= 1;
+        if let Some(s) = &*self.shared.borrow() {
+            s.take_main_woken();
+        }
+        // SAFETY: `main_poll` is set only by `block_on`, around `uv_run`, to its slot on its
+        // stack frame, which lives (and is not touched by `block_on`) until uv_run returns;
+        // taking it out of the cell makes this the only access.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+            (main.poll)(main.data)
+        }));
+        match r {
+            Ok(true) => {
+                // SAFETY: `block_on` runs only on owned loops; uv_stop only sets a flag.
+                unsafe { ffi::uv_stop(lp.raw()) };
+            }
+            Ok(false) => self.main_poll.set(Some(main)),
+            // Resumed by `block_on` once uv_run returns (store_panic stops the loop).
+            Err(p) => lp.store_panic(p),
+        }
+        true
+    }
+
     /// Polls queued tasks until the queue is empty (`true`) or `budget` is spent (`false`;
     /// the idle handle then takes the rest in the next iteration).
     pub(crate) fn run_ready(&self, lp: &LoopInner, budget: &mut usize) -> bool {
@@ -275,6 +355,13 @@ impl Executor {
     /// (a flag: the current iteration finishes without blocking) so `block_on` polls the
     /// future next; outside, `block_on` sees the wake itself.
     pub(crate) fn wake_main(&self, lp: &LoopInner) {
+        if self.blocking.get() && self.in_run.get() && self.main_poll.get().is_some() {
+            // Inside uv_run every wake on this thread comes from a callback or a task, and
+            // the checkpoint that ends it polls the main future (in this iteration, so what
+            // it submits is in this iteration's I/O).
+            self.main_ready.set(true);
+            return;
+        }
         if self.blocking.get() && self.in_run.get() {
             // SAFETY: `block_on` runs only on owned loops, and this one is inside uv_run;
             // uv_stop only sets a flag.
@@ -315,8 +402,14 @@ impl Executor {
         };
         let main = Arc::new(Task::main(Arc::clone(&shared)));
         let waker = task::waker(Arc::clone(&main));
-        let mut cx = Context::from_waker(&waker);
-        let mut fut = pin!(fut);
+        let mut slot = MainSlot {
+            fut: pin!(fut),
+            cx: Context::from_waker(&waker),
+            out: None,
+        };
+        // Every access to the slot from here on goes through this pointer: the checkpoints
+        // inside uv_run use it too.
+        let slot_ptr: *mut MainSlot<'_, F> = &mut slot;
         // While block_on waits, a wake from another thread must be able to end the poll.
         let wake_raw = self.wake.borrow().as_ref().map(|w| w.raw_handle());
         if let Some(w) = wake_raw {
@@ -340,6 +433,8 @@ impl Executor {
                     unsafe { ffi::uv_unref(w) };
                 }
                 self.exec.in_run.set(false);
+                self.exec.main_poll.set(None);
+                self.exec.main_ready.set(false);
                 // Tasks the main future woke in its last poll run in the next iteration.
                 if self.exec.has_ready() || self.exec.has_deferred() {
                     self.exec.ensure_idle();
@@ -366,16 +461,20 @@ impl Executor {
             if shared.take_main_woken() {
                 self.polling_main.set(true);
                 let in_poll = InPoll(self);
-                if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-                    drop(in_poll);
-                    // A panic caught while the future ran (a task it aborted panicked in
-                    // Drop) belongs to this call, not to the next run.
-                    lp.resume_panic();
-                    return v;
-                }
+                // SAFETY: the slot is alive on this frame and not registered anywhere now.
+                let done = unsafe { poll_slot::<F>(slot_ptr.cast()) };
                 drop(in_poll);
-                // The checkpoint, as at the end of a callback.
-                drop(crate::panic::scope(lp));
+                if !done {
+                    // The checkpoint, as at the end of a callback.
+                    drop(crate::panic::scope(lp));
+                }
+            }
+            // SAFETY: as above.
+            if let Some(v) = unsafe { (*slot_ptr).out.take() } {
+                // A panic caught while the future ran (a task it aborted panicked in
+                // Drop) belongs to this call, not to the next run.
+                lp.resume_panic();
+                return v;
             }
             lp.resume_panic();
             let mode = if shared.main_woken() {
@@ -384,8 +483,16 @@ impl Executor {
                 ffi::UV_RUN_ONCE
             };
             self.in_run.set(true);
+            // While uv_run runs, a wake of the main future inside it has it polled by the
+            // checkpoint that ends the waking callback (see `wake_main`).
+            self.main_poll.set(Some(MainPoll {
+                data: slot_ptr.cast(),
+                poll: poll_slot::<F>,
+            }));
             // SAFETY: the loop is owned, open and not running (checked by Loop::block_on).
             unsafe { ffi::uv_run(lp.raw(), mode) };
+            self.main_poll.set(None);
+            self.main_ready.set(false);
             self.in_run.set(false);
             lp.resume_panic();
         }
