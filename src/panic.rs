@@ -86,8 +86,12 @@ impl Drop for Scope {
     fn drop(&mut self) {
         if let Some(lp) = self.lp.take() {
             lp.checkpoint();
-            crate::host::hook_exit(&lp, self.hook.take());
+            // Out of uvio's callback before the host's hook exits: what the host runs there
+            // (node drains its microtasks) is host code, and a task it spawns or wakes goes
+            // to the idle handle, as from any code outside a callback; the checkpoint is
+            // over and would not see it.
             lp.in_callback.set(false);
+            crate::host::hook_exit(&lp, self.hook.take());
             CURRENT.with(|c| c.set(self.prev));
         }
     }
@@ -110,8 +114,9 @@ pub(crate) fn guard<R>(lp: &LoopInner, f: impl FnOnce() -> R) -> Option<R> {
     let host = crate::host::hook_scope(lp, true);
     let r = catch(lp, f);
     lp.checkpoint();
-    drop(host);
+    // As in `Scope::drop`: the host's hook exits outside uvio's callback.
     lp.in_callback.set(false);
+    drop(host);
     r
 }
 
