@@ -87,29 +87,65 @@ pub type BufResult<T, B> = (Result<T>, B);
 
 /// A path ready for libuv: its bytes with a NUL terminator, or the bytes that contained a
 /// NUL (refused when the operation starts).
+///
+/// A path shorter than [`INLINE_PATH`] bytes is kept inline, so most operations allocate
+/// nothing for their path. The pointer [`CPath::ptr`] returns is into the value itself,
+/// which is sound because libuv keeps none: an asynchronous request copies its paths
+/// (`uv__strdup`) inside the `uv_fs_*` call, and a synchronous one uses them only during the
+/// call, while the operation (and so this value) is borrowed in place.
 pub(crate) struct CPath {
-    c: std::result::Result<CString, Vec<u8>>,
+    repr: PathRepr,
+}
+
+/// Paths shorter than this many bytes (the NUL terminator not counted) are stored inline.
+const INLINE_PATH: usize = 96;
+
+enum PathRepr {
+    /// `len` bytes, then a NUL.
+    Inline {
+        buf: [u8; INLINE_PATH],
+        len: u8,
+    },
+    Heap(CString),
+    /// The bytes of a path that contains a NUL.
+    Bad(Vec<u8>),
 }
 
 impl CPath {
     pub(crate) fn new(p: &Path) -> CPath {
-        CPath {
-            c: CString::new(p.as_os_str().as_bytes()).map_err(|e| e.into_vec()),
-        }
+        let b = p.as_os_str().as_bytes();
+        let repr = if b.contains(&0) {
+            PathRepr::Bad(b.to_vec())
+        } else if b.len() < INLINE_PATH {
+            let mut buf = [0u8; INLINE_PATH];
+            buf[..b.len()].copy_from_slice(b);
+            PathRepr::Inline {
+                buf,
+                len: b.len() as u8,
+            }
+        } else {
+            match CString::new(b) {
+                Ok(c) => PathRepr::Heap(c),
+                Err(e) => PathRepr::Bad(e.into_vec()),
+            }
+        };
+        CPath { repr }
     }
 
     /// The C string, or `EINVAL` for a path with a NUL byte.
     pub(crate) fn ptr(&self) -> Result<*const std::ffi::c_char> {
-        match &self.c {
-            Ok(c) => Ok(c.as_ptr()),
-            Err(_) => Err(Error::EINVAL),
+        match &self.repr {
+            PathRepr::Inline { buf, .. } => Ok(buf.as_ptr().cast()),
+            PathRepr::Heap(c) => Ok(c.as_ptr()),
+            PathRepr::Bad(_) => Err(Error::EINVAL),
         }
     }
 
     fn bytes(&self) -> &[u8] {
-        match &self.c {
-            Ok(c) => c.as_bytes(),
-            Err(v) => v,
+        match &self.repr {
+            PathRepr::Inline { buf, len } => &buf[..usize::from(*len)],
+            PathRepr::Heap(c) => c.as_bytes(),
+            PathRepr::Bad(v) => v,
         }
     }
 
@@ -297,6 +333,21 @@ mod tests {
         assert_eq!(bad.ptr().unwrap_err().name(), "EINVAL");
         assert_eq!(bad.display(), "a\\0b");
         assert_eq!(bad.path(), Path::new("a\0b"));
+    }
+
+    #[test]
+    fn cpath_inline_and_heap_at_every_length_around_the_bound() {
+        for len in [0, 1, INLINE_PATH - 1, INLINE_PATH, INLINE_PATH + 1, 4096] {
+            let s = "x".repeat(len);
+            let c = CPath::new(Path::new(&s));
+            assert_eq!(c.path(), Path::new(&s));
+            let p = c.ptr().unwrap();
+            // SAFETY: `ptr` is a NUL-terminated string inside `c`, alive here.
+            let back = unsafe { std::ffi::CStr::from_ptr(p) };
+            assert_eq!(back.to_bytes(), s.as_bytes(), "length {len}");
+            let bad = CPath::new(Path::new(&format!("{s}\0")));
+            assert!(bad.ptr().is_err(), "length {len}");
+        }
     }
 
     #[test]
