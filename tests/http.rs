@@ -248,6 +248,13 @@ fn hyper_sleep_dropped_unpolled_elsewhere_and_polled_at_home() {
 
 #[test]
 fn https_over_rustls_http1_and_http2() {
+    if common::under_valgrind() {
+        // ring's constant-time AES-GCM reads memory memcheck takes for uninitialised
+        // ("conditional jump depends on uninitialised value"), a false positive in ring's
+        // assembly, not in uvio; the TLS path runs in the feature pass of .ci/run.
+        eprintln!("skipped under valgrind: ring's constant-time code");
+        return;
+    }
     let lp = Loop::new().unwrap();
     let (server_cfg, client_cfg, pem) = https_server::self_signed().unwrap();
     assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
