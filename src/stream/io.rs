@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 
 use futures_io::{AsyncRead, AsyncWrite};
 
-use super::write::{try_write, try_write_vectored, write_copy, write_copy_with, write_queue_size};
+use super::write::{try_write_vectored, write_copy_with, write_queue_size};
 use super::{Handle, StreamKind};
 use crate::error::{Error, Result};
 
@@ -36,36 +36,7 @@ pub(crate) fn poll_write<T: StreamKind>(
     cx: &mut Context<'_>,
     buf: &[u8],
 ) -> Poll<Result<usize>> {
-    let st = ready_state!(h);
-    let side = &st.w;
-    if let Some(e) = side.error.take() {
-        return Poll::Ready(Err(e));
-    }
-    if side.closing.get() {
-        return Poll::Ready(Err(Error::EPIPE.with_operation("write after close")));
-    }
-    if buf.is_empty() {
-        return Poll::Ready(Ok(0));
-    }
-    if write_queue_size(h) >= WRITE_HIGH {
-        side.flush.set(Some(cx.waker().clone()));
-        return Poll::Pending;
-    }
-    let n = match try_write(h, buf) {
-        Ok(n) => n,
-        Err(e) if e.code() == Error::EAGAIN.code() => 0,
-        Err(e) => return Poll::Ready(Err(e)),
-    };
-    if n == buf.len() {
-        return Poll::Ready(Ok(n));
-    }
-    let rest = &buf[n..];
-    let take = rest.len().min(COPY_MAX);
-    match write_copy(h, &rest[..take]) {
-        Ok(()) => Poll::Ready(Ok(n + take)),
-        Err(_) if n > 0 => Poll::Ready(Ok(n)),
-        Err(e) => Poll::Ready(Err(e)),
-    }
+    poll_write_vectored(h, cx, &[IoSlice::new(buf)])
 }
 
 /// `poll_write_vectored`: one `uv_try_write` over every buffer (one `writev`), then what the

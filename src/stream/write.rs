@@ -365,13 +365,6 @@ pub(crate) fn write2_fut<T: StreamKind>(h: &Handle<T>, buf: WriteBuf, send: Sent
     future_of(h, submit(h, [buf], None, None, true, Some(send)))
 }
 
-/// A write whose completion nobody waits for (`AsyncWrite`): a copy of `bytes`.
-pub(crate) fn write_copy<T: StreamKind>(h: &Handle<T>, bytes: &[u8]) -> Result<()> {
-    write_copy_with(h, bytes.len(), &|v: &mut Vec<u8>| {
-        v.extend_from_slice(bytes)
-    })
-}
-
 /// A write whose completion nobody waits for, of the `len` bytes `fill` appends.
 pub(crate) fn write_copy_with<T: StreamKind>(
     h: &Handle<T>,
